@@ -1,0 +1,830 @@
+//! Typed detector parameters with a schema the engine can read.
+//!
+//! A detector declares its parameters once with [`params!`](crate::params!): a struct
+//! whose fields carry a type, a default, an optional range and a doc line. From that one
+//! declaration the SDK derives the schema the engine shows (`adr plugins`) and checks rules
+//! against, and the conversion from checked values into the struct, so a detector can
+//! never be built from unchecked values (parse, don't validate).
+//!
+//! ```
+//! adr_sdk::params! {
+//!     /// Parameters of a rolling detector.
+//!     pub struct RollingParams {
+//!         /// Points in the rolling window; `batch` (or 0) scores each batch as a whole.
+//!         window: adr_sdk::Window = adr_sdk::Window::Count(500), min >= 2;
+//!         /// Score at or above which a point is an anomaly.
+//!         threshold: f64 = 3.0, min > 0.0;
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+
+/// A parameter value as written in a rule or on the command line.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ParamValue {
+    /// An integer: `500`.
+    Int(i64),
+    /// A number: `3.5`, `2%` (= 0.02).
+    Float(f64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// A word or string: `upper`, `"batch"`.
+    Text(String),
+    /// A duration in nanoseconds: `500ms`, `5m`, `1h`, `1d`.
+    Duration(i64),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Int(v) => write!(f, "{v}"),
+            ParamValue::Float(v) => write!(f, "{v:?}"),
+            ParamValue::Bool(v) => write!(f, "{v}"),
+            ParamValue::Text(v) => f.write_str(v),
+            ParamValue::Duration(ns) => f.write_str(&format_duration(*ns)),
+        }
+    }
+}
+
+impl ParamValue {
+    fn describe(&self) -> String {
+        match self {
+            ParamValue::Int(v) => format!("the integer {v}"),
+            ParamValue::Float(v) => format!("the number {v:?}"),
+            ParamValue::Bool(v) => format!("the boolean {v}"),
+            ParamValue::Text(v) => format!("the text `{v}`"),
+            ParamValue::Duration(ns) => format!("the duration {}", format_duration(*ns)),
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match *self {
+            ParamValue::Int(v) => Some(v as f64),
+            ParamValue::Float(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The type of a parameter, as the schema states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum ParamKind {
+    /// A whole number.
+    Int = 1,
+    /// A real number (integers are accepted).
+    Float = 2,
+    /// `true` or `false`.
+    Bool = 3,
+    /// One word out of a fixed set ([`ParamSpec::choices`]).
+    Choice = 4,
+    /// A window: a count of points, a duration, or `batch` (also `0`) for whole batches.
+    Window = 5,
+    /// A duration.
+    Duration = 6,
+}
+
+impl ParamKind {
+    /// Decodes a kind sent across the plugin boundary.
+    pub fn from_code(code: u8) -> Option<ParamKind> {
+        Some(match code {
+            1 => ParamKind::Int,
+            2 => ParamKind::Float,
+            3 => ParamKind::Bool,
+            4 => ParamKind::Choice,
+            5 => ParamKind::Window,
+            6 => ParamKind::Duration,
+            _ => return None,
+        })
+    }
+
+    /// The name shown in schemas: `int`, `float`, `bool`, `choice`, `window`, `duration`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamKind::Int => "int",
+            ParamKind::Float => "float",
+            ParamKind::Bool => "bool",
+            ParamKind::Choice => "choice",
+            ParamKind::Window => "window",
+            ParamKind::Duration => "duration",
+        }
+    }
+
+    fn expectation(self) -> &'static str {
+        match self {
+            ParamKind::Int => "an integer",
+            ParamKind::Float => "a number",
+            ParamKind::Bool => "true or false",
+            ParamKind::Choice => "one of its choices",
+            ParamKind::Window => "a count, a duration such as 5m, or `batch`",
+            ParamKind::Duration => "a duration such as 500ms, 5m or 1h",
+        }
+    }
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One end of a parameter's allowed range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bound {
+    /// The limit.
+    pub value: f64,
+    /// Whether the limit itself is allowed.
+    pub inclusive: bool,
+}
+
+/// A parameter's name, type, default, range and documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    /// The name used in rules: `window`.
+    pub name: String,
+    /// The type.
+    pub kind: ParamKind,
+    /// The value used when a rule leaves the parameter out.
+    pub default: ParamValue,
+    /// Lower limit (for windows: of the count).
+    pub min: Option<Bound>,
+    /// Upper limit (for windows: of the count).
+    pub max: Option<Bound>,
+    /// The allowed words of a [`ParamKind::Choice`].
+    pub choices: Vec<String>,
+    /// One or more sentences for `adr plugins` and editors.
+    pub doc: String,
+}
+
+impl ParamSpec {
+    /// The spec of a parameter of Rust type `T`.
+    pub fn new<T: ParamType>(name: &str, doc: &str, default: &T) -> Self {
+        let doc = doc.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        ParamSpec {
+            name: name.to_owned(),
+            kind: T::KIND,
+            default: default.to_value(),
+            min: None,
+            max: None,
+            choices: T::choices().iter().map(|s| (*s).to_owned()).collect(),
+            doc: doc.trim().to_owned(),
+        }
+    }
+
+    /// Sets the lower limit.
+    pub fn min(mut self, bound: Bound) -> Self {
+        self.min = Some(bound);
+        self
+    }
+
+    /// Sets the upper limit.
+    pub fn max(mut self, bound: Bound) -> Self {
+        self.max = Some(bound);
+        self
+    }
+
+    /// The allowed range as people write it: `≥ 2`, `> 0 and < 1`; empty when unbounded.
+    pub fn range_text(&self) -> String {
+        let lo = self.min.map(|b| format!("{} {}", if b.inclusive { ">=" } else { ">" }, b.value));
+        let hi = self.max.map(|b| format!("{} {}", if b.inclusive { "<=" } else { "<" }, b.value));
+        match (lo, hi) {
+            (Some(l), Some(h)) => format!("{l} and {h}"),
+            (Some(l), None) => l,
+            (None, Some(h)) => h,
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Checks `value` against this spec and returns it in canonical form (an integer
+    /// given for a float becomes a float, `0` or `batch` for a window becomes `batch`).
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::WrongType`], [`ParamError::NotAChoice`] or [`ParamError::OutOfRange`].
+    pub fn check(&self, value: &ParamValue) -> Result<ParamValue, ParamError> {
+        let wrong = || ParamError::WrongType {
+            name: self.name.clone(),
+            expected: self.expectation(),
+            found: value.describe(),
+        };
+        let canonical = match (self.kind, value) {
+            (ParamKind::Int, ParamValue::Int(v)) => ParamValue::Int(*v),
+            (ParamKind::Int, ParamValue::Float(v)) if v.fract() == 0.0 && v.abs() < 9e15 => {
+                ParamValue::Int(*v as i64)
+            }
+            (ParamKind::Float, ParamValue::Int(v)) => ParamValue::Float(*v as f64),
+            (ParamKind::Float, ParamValue::Float(v)) if v.is_finite() => ParamValue::Float(*v),
+            (ParamKind::Bool, ParamValue::Bool(v)) => ParamValue::Bool(*v),
+            (ParamKind::Choice, ParamValue::Text(v)) => {
+                if !self.choices.iter().any(|c| c == v) {
+                    return Err(ParamError::NotAChoice {
+                        name: self.name.clone(),
+                        value: v.clone(),
+                        choices: self.choices.clone(),
+                    });
+                }
+                ParamValue::Text(v.clone())
+            }
+            (ParamKind::Window, ParamValue::Int(0)) => ParamValue::Text("batch".into()),
+            (ParamKind::Window, ParamValue::Text(v)) if v == "batch" => ParamValue::Text(v.clone()),
+            (ParamKind::Window, ParamValue::Int(v)) if *v > 0 => ParamValue::Int(*v),
+            (ParamKind::Window | ParamKind::Duration, ParamValue::Duration(ns)) if *ns > 0 => {
+                ParamValue::Duration(*ns)
+            }
+            _ => return Err(wrong()),
+        };
+        if let Some(x) = canonical.as_f64() {
+            let below = self.min.is_some_and(|b| x < b.value || (!b.inclusive && x == b.value));
+            let above = self.max.is_some_and(|b| x > b.value || (!b.inclusive && x == b.value));
+            if below || above {
+                return Err(ParamError::OutOfRange {
+                    name: self.name.clone(),
+                    value: value.to_string(),
+                    allowed: self.range_text(),
+                });
+            }
+        }
+        Ok(canonical)
+    }
+
+    /// Parses `text` as written on the command line (`500`, `3.5`, `2%`, `true`, `upper`,
+    /// `5m`, `batch`) for this parameter's kind, then [checks](Self::check) it.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::Unparsable`] or any error of [`check`](Self::check).
+    pub fn parse(&self, text: &str) -> Result<ParamValue, ParamError> {
+        let text = text.trim();
+        let unparsable = || ParamError::Unparsable {
+            name: self.name.clone(),
+            text: text.to_owned(),
+            expected: self.expectation(),
+        };
+        let value = match self.kind {
+            ParamKind::Bool => match text {
+                "true" => ParamValue::Bool(true),
+                "false" => ParamValue::Bool(false),
+                _ => return Err(unparsable()),
+            },
+            ParamKind::Choice => ParamValue::Text(text.to_owned()),
+            ParamKind::Int | ParamKind::Float => parse_number(text).ok_or_else(unparsable)?,
+            ParamKind::Window => {
+                if text == "batch" {
+                    ParamValue::Text(text.to_owned())
+                } else if let Ok(n) = text.parse::<i64>() {
+                    ParamValue::Int(n)
+                } else {
+                    ParamValue::Duration(parse_duration(text).ok_or_else(unparsable)?)
+                }
+            }
+            ParamKind::Duration => ParamValue::Duration(parse_duration(text).ok_or_else(unparsable)?),
+        };
+        self.check(&value)
+    }
+
+    fn expectation(&self) -> String {
+        match self.kind {
+            ParamKind::Choice => format!("one of {}", self.choices.join(", ")),
+            k => k.expectation().to_owned(),
+        }
+    }
+}
+
+fn parse_number(text: &str) -> Option<ParamValue> {
+    if let Some(pct) = text.strip_suffix('%') {
+        return pct.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| ParamValue::Float(v / 100.0));
+    }
+    if let Ok(v) = text.parse::<i64>() {
+        return Some(ParamValue::Int(v));
+    }
+    text.parse::<f64>().ok().filter(|v| v.is_finite()).map(ParamValue::Float)
+}
+
+/// Parses a duration literal: a number and a unit out of `ns`, `us`, `ms`, `s`, `m`,
+/// `h`, `d`, `w` (`500ms`, `1.5h`). Returns nanoseconds; `None` if malformed or negative.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        "d" => 86_400e9,
+        "w" => 604_800e9,
+        _ => return None,
+    };
+    let ns = number * scale;
+    (ns.is_finite() && ns >= 0.0 && ns < i64::MAX as f64).then_some(ns.round() as i64)
+}
+
+/// Writes nanoseconds in the largest unit that divides them: `5m`, `1500ms`.
+pub fn format_duration(ns: i64) -> String {
+    const UNITS: [(&str, i64); 7] = [
+        ("w", 604_800_000_000_000),
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ];
+    for (unit, size) in UNITS {
+        if ns != 0 && ns % size == 0 {
+            return format!("{}{unit}", ns / size);
+        }
+    }
+    format!("{ns}ns")
+}
+
+/// Why parameters were refused; every message names the parameter.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// No parameter of that name.
+    #[error("unknown parameter `{name}`{}; known: {}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), known.join(", "))]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The closest known name, if one is close.
+        suggestion: Option<String>,
+        /// Every known name.
+        known: Vec<String>,
+    },
+    /// The parameter was given twice.
+    #[error("parameter `{name}` is given more than once")]
+    Duplicate {
+        /// The parameter.
+        name: String,
+    },
+    /// The value has the wrong type.
+    #[error("parameter `{name}` expects {expected}, got {found}")]
+    WrongType {
+        /// The parameter.
+        name: String,
+        /// What it accepts.
+        expected: String,
+        /// What it got.
+        found: String,
+    },
+    /// The value is outside the allowed range.
+    #[error("parameter `{name}` must be {allowed}, got {value}")]
+    OutOfRange {
+        /// The parameter.
+        name: String,
+        /// The value given.
+        value: String,
+        /// The allowed range, e.g. `>= 2`.
+        allowed: String,
+    },
+    /// The word is not one of the choices.
+    #[error("parameter `{name}` must be one of {}, got `{value}`", choices.join(", "))]
+    NotAChoice {
+        /// The parameter.
+        name: String,
+        /// The word given.
+        value: String,
+        /// The allowed words.
+        choices: Vec<String>,
+    },
+    /// The text could not be read as a value.
+    #[error("parameter `{name}` expects {expected}, got `{text}`")]
+    Unparsable {
+        /// The parameter.
+        name: String,
+        /// The text given.
+        text: String,
+        /// What it accepts.
+        expected: String,
+    },
+}
+
+/// The closest of `candidates` to `name`, if it is close enough to be a likely typo.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|&(d, c)| d <= 2.max(c.len() / 3) && d < c.len().max(name.len()))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c.to_owned())
+}
+
+/// Checked parameter values: every parameter of a schema, given or defaulted, in schema order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    values: Vec<(String, ParamValue)>,
+}
+
+impl Resolved {
+    /// Checks `given` against `schema`, filling in defaults; reports every problem.
+    ///
+    /// # Errors
+    ///
+    /// Every [`ParamError`] found, in the order of `given`.
+    pub fn resolve(schema: &[ParamSpec], given: &[(String, ParamValue)]) -> Result<Resolved, Vec<ParamError>> {
+        let mut errors = Vec::new();
+        let mut values: Vec<(String, ParamValue)> =
+            schema.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+        let mut seen = vec![false; schema.len()];
+        for (name, value) in given {
+            match schema.iter().position(|s| &s.name == name) {
+                None => errors.push(ParamError::Unknown {
+                    name: name.clone(),
+                    suggestion: suggest(name, schema.iter().map(|s| s.name.as_str())),
+                    known: schema.iter().map(|s| s.name.clone()).collect(),
+                }),
+                Some(i) if seen[i] => errors.push(ParamError::Duplicate { name: name.clone() }),
+                Some(i) => {
+                    seen[i] = true;
+                    match schema[i].check(value) {
+                        Ok(v) => values[i].1 = v,
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(Resolved { values })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The value of parameter `name` as Rust type `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::WrongType`] if the value does not convert (a schema/struct mismatch).
+    pub fn get<T: ParamType>(&self, name: &str) -> Result<T, ParamError> {
+        let value = self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        value.and_then(T::from_value).ok_or_else(|| ParamError::WrongType {
+            name: name.to_owned(),
+            expected: T::KIND.expectation().to_owned(),
+            found: value.map_or_else(|| "nothing".to_owned(), ParamValue::describe),
+        })
+    }
+
+    /// Every `(name, value)` pair, in schema order.
+    pub fn values(&self) -> &[(String, ParamValue)] {
+        &self.values
+    }
+}
+
+/// A Rust type a parameter can have.
+pub trait ParamType: Sized {
+    /// Its kind in the schema.
+    const KIND: ParamKind;
+    /// The allowed words, for [`ParamKind::Choice`].
+    fn choices() -> &'static [&'static str] {
+        &[]
+    }
+    /// Its value for the schema.
+    fn to_value(&self) -> ParamValue;
+    /// Converts a checked value; `None` if the value is of another kind.
+    fn from_value(value: &ParamValue) -> Option<Self>;
+}
+
+impl ParamType for f64 {
+    const KIND: ParamKind = ParamKind::Float;
+    fn to_value(&self) -> ParamValue {
+        ParamValue::Float(*self)
+    }
+    fn from_value(value: &ParamValue) -> Option<Self> {
+        value.as_f64()
+    }
+}
+
+impl ParamType for bool {
+    const KIND: ParamKind = ParamKind::Bool;
+    fn to_value(&self) -> ParamValue {
+        ParamValue::Bool(*self)
+    }
+    fn from_value(value: &ParamValue) -> Option<Self> {
+        match value {
+            ParamValue::Bool(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! int_param_type {
+    ($($t:ty),*) => {$(
+        impl ParamType for $t {
+            const KIND: ParamKind = ParamKind::Int;
+            fn to_value(&self) -> ParamValue {
+                ParamValue::Int(*self as i64)
+            }
+            fn from_value(value: &ParamValue) -> Option<Self> {
+                match value {
+                    ParamValue::Int(v) => <$t>::try_from(*v).ok(),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+int_param_type!(i64, u32, usize);
+
+/// A duration parameter.
+impl ParamType for std::time::Duration {
+    const KIND: ParamKind = ParamKind::Duration;
+    fn to_value(&self) -> ParamValue {
+        ParamValue::Duration(self.as_nanos().min(i64::MAX as u128) as i64)
+    }
+    fn from_value(value: &ParamValue) -> Option<Self> {
+        match value {
+            ParamValue::Duration(ns) if *ns >= 0 => Some(std::time::Duration::from_nanos(*ns as u64)),
+            _ => None,
+        }
+    }
+}
+
+/// Which points a rolling detector compares a point with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// Every point of the batch being scored, at once (`window = batch` or `0`).
+    Batch,
+    /// The last `n` points.
+    Count(usize),
+    /// The points of the last span of event time, in nanoseconds (`window = 5m`).
+    Time(i64),
+}
+
+impl ParamType for Window {
+    const KIND: ParamKind = ParamKind::Window;
+    fn to_value(&self) -> ParamValue {
+        match *self {
+            Window::Batch => ParamValue::Text("batch".into()),
+            Window::Count(n) => ParamValue::Int(n as i64),
+            Window::Time(ns) => ParamValue::Duration(ns),
+        }
+    }
+    fn from_value(value: &ParamValue) -> Option<Self> {
+        match value {
+            ParamValue::Text(t) if t == "batch" => Some(Window::Batch),
+            ParamValue::Int(0) => Some(Window::Batch),
+            ParamValue::Int(n) if *n > 0 => Some(Window::Count(*n as usize)),
+            ParamValue::Duration(ns) if *ns > 0 => Some(Window::Time(*ns)),
+            _ => None,
+        }
+    }
+}
+
+/// A detector's parameter struct; implemented by [`params!`](crate::params!).
+pub trait DetectorParams: Sized + Clone + Send + 'static {
+    /// Every parameter's spec, in declaration order.
+    fn schema() -> Vec<ParamSpec>;
+    /// Builds the struct from values checked against [`schema`](Self::schema).
+    ///
+    /// # Errors
+    ///
+    /// A [`ParamError`] if a value does not convert.
+    fn from_resolved(resolved: &Resolved) -> Result<Self, ParamError>;
+
+    /// Checks `given` (name, value) pairs and builds the struct; reports every problem.
+    ///
+    /// # Errors
+    ///
+    /// Every [`ParamError`] found.
+    fn from_pairs(given: &[(String, ParamValue)]) -> Result<Self, Vec<ParamError>> {
+        let resolved = Resolved::resolve(&Self::schema(), given)?;
+        Self::from_resolved(&resolved).map_err(|e| vec![e])
+    }
+}
+
+/// Declares a detector's parameter struct together with its schema.
+///
+/// Each field is `name: Type = default` with optional `, min >= x` / `, min > x` and
+/// `, max <= y` / `, max < y`, ended by `;`. Doc comments become the schema's docs.
+/// Types: `f64`, `i64`, `u32`, `usize`, `bool`, [`Window`](crate::Window),
+/// `std::time::Duration`, or an enum declared with [`param_choice!`](crate::param_choice!).
+#[macro_export]
+macro_rules! params {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $field:ident : $ty:ty = $default:expr
+                $(, min $minop:tt $minv:literal)?
+                $(, max $maxop:tt $maxv:literal)?
+                ;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        $vis struct $name {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl ::std::default::Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default, )* }
+            }
+        }
+
+        impl $crate::params::DetectorParams for $name {
+            fn schema() -> ::std::vec::Vec<$crate::ParamSpec> {
+                ::std::vec![$(
+                    $crate::ParamSpec::new::<$ty>(stringify!($field), concat!($($doc, "\n"),*), &$default)
+                        $(.min($crate::__param_bound!($minop $minv)))?
+                        $(.max($crate::__param_bound!($maxop $maxv)))?
+                ),*]
+            }
+
+            fn from_resolved(
+                resolved: &$crate::params::Resolved,
+            ) -> ::std::result::Result<Self, $crate::ParamError> {
+                ::std::result::Result::Ok($name {
+                    $( $field: resolved.get::<$ty>(stringify!($field))?, )*
+                })
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __param_bound {
+    (>= $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: true } };
+    (> $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: false } };
+    (<= $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: true } };
+    (< $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: false } };
+}
+
+/// Declares an enum whose variants are the words of a [`ParamKind::Choice`] parameter.
+///
+/// ```
+/// adr_sdk::param_choice! {
+///     /// Which tail of the distribution is anomalous.
+///     pub enum Side { Both = "both", Upper = "upper", Lower = "lower" }
+/// }
+/// ```
+#[macro_export]
+macro_rules! param_choice {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $( $(#[doc = $doc:literal])* $variant:ident = $word:literal ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name { $( $(#[doc = $doc])* $variant, )+ }
+
+        impl $crate::params::ParamType for $name {
+            const KIND: $crate::ParamKind = $crate::ParamKind::Choice;
+            fn choices() -> &'static [&'static str] {
+                &[$($word),+]
+            }
+            fn to_value(&self) -> $crate::ParamValue {
+                match self { $( $name::$variant => $crate::ParamValue::Text($word.into()), )+ }
+            }
+            fn from_value(value: &$crate::ParamValue) -> ::std::option::Option<Self> {
+                match value {
+                    $( $crate::ParamValue::Text(t) if t == $word => ::std::option::Option::Some($name::$variant), )+
+                    _ => ::std::option::Option::None,
+                }
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::param_choice! {
+        /// Test choice.
+        enum Side { Both = "both", Upper = "upper" }
+    }
+
+    crate::params! {
+        /// Test params.
+        struct TestParams {
+            /// Points in the window.
+            window: Window = Window::Count(500), min >= 2;
+            /// Alarm threshold.
+            threshold: f64 = 3.0, min > 0.0;
+            /// Significance.
+            alpha: f64 = 0.05, min > 0.0, max < 1.0;
+            /// Robust or not.
+            robust: bool = false;
+            /// Tail.
+            side: Side = Side::Both;
+        }
+    }
+
+    fn pairs(list: &[(&str, ParamValue)]) -> Vec<(String, ParamValue)> {
+        list.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect()
+    }
+
+    #[test]
+    fn schema_carries_names_defaults_ranges_and_docs() {
+        let schema = TestParams::schema();
+        let names: Vec<_> = schema.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["window", "threshold", "alpha", "robust", "side"]);
+        assert_eq!(schema[0].kind, ParamKind::Window);
+        assert_eq!(schema[0].default, ParamValue::Int(500));
+        assert_eq!(schema[0].doc, "Points in the window.");
+        assert_eq!(schema[2].range_text(), "> 0 and < 1");
+        assert_eq!(schema[4].choices, ["both", "upper"]);
+    }
+
+    #[test]
+    fn defaults_fill_what_is_not_given() {
+        let p = TestParams::from_pairs(&pairs(&[("threshold", ParamValue::Int(4))])).unwrap();
+        assert_eq!(p, TestParams { threshold: 4.0, ..TestParams::default() });
+    }
+
+    #[test]
+    fn every_error_variant_names_the_parameter() {
+        let cases: [(&str, Vec<(String, ParamValue)>, &str); 6] = [
+            (
+                "unknown with suggestion",
+                pairs(&[("windw", ParamValue::Int(5))]),
+                "unknown parameter `windw` (did you mean `window`?); known: window, threshold, alpha, robust, side",
+            ),
+            (
+                "duplicate",
+                pairs(&[("alpha", ParamValue::Float(0.1)), ("alpha", ParamValue::Float(0.2))]),
+                "parameter `alpha` is given more than once",
+            ),
+            (
+                "wrong type",
+                pairs(&[("robust", ParamValue::Int(1))]),
+                "parameter `robust` expects true or false, got the integer 1",
+            ),
+            (
+                "out of range",
+                pairs(&[("window", ParamValue::Int(1))]),
+                "parameter `window` must be >= 2, got 1",
+            ),
+            (
+                "exclusive bound",
+                pairs(&[("alpha", ParamValue::Float(1.0))]),
+                "parameter `alpha` must be > 0 and < 1, got 1.0",
+            ),
+            (
+                "not a choice",
+                pairs(&[("side", ParamValue::Text("left".into()))]),
+                "parameter `side` must be one of both, upper, got `left`",
+            ),
+        ];
+        for (name, given, want) in cases {
+            let errors = TestParams::from_pairs(&given).unwrap_err();
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            assert_eq!(errors[0].to_string(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let given = pairs(&[("windw", ParamValue::Int(5)), ("alpha", ParamValue::Float(2.0))]);
+        assert_eq!(TestParams::from_pairs(&given).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn command_line_text_parses_per_kind() {
+        let schema = TestParams::schema();
+        let cases = [
+            ("window count", 0, "250", Ok(ParamValue::Int(250))),
+            ("window batch", 0, "batch", Ok(ParamValue::Text("batch".into()))),
+            ("window zero is batch", 0, "0", Ok(ParamValue::Text("batch".into()))),
+            ("window duration", 0, "5m", Ok(ParamValue::Duration(300_000_000_000))),
+            ("float from int", 1, "4", Ok(ParamValue::Float(4.0))),
+            ("percentage", 2, "5%", Ok(ParamValue::Float(0.05))),
+            ("bool", 3, "true", Ok(ParamValue::Bool(true))),
+            ("choice", 4, "upper", Ok(ParamValue::Text("upper".into()))),
+        ];
+        for (name, i, text, want) in cases {
+            assert_eq!(schema[i].parse(text), want, "{name}");
+        }
+        let err = schema[1].parse("abc").unwrap_err();
+        assert_eq!(err.to_string(), "parameter `threshold` expects a number, got `abc`");
+        let err = schema[0].parse("5 parsecs").unwrap_err();
+        assert!(matches!(err, ParamError::Unparsable { .. }), "{err}");
+    }
+
+    #[test]
+    fn durations_parse_and_format() {
+        for (text, ns) in [("500ms", 500_000_000), ("5m", 300_000_000_000), ("1.5h", 5_400_000_000_000), ("1d", 86_400_000_000_000)] {
+            assert_eq!(parse_duration(text), Some(ns), "{text}");
+        }
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("-5s"), None);
+        assert_eq!(format_duration(300_000_000_000), "5m");
+        assert_eq!(format_duration(1_500_000_000), "1500ms");
+    }
+
+    #[test]
+    fn suggestions_only_for_near_misses() {
+        assert_eq!(suggest("zscroe", ["zscore", "mad"]), Some("zscore".into()));
+        assert_eq!(suggest("xyz", ["zscore", "mad"]), None);
+    }
+}
