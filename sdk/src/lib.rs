@@ -62,6 +62,9 @@ pub const ABI_VERSION: &str = "0.2.0";
 /// Items the export macros expand to; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{create_detector, describe_detector, guard_extern, PluginModule, PluginRef};
+    pub use crate::ffi::{
+        create_detector, describe_detector, guard_extern, DetectorBox, FfiDetectorInfo, FfiError, FfiParam,
+        PluginModule, PluginRef,
+    };
     pub use abi_stable;
 }

@@ -1,0 +1,225 @@
+//! Shared machinery of the significance tests (Grubbs, ESD, Dixon): the sample a test
+//! judges, and the removal of extreme points one at a time.
+//!
+//! In streaming mode the sample is the window ending at the newest point (the suspect must
+//! be in the sample it is tested against) and only the newest point's result is reported;
+//! in whole-batch mode the sample is every finite point of the batch.
+
+use adr_sdk::{DetectorError, ErrorKind, Event, Frame, Score, ScoresMut, Window};
+
+use crate::window::{Points, Tracker};
+
+/// The largest normalised score below the alarm: non-flagged points are clamped under it
+/// so that `verdict = anomaly ⇔ normalised ≥ 0.5` holds even where a test's decision rule
+/// (Rosner's "largest i") and the ratio of a single point disagree.
+pub(crate) const BELOW_ALARM: f64 = 0.499_999_999_999_999_94;
+
+struct Untracked;
+
+impl Tracker for Untracked {
+    fn insert(&mut self, _: f64) {}
+    fn remove(&mut self, _: f64) {}
+    fn clear(&mut self) {}
+}
+
+/// The points a test judges.
+#[derive(Debug, Clone)]
+pub(crate) struct Sampler {
+    window: Window,
+    min_points: usize,
+    points: Points,
+    buffer: Vec<f64>,
+}
+
+impl Sampler {
+    pub(crate) fn new(window: Window, min_points: usize) -> Self {
+        let min_points = match window {
+            Window::Count(n) => n,
+            _ => min_points,
+        };
+        Sampler { window, min_points, points: Points::new(window), buffer: Vec::new() }
+    }
+
+    pub(crate) fn whole_batch(&self) -> bool {
+        self.window == Window::Batch
+    }
+
+    /// Scores the frame's first column with `test`, which scores every point of a sample.
+    pub(crate) fn score(
+        &mut self,
+        frame: &Frame<'_>,
+        out: &mut ScoresMut<'_>,
+        test: impl Fn(&[f64]) -> Result<Vec<Score>, DetectorError>,
+    ) -> Result<(), DetectorError> {
+        let values = frame.f64(0)?;
+        if self.whole_batch() {
+            let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+            let mut scores = test(&finite)?.into_iter();
+            for (i, x) in values.iter().enumerate() {
+                let score = if x.is_finite() { scores.next().expect("one score per finite point") } else { Score::UNDETERMINED };
+                out.set(i, score);
+            }
+            return Ok(());
+        }
+        for (i, (&t, &x)) in frame.timestamps().iter().zip(values).enumerate() {
+            out.set(i, self.step(t, x, &test)?);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn update(
+        &mut self,
+        event: &Event<'_>,
+        test: impl Fn(&[f64]) -> Result<Vec<Score>, DetectorError>,
+    ) -> Result<Score, DetectorError> {
+        if self.whole_batch() {
+            return Err(DetectorError::new(
+                ErrorKind::Unsupported,
+                "window = batch tests whole batches only; give a count or a duration to stream",
+            ));
+        }
+        self.step(event.timestamp(), event.value(0)?, &test)
+    }
+
+    fn step(
+        &mut self,
+        t: i64,
+        x: f64,
+        test: &impl Fn(&[f64]) -> Result<Vec<Score>, DetectorError>,
+    ) -> Result<Score, DetectorError> {
+        if !x.is_finite() {
+            return Ok(Score::UNDETERMINED);
+        }
+        self.points.expire(t, &mut Untracked);
+        self.points.push(t, x, &mut Untracked);
+        if self.points.len() < self.min_points {
+            return Ok(Score::UNDETERMINED);
+        }
+        self.buffer.clear();
+        self.buffer.extend(self.points.values());
+        Ok(*test(&self.buffer)?.last().expect("non-empty sample"))
+    }
+
+    pub(crate) fn save(&self) -> Option<Vec<u8>> {
+        (!self.whole_batch()).then(|| self.points.save())
+    }
+
+    pub(crate) fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
+        self.points.restore(state, &mut Untracked)
+    }
+}
+
+/// A sample sorted once, from which the most extreme point (farthest from the mean of
+/// what remains) is removed step by step. What remains is always a contiguous range of the
+/// sorted values, so each step costs O(1) after the sort.
+#[derive(Debug)]
+pub(crate) struct Extremes {
+    /// Sorted values.
+    pub(crate) sorted: Vec<f64>,
+    /// `order[j]`: the sample index of `sorted[j]`.
+    pub(crate) order: Vec<usize>,
+    lo: usize,
+    hi: usize,
+    shift: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+/// The next point to remove: its sorted position, R = |x − mean| / sd, and the size of
+/// the sample it was judged in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate {
+    pub(crate) pos: usize,
+    pub(crate) r: f64,
+    pub(crate) n: usize,
+}
+
+impl Extremes {
+    pub(crate) fn new(sample: &[f64]) -> Self {
+        let mut order: Vec<usize> = (0..sample.len()).collect();
+        order.sort_by(|&a, &b| sample[a].total_cmp(&sample[b]));
+        let sorted: Vec<f64> = order.iter().map(|&i| sample[i]).collect();
+        let mut e = Extremes { sorted, order, lo: 0, hi: sample.len(), shift: 0.0, sum: 0.0, sum_sq: 0.0 };
+        e.resum();
+        e
+    }
+
+    /// Recomputes the sums exactly over what remains (two passes, shifted to the mean).
+    fn resum(&mut self) {
+        let range = &self.sorted[self.lo..self.hi];
+        self.shift = if range.is_empty() { 0.0 } else { range.iter().sum::<f64>() / range.len() as f64 };
+        self.sum = range.iter().map(|x| x - self.shift).sum();
+        self.sum_sq = range.iter().map(|x| (x - self.shift) * (x - self.shift)).sum();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.hi - self.lo
+    }
+
+    /// Mean and sample standard deviation (ddof 1) of what remains.
+    pub(crate) fn mean_sd(&self) -> (f64, f64) {
+        let n = self.len() as f64;
+        let mean = self.shift + self.sum / n;
+        let var = ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0);
+        (mean, var.sqrt())
+    }
+
+    /// The most extreme remaining point, if at least 3 remain and they are not all equal.
+    pub(crate) fn candidate(&self) -> Option<Candidate> {
+        if self.len() < 3 {
+            return None;
+        }
+        let (mean, sd) = self.mean_sd();
+        if sd == 0.0 {
+            return None;
+        }
+        let below = mean - self.sorted[self.lo];
+        let above = self.sorted[self.hi - 1] - mean;
+        let (pos, dev) = if above >= below { (self.hi - 1, above) } else { (self.lo, below) };
+        Some(Candidate { pos, r: dev / sd, n: self.len() })
+    }
+
+    /// Removes the candidate at `pos` (one end of what remains).
+    pub(crate) fn remove(&mut self, pos: usize) {
+        let x = self.sorted[pos];
+        if pos == self.lo {
+            self.lo += 1;
+        } else {
+            debug_assert_eq!(pos, self.hi - 1);
+            self.hi -= 1;
+        }
+        let d = x - self.shift;
+        // A point that dominated the sum of squares would leave mostly rounding behind.
+        if d * d > 0.5 * self.sum_sq {
+            self.resum();
+        } else {
+            self.sum -= d;
+            self.sum_sq -= d * d;
+        }
+    }
+
+    /// Where what remains starts and ends in sorted order, to come back to it later.
+    pub(crate) fn range(&self) -> (usize, usize) {
+        (self.lo, self.hi)
+    }
+
+    /// Scores every point in sorted positions `lo..hi` against the mean and sd of exactly
+    /// those points, normalised against `critical` and kept below the alarm.
+    pub(crate) fn judge_rest(&mut self, (lo, hi): (usize, usize), critical: f64, scores: &mut [Score]) {
+        self.lo = lo;
+        self.hi = hi;
+        self.resum();
+        let (mean, sd) = if self.len() >= 2 { self.mean_sd() } else { (self.sorted.get(lo).copied().unwrap_or(0.0), 0.0) };
+        for j in lo..hi {
+            let raw = if sd > 0.0 { (self.sorted[j] - mean).abs() / sd } else { 0.0 };
+            let normalised = if critical.is_finite() { adr_sdk::score::ratio(raw, critical).min(BELOW_ALARM) } else { 0.0 };
+            scores[self.order[j]] = Score::new(raw, normalised);
+        }
+    }
+}
+
+/// The score of a point a test flags: its statistic, normalised against the critical value
+/// and kept at or above the alarm.
+pub(crate) fn flagged(r: f64, critical: f64) -> Score {
+    Score::new(r, adr_sdk::score::ratio(r, critical).max(0.5))
+}

@@ -1,0 +1,372 @@
+//! The sliding window every rolling detector keeps: the last points by count or by event
+//! time, with their order statistics or moments kept up to date as points come and go.
+
+use std::collections::VecDeque;
+
+use adr_sdk::{DetectorError, ErrorKind, Window};
+
+/// The points a rolling detector compares the next point with.
+#[derive(Debug, Clone)]
+pub(crate) struct Points {
+    window: Window,
+    points: VecDeque<(i64, f64)>,
+}
+
+/// What leaves and enters the window on one step.
+pub(crate) trait Tracker {
+    fn insert(&mut self, x: f64);
+    fn remove(&mut self, x: f64);
+    /// Called after each step with the window's values, oldest first, so a tracker can
+    /// rebuild itself from scratch now and then (to shed rounding drift).
+    fn maintain(&mut self, _values: &VecDeque<(i64, f64)>) {}
+    fn clear(&mut self);
+}
+
+impl Points {
+    pub(crate) fn new(window: Window) -> Self {
+        let cap = match window {
+            Window::Count(n) => n + 1,
+            _ => 64,
+        };
+        Points { window, points: VecDeque::with_capacity(cap) }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub(crate) fn values(&self) -> impl ExactSizeIterator<Item = f64> + '_ {
+        self.points.iter().map(|&(_, x)| x)
+    }
+
+    /// Drops the points that fall out of a time window ending at `ts` (exclusive start:
+    /// a point exactly `span` old is out).
+    pub(crate) fn expire<T: Tracker>(&mut self, ts: i64, tracker: &mut T) {
+        if let Window::Time(span) = self.window {
+            let oldest_kept = ts.saturating_sub(span);
+            while let Some(&(t, x)) = self.points.front() {
+                if t > oldest_kept {
+                    break;
+                }
+                self.points.pop_front();
+                tracker.remove(x);
+            }
+        }
+    }
+
+    /// Appends a point, dropping the oldest past a count window.
+    pub(crate) fn push<T: Tracker>(&mut self, ts: i64, x: f64, tracker: &mut T) {
+        self.points.push_back((ts, x));
+        tracker.insert(x);
+        if let Window::Count(n) = self.window {
+            if self.points.len() > n {
+                let (_, old) = self.points.pop_front().expect("non-empty");
+                tracker.remove(old);
+            }
+        }
+        tracker.maintain(&self.points);
+    }
+
+    pub(crate) fn clear<T: Tracker>(&mut self, tracker: &mut T) {
+        self.points.clear();
+        tracker.clear();
+    }
+
+    /// The window as bytes: count, then (timestamp, value) pairs, little-endian.
+    pub(crate) fn save(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 16 * self.points.len());
+        out.extend_from_slice(&(self.points.len() as u64).to_le_bytes());
+        for &(t, x) in &self.points {
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out
+    }
+
+    /// Restores a window written by [`save`](Self::save), replaying it into `tracker`.
+    pub(crate) fn restore<T: Tracker>(&mut self, bytes: &[u8], tracker: &mut T) -> Result<(), DetectorError> {
+        let bad = |why: &str| DetectorError::new(ErrorKind::IncompatibleState, format!("window state is corrupt: {why}"));
+        let count = bytes.get(..8).ok_or_else(|| bad("no length"))?;
+        let count = u64::from_le_bytes(count.try_into().expect("8 bytes")) as usize;
+        let body = &bytes[8..];
+        if body.len() != count.checked_mul(16).ok_or_else(|| bad("length overflows"))? {
+            return Err(bad("length does not match the data"));
+        }
+        self.clear(tracker);
+        for pair in body.chunks_exact(16) {
+            let t = i64::from_le_bytes(pair[..8].try_into().expect("8 bytes"));
+            let x = f64::from_le_bytes(pair[8..].try_into().expect("8 bytes"));
+            self.push(t, x, tracker);
+        }
+        Ok(())
+    }
+}
+
+/// Mean and variance of the window from running sums of `x − shift`, rebuilt exactly every
+/// quarter window so rounding never accumulates over more than a few hundred updates and
+/// the shift follows the level of the series (no cancellation after a level shift).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Moments {
+    shift: f64,
+    sum: f64,
+    sum_sq: f64,
+    n: usize,
+    updates: usize,
+}
+
+impl Moments {
+    pub(crate) fn mean(&self) -> f64 {
+        self.shift + self.sum / self.n as f64
+    }
+
+    /// Variance with `ddof` delta degrees of freedom; `NaN` if `n ≤ ddof`.
+    pub(crate) fn variance(&self, ddof: usize) -> f64 {
+        if self.n <= ddof {
+            return f64::NAN;
+        }
+        let n = self.n as f64;
+        ((self.sum_sq - self.sum * self.sum / n) / (n - ddof as f64)).max(0.0)
+    }
+
+    pub(crate) fn rebuild(&mut self, values: impl Iterator<Item = f64> + Clone) {
+        let (mut n, mut total) = (0usize, 0.0);
+        for x in values.clone() {
+            n += 1;
+            total += x;
+        }
+        self.n = n;
+        self.shift = if n > 0 { total / n as f64 } else { 0.0 };
+        let (mut s, mut s2) = (0.0, 0.0);
+        for x in values {
+            let d = x - self.shift;
+            s += d;
+            s2 += d * d;
+        }
+        self.sum = s;
+        self.sum_sq = s2;
+        self.updates = 0;
+    }
+}
+
+impl Tracker for Moments {
+    #[inline]
+    fn insert(&mut self, x: f64) {
+        if self.n == 0 {
+            self.shift = x;
+        }
+        let d = x - self.shift;
+        self.sum += d;
+        self.sum_sq += d * d;
+        self.n += 1;
+        self.updates += 1;
+    }
+
+    #[inline]
+    fn remove(&mut self, x: f64) {
+        let d = x - self.shift;
+        self.sum -= d;
+        self.sum_sq -= d * d;
+        self.n -= 1;
+        self.updates += 1;
+    }
+
+    #[inline]
+    fn maintain(&mut self, values: &VecDeque<(i64, f64)>) {
+        if self.updates > (values.len() / 2).max(32) {
+            self.rebuild(values.iter().map(|&(_, x)| x));
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Moments::default();
+    }
+}
+
+/// The window's values kept sorted, for medians, quantiles and the MAD.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sorted {
+    values: Vec<f64>,
+}
+
+impl Sorted {
+    pub(crate) fn as_slice(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Replaces the contents with already sorted values.
+    pub(crate) fn replace(&mut self, sorted: Vec<f64>) {
+        debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
+        self.values = sorted;
+    }
+}
+
+impl Tracker for Sorted {
+    #[inline]
+    fn insert(&mut self, x: f64) {
+        let i = self.values.partition_point(|&v| v < x);
+        self.values.insert(i, x);
+    }
+
+    #[inline]
+    fn remove(&mut self, x: f64) {
+        let i = self.values.partition_point(|&v| v < x);
+        debug_assert!(self.values[i] == x, "removing a value the window does not hold");
+        self.values.remove(i);
+    }
+
+    fn clear(&mut self) {
+        self.values.clear();
+    }
+}
+
+/// The `q` quantile of sorted values with linear interpolation between order statistics
+/// (Hyndman & Fan type 7, numpy's and pandas' default).
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// The median of sorted values.
+pub(crate) fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    }
+}
+
+/// The median absolute deviation from `m` (the median) of sorted values, in O(log n):
+/// the deviations of the points left of the middle, read outwards, and of the points right
+/// of it, read outwards, are two sorted sequences, and the MAD is the median of their merge.
+pub(crate) fn mad(sorted: &[f64], m: f64) -> f64 {
+    let n = sorted.len();
+    let split = n / 2;
+    let left = |j: usize| m - sorted[split - 1 - j]; // j-th smallest deviation on the left
+    let right = |j: usize| sorted[split + j] - m;
+    let (nl, nr) = (split, n - split);
+    let kth = |k: usize| kth_of_two(k, nl, nr, &left, &right);
+    if n % 2 == 1 {
+        kth(n / 2)
+    } else {
+        0.5 * (kth(n / 2 - 1) + kth(n / 2))
+    }
+}
+
+/// The k-th smallest (0-based) of the merge of two sorted sequences `a` (length `na`) and
+/// `b` (length `nb`), by binary search on how many come from `a`.
+fn kth_of_two(k: usize, na: usize, nb: usize, a: &impl Fn(usize) -> f64, b: &impl Fn(usize) -> f64) -> f64 {
+    // Find i = elements taken from a, j = k + 1 - i from b, with a[i-1] <= b[j] and b[j-1] <= a[i].
+    let (mut lo, mut hi) = ((k + 1).saturating_sub(nb), (k + 1).min(na));
+    loop {
+        let i = (lo + hi) / 2;
+        let j = k + 1 - i;
+        if i < na && j > 0 && b(j - 1) > a(i) {
+            lo = i + 1;
+        } else if i > 0 && j < nb && a(i - 1) > b(j) {
+            hi = i - 1;
+        } else {
+            let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
+            let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
+            return from_a.max(from_b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute_mad(values: &[f64]) -> f64 {
+        let mut s = values.to_vec();
+        s.sort_by(f64::total_cmp);
+        let m = median(&s);
+        let mut d: Vec<f64> = s.iter().map(|x| (x - m).abs()).collect();
+        d.sort_by(f64::total_cmp);
+        median(&d)
+    }
+
+    #[test]
+    fn mad_matches_brute_force_on_many_shapes() {
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for n in 1..60 {
+            for trial in 0..20 {
+                let values: Vec<f64> = (0..n)
+                    .map(|_| {
+                        let u = next();
+                        if trial % 3 == 0 { (u * 5.0).floor() } else { u * u * 100.0 }
+                    })
+                    .collect();
+                let mut s = values.clone();
+                s.sort_by(f64::total_cmp);
+                let got = mad(&s, median(&s));
+                assert_eq!(got, brute_mad(&values), "n={n} trial={trial} values={values:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let s = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&s, 0.25), 1.75);
+        assert_eq!(quantile(&s, 0.75), 3.25);
+        assert_eq!(quantile(&[7.0], 0.25), 7.0);
+    }
+
+    #[test]
+    fn count_window_keeps_the_last_n_and_time_window_the_last_span() {
+        let mut sorted = Sorted::default();
+        let mut w = Points::new(Window::Count(3));
+        for (t, x) in [(1, 5.0), (2, 1.0), (3, 4.0), (4, 2.0)] {
+            w.push(t, x, &mut sorted);
+        }
+        assert_eq!(sorted.as_slice(), [1.0, 2.0, 4.0]);
+
+        let mut sorted = Sorted::default();
+        let mut w = Points::new(Window::Time(10));
+        for (t, x) in [(0, 5.0), (5, 1.0), (10, 4.0)] {
+            w.expire(t, &mut sorted);
+            w.push(t, x, &mut sorted);
+        }
+        w.expire(15, &mut sorted);
+        assert_eq!(sorted.as_slice(), [4.0], "points at 0 and 5 are 10 or more old at 15");
+    }
+
+    #[test]
+    fn moments_stay_exact_after_a_level_shift() {
+        let mut m = Moments::default();
+        let mut w = Points::new(Window::Count(100));
+        for i in 0..10_000 {
+            let level = if i < 5_000 { 0.0 } else { 1e9 };
+            w.push(i, level + (i % 7) as f64, &mut m);
+        }
+        let values: Vec<f64> = w.values().collect();
+        let mean = values.iter().sum::<f64>() / 100.0;
+        let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 99.0;
+        assert!((m.mean() - mean).abs() <= 1e-12 * mean.abs());
+        assert!((m.variance(1) - var).abs() <= 1e-9 * var, "{} vs {var}", m.variance(1));
+    }
+
+    #[test]
+    fn window_state_round_trips_and_rejects_corruption() {
+        let mut m = Moments::default();
+        let mut w = Points::new(Window::Count(5));
+        for i in 0..8 {
+            w.push(i, i as f64, &mut m);
+        }
+        let bytes = w.save();
+        let mut m2 = Moments::default();
+        let mut w2 = Points::new(Window::Count(5));
+        w2.restore(&bytes, &mut m2).unwrap();
+        assert_eq!(w2.values().collect::<Vec<_>>(), w.values().collect::<Vec<_>>());
+        assert_eq!(m2.mean(), m.mean());
+        let err = w2.restore(&bytes[..bytes.len() - 1], &mut m2).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IncompatibleState);
+    }
+}
