@@ -1,1 +1,18 @@
-//! tmp
+//! The adr detection engine: loads detector plugins, reads market data, scores it.
+//!
+//! The `adr` binary is a thin layer over this library; a service that embeds the engine
+//! uses the same pieces:
+//!
+//! - [`plugins`]: find and load plugin libraries ([`plugins::Registry`]), skipping broken
+//!   ones with one readable line each;
+//! - [`io`]: streaming CSV input in constant memory, timestamps in every common format,
+//!   CSV and JSON-lines output;
+//! - [`detect`]: one detector over one file, the thin end-to-end path of `adr detect`.
+//!
+//! Key decision: the engine never links a detector family statically. Every family,
+//! including the ones shipped here, goes through the same stable-ABI boundary as a
+//! third-party plugin, so the boundary is exercised by every test and every run.
+
+pub mod detect;
+pub mod io;
+pub mod plugins;

@@ -1,1 +1,282 @@
-fn main(){}
+//! `adr`: the command-line front of the adr detection engine.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use adr_engine::{
+    detect::{self, DetectRequest, DetectSummary},
+    io::{CsvOptions, OutputFormat, UnsortedPolicy},
+    plugins::{Registry, SearchPath},
+};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Anomaly detection for market data, with detectors loaded as plugins.
+#[derive(Debug, Parser)]
+#[command(name = "adr", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Folder to load plugins from (repeatable); default: $ADR_PLUGIN_PATH, else the
+    /// `plugins` folder next to the adr binary and adr plugins beside it.
+    #[arg(long = "plugins", value_name = "DIR", global = true)]
+    plugins: Vec<PathBuf>,
+    /// Print only errors (no progress, no summary, no skipped-plugin warnings).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the loaded plugins, their detectors and parameters.
+    Plugins(PluginsArgs),
+    /// Score a CSV file with one detector and write every row with its score.
+    #[command(after_help = "Examples:\n  \
+        adr detect statistical.zscore --column close --param window=60 --input examples/market.csv\n  \
+        adr detect statistical.mad --column volume --param window=1h --json --anomalies-only --input trades.csv\n  \
+        cat prices.csv | adr detect statistical.grubbs --column price --param window=batch > scored.csv")]
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, Args)]
+struct PluginsArgs {
+    /// Machine-readable output: one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// Also print each detector's formula, normalisation and NaN policy.
+    #[arg(long)]
+    doc: bool,
+}
+
+#[derive(Debug, Args)]
+struct DetectArgs {
+    /// The detector, as family.name (see `adr plugins`).
+    detector: String,
+    /// Input column to score (repeat for detectors that take several).
+    #[arg(long, short, required = true, value_name = "COLUMN")]
+    column: Vec<String>,
+    /// Detector parameter NAME=VALUE (repeatable), e.g. window=500, window=5m, threshold=3.5.
+    #[arg(long, short, value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    param: Vec<(String, String)>,
+    /// CSV file with a header row; `-` reads standard input.
+    #[arg(long, short, default_value = "-", value_name = "FILE")]
+    input: String,
+    /// Where to write the scored rows; `-` is standard output.
+    #[arg(long, short, default_value = "-", value_name = "FILE")]
+    output: String,
+    /// Timestamp column (ISO-8601 or epoch s/ms/us/ns); default: a column named
+    /// timestamp, time, ts, date or datetime, if any.
+    #[arg(long, value_name = "COLUMN")]
+    time: Option<String>,
+    /// Write JSON lines instead of CSV.
+    #[arg(long)]
+    json: bool,
+    /// Write only the rows judged anomalous.
+    #[arg(long)]
+    anomalies_only: bool,
+    /// What to do when a timestamp goes back in time.
+    #[arg(long, value_enum, default_value_t = Unsorted::Reject)]
+    unsorted: Unsorted,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Unsorted {
+    /// Stop with an error naming the first offending row.
+    Reject,
+    /// Score in file order and count the rows that go back.
+    Allow,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got `{text}`"))?;
+    Ok((k.trim().to_owned(), v.trim().to_owned()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ADR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if cli.global.quiet { "error" } else { "warn" })),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stops early (`adr detect ... | head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.to_string().contains("Broken pipe")
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let search = SearchPath::from_env(&cli.global.plugins);
+    let registry = Registry::load(&search)?;
+    for skipped in registry.skipped() {
+        tracing::warn!("skipped plugin {skipped}");
+    }
+    match cli.command {
+        Command::Plugins(args) => plugins(&registry, &search, &args),
+        Command::Detect(args) => detect(&registry, args, cli.global.quiet),
+    }
+}
+
+fn plugins(registry: &Registry, search: &SearchPath, args: &PluginsArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = serde_json::json!({
+            "search_path": search.dirs().map(|d| d.display().to_string()).collect::<Vec<_>>(),
+            "plugins": registry.plugins().iter().map(|p| serde_json::json!({
+                "family": p.plugin.family(),
+                "version": p.plugin.plugin_version(),
+                "abi_version": p.plugin.abi_version(),
+                "path": p.path.display().to_string(),
+                "detectors": p.detectors.iter().map(|d| serde_json::json!({
+                    "name": d.name,
+                    "summary": d.summary,
+                    "doc": d.doc,
+                    "inputs": d.inputs.to_string(),
+                    "params": d.params.iter().map(|s| serde_json::json!({
+                        "name": s.name,
+                        "type": s.kind.as_str(),
+                        "default": s.default.to_string(),
+                        "range": s.range_text(),
+                        "choices": s.choices,
+                        "doc": s.doc,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "skipped": registry.skipped().iter().map(|e| serde_json::json!({
+                "path": e.path().display().to_string(),
+                "reason": e.to_string(),
+            })).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if registry.plugins().is_empty() {
+        let dirs: Vec<String> = search.dirs().map(|d| d.display().to_string()).collect();
+        writeln!(out, "no plugins found in {}", dirs.join(", "))?;
+        writeln!(out, "build them with `cargo build --release`, or point --plugins / ADR_PLUGIN_PATH at their folder")?;
+        return Ok(());
+    }
+    for p in registry.plugins() {
+        writeln!(out, "{} {} (ABI {})  {}", p.plugin.family(), p.plugin.plugin_version(), p.plugin.abi_version(), p.path.display())?;
+        for d in &p.detectors {
+            writeln!(out, "  {}.{}  {}  [input: {}]", p.plugin.family(), d.name, d.summary, d.inputs)?;
+            for s in &d.params {
+                let range = s.range_text();
+                let choices = if s.choices.is_empty() { String::new() } else { format!(" one of {}", s.choices.join("|")) };
+                let range = if range.is_empty() { String::new() } else { format!(" {range}") };
+                writeln!(out, "      {:<14} {:<8} = {:<8}{range}{choices}", s.name, s.kind.as_str(), s.default.to_string())?;
+                writeln!(out, "          {}", s.doc)?;
+            }
+            if args.doc && !d.doc.is_empty() {
+                writeln!(out, "      {}", d.doc)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<()> {
+    let (input, size): (Box<dyn Read>, Option<u64>) = if args.input == "-" {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let file = File::open(&args.input).with_context(|| format!("cannot open input {}", args.input))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), size)
+    };
+    let output: Box<dyn Write> = if args.output == "-" {
+        Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))
+    } else {
+        let file = File::create(&args.output).with_context(|| format!("cannot create output {}", args.output))?;
+        Box::new(BufWriter::with_capacity(1 << 20, file))
+    };
+    let request = DetectRequest {
+        detector: args.detector,
+        params: args.param,
+        csv: CsvOptions {
+            time: args.time,
+            columns: args.column,
+            unsorted: match args.unsorted {
+                Unsorted::Reject => UnsortedPolicy::Reject,
+                Unsorted::Allow => UnsortedPolicy::Allow,
+            },
+            chunk_rows: 0,
+        },
+        format: if args.json { OutputFormat::JsonLines } else { OutputFormat::Csv },
+        anomalies_only: args.anomalies_only,
+    };
+    let bar = match size {
+        Some(len) if !quiet && std::io::stderr().is_terminal() => {
+            let bar = indicatif::ProgressBar::new(len);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} scoring {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta} left")
+                    .expect("valid template"),
+            );
+            Some(bar)
+        }
+        _ => None,
+    };
+    let result = detect::run(registry, &request, input, output, |bytes| {
+        if let Some(bar) = &bar {
+            bar.set_position(bytes);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    if !quiet {
+        eprintln!("{}", describe(&summary));
+    }
+    Ok(())
+}
+
+fn describe(s: &DetectSummary) -> String {
+    let rate = if s.seconds > 0.0 { s.rows as f64 / s.seconds } else { 0.0 };
+    let mut text = format!(
+        "adr: scored {} rows with {} in {:.2} s ({:.0} rows/s): {} anomalies, {} undetermined",
+        s.rows, s.detector, s.seconds, rate, s.anomalies, s.undetermined
+    );
+    let i = &s.input;
+    let notes: Vec<String> = [
+        (i.missing, "missing values"),
+        (i.non_finite, "NaN/inf values"),
+        (i.repeated_timestamps, "rows repeat the previous timestamp"),
+        (i.unsorted_rows, "rows go back in time (scored in file order)"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !notes.is_empty() {
+        text.push_str(&format!(" ({})", notes.join(", ")));
+    }
+    if s.rows == 0 {
+        text.push_str("; the input has a header but no rows");
+    }
+    text
+}
