@@ -1,1 +1,93 @@
-//! tmp
+//! Helpers for the workspace integration tests: build the plugins and the `adr` binary
+//! once, give each test a plugin folder of its own, and find the shared real data.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(workspace());
+    c
+}
+
+fn run_build(mut command: Command, what: &str) {
+    let out = command.output().unwrap_or_else(|e| panic!("cannot run cargo to build {what}: {e}"));
+    assert!(out.status.success(), "building {what} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The built artifacts the tests use.
+#[derive(Debug)]
+pub struct Built {
+    /// The `adr` binary.
+    pub adr: PathBuf,
+    /// The statistical plugin.
+    pub statistical: PathBuf,
+    /// The plugin whose detector panics.
+    pub faulty: PathBuf,
+    /// A dynamic library that is not a plugin.
+    pub not_a_plugin: PathBuf,
+    /// A plugin built against a bumped SDK ABI version.
+    pub future_sdk: PathBuf,
+}
+
+fn library(dir: &Path, crate_name: &str) -> PathBuf {
+    let file = format!("{}{}{}", std::env::consts::DLL_PREFIX, crate_name, std::env::consts::DLL_SUFFIX);
+    dir.join(file)
+}
+
+/// Builds (once per test binary) the `adr` binary and the plugins, in the dev profile.
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut main = cargo();
+        main.args(["build", "--quiet", "-p", "adr-engine"]);
+        main.args(["-p", "adr-plugin-statistical", "-p", "adr-test-plugin-faulty", "-p", "adr-test-not-a-plugin"]);
+        run_build(main, "the adr binary and the plugins");
+        // Its own workspace (the bumped ABI must not reach the others), same target folder.
+        let mut future = cargo();
+        future.args(["build", "--quiet", "--manifest-path", "tests/plugins/future-sdk/Cargo.toml", "--target-dir"]);
+        future.arg(target_dir());
+        run_build(future, "the future-SDK test plugin");
+        let debug = target_dir().join("debug");
+        Built {
+            adr: debug.join(format!("adr{}", std::env::consts::EXE_SUFFIX)),
+            statistical: library(&debug, "adr_plugin_statistical"),
+            faulty: library(&debug, "adr_test_plugin_faulty"),
+            not_a_plugin: library(&debug, "adr_test_not_a_plugin"),
+            future_sdk: library(&debug, "adr_test_plugin_future_sdk"),
+        }
+    })
+}
+
+/// A temporary plugin folder holding copies of `plugins` (each test gets its own, so
+/// folders can hold broken files without disturbing other tests).
+pub fn plugin_dir(plugins: &[&Path]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for p in plugins {
+        std::fs::copy(p, dir.path().join(p.file_name().expect("file name"))).expect("copy plugin");
+    }
+    dir
+}
+
+/// `../shared/data`, or `None` (with a visible note) where it is absent, as on a user's
+/// clone. With `ADR_REQUIRE_SHARED_DATA=1` (set by CI) its absence fails the test instead.
+pub fn shared_data(test: &str) -> Option<PathBuf> {
+    let dir = workspace().join("../shared/data");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
+    assert!(!required, "{test}: ../shared/data is missing and ADR_REQUIRE_SHARED_DATA=1");
+    eprintln!("SKIPPED {test}: needs ../shared/data (real labelled data beside the repository), which is not here");
+    None
+}

@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::{
+    library::{lib_header_from_path, LibraryError, RootModule},
+    sabi_types::{VersionNumber, VersionStrings},
+};
 use adr_sdk::{host::Plugin, ffi::PluginRef, DetectorInfo};
 
 /// A plugin library that loaded and described its detectors.
@@ -85,13 +88,55 @@ impl LoadError {
 /// A [`LoadError`] saying in one line why the file is not a usable plugin.
 pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
     let path_buf = path.to_path_buf();
+    check_complete(path)?;
     let header = lib_header_from_path(path).map_err(|e| classify(path_buf.clone(), e))?;
+    check_abi_version(path, header.version_strings())?;
     let module = header.init_root_module::<PluginRef>().map_err(|e| classify(path_buf.clone(), e))?;
     let plugin = Plugin::from_module(module);
     let detectors = plugin
         .detectors()
         .map_err(|e| LoadError::Init { path: path_buf.clone(), reason: e.to_string() })?;
     Ok(LoadedPlugin { path: path_buf, plugin, detectors })
+}
+
+/// abi_stable accepts a library whose version is newer in the minor number even under
+/// `0.x`; adr's rule is stricter and symmetric (see `adr_sdk::ABI_VERSION`): the same
+/// major version, or the same minor while `0.x`. Additive changes are patch releases.
+fn check_abi_version(path: &Path, found: VersionStrings) -> Result<(), LoadError> {
+    let incompatible = |found: String| LoadError::IncompatibleAbi {
+        path: path.to_path_buf(),
+        expected: adr_sdk::ABI_VERSION.to_owned(),
+        found,
+    };
+    let expected = VersionNumber::new(PluginRef::VERSION_STRINGS).expect("the SDK's ABI version parses");
+    let found = VersionNumber::new(found).map_err(|e| incompatible(format!("unreadable ({e})")))?;
+    if expected.is_loosely_compatible(found) {
+        Ok(())
+    } else {
+        Err(incompatible(found.to_string()))
+    }
+}
+
+/// Refuses files that are not whole shared libraries before the dynamic linker sees them:
+/// it maps a truncated library without complaint, and the first touch of a page past the
+/// end of the file kills the process with SIGBUS.
+fn check_complete(path: &Path) -> Result<(), LoadError> {
+    use object::{Object, ObjectSection, ObjectSegment};
+    let open = |reason: String| LoadError::Open { path: path.to_path_buf(), reason };
+    let data = std::fs::read(path).map_err(|e| open(e.to_string()))?;
+    let file = object::File::parse(&*data).map_err(|e| open(format!("not a shared library ({e})")))?;
+    let len = data.len() as u64;
+    let needed = file
+        .segments()
+        .map(|s| s.file_range())
+        .chain(file.sections().filter_map(|s| s.file_range()))
+        .map(|(offset, size)| offset.saturating_add(size))
+        .max()
+        .unwrap_or(0);
+    if needed > len {
+        return Err(open(format!("the file is truncated: {len} bytes, its contents reach byte {needed}")));
+    }
+    Ok(())
 }
 
 fn classify(path: PathBuf, err: LibraryError) -> LoadError {

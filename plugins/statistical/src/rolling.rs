@@ -86,7 +86,7 @@ impl<T: BatchTracker> Rolling<T> {
     }
 
     pub(crate) fn save(&self) -> Option<Vec<u8>> {
-        (!self.whole_batch()).then(|| self.points.save())
+        (!self.whole_batch()).then(|| self.points.save(&self.tracker))
     }
 
     pub(crate) fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {

@@ -101,7 +101,7 @@ impl Sampler {
     }
 
     pub(crate) fn save(&self) -> Option<Vec<u8>> {
-        (!self.whole_batch()).then(|| self.points.save())
+        (!self.whole_batch()).then(|| self.points.save(&Untracked))
     }
 
     pub(crate) fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {

@@ -20,6 +20,15 @@ pub(crate) trait Tracker {
     /// rebuild itself from scratch now and then (to shed rounding drift).
     fn maintain(&mut self, _values: &VecDeque<(i64, f64)>) {}
     fn clear(&mut self);
+    /// State beyond the window's points that a restore must reproduce exactly (running
+    /// sums carry rounding that a replay of the points would not).
+    fn save_extra(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Restores what [`save_extra`](Self::save_extra) wrote, after the points were replayed.
+    fn restore_extra(&mut self, _bytes: &[u8]) -> Result<(), DetectorError> {
+        Ok(())
+    }
 }
 
 impl Points {
@@ -72,14 +81,16 @@ impl Points {
         tracker.clear();
     }
 
-    /// The window as bytes: count, then (timestamp, value) pairs, little-endian.
-    pub(crate) fn save(&self) -> Vec<u8> {
+    /// The window as bytes: count, then (timestamp, value) pairs, little-endian, then the
+    /// tracker's extra state.
+    pub(crate) fn save<T: Tracker>(&self, tracker: &T) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + 16 * self.points.len());
         out.extend_from_slice(&(self.points.len() as u64).to_le_bytes());
         for &(t, x) in &self.points {
             out.extend_from_slice(&t.to_le_bytes());
             out.extend_from_slice(&x.to_le_bytes());
         }
+        out.extend_from_slice(&tracker.save_extra());
         out
     }
 
@@ -88,17 +99,15 @@ impl Points {
         let bad = |why: &str| DetectorError::new(ErrorKind::IncompatibleState, format!("window state is corrupt: {why}"));
         let count = bytes.get(..8).ok_or_else(|| bad("no length"))?;
         let count = u64::from_le_bytes(count.try_into().expect("8 bytes")) as usize;
-        let body = &bytes[8..];
-        if body.len() != count.checked_mul(16).ok_or_else(|| bad("length overflows"))? {
-            return Err(bad("length does not match the data"));
-        }
+        let len = count.checked_mul(16).ok_or_else(|| bad("length overflows"))?;
+        let body = bytes[8..].get(..len).ok_or_else(|| bad("length does not match the data"))?;
         self.clear(tracker);
         for pair in body.chunks_exact(16) {
             let t = i64::from_le_bytes(pair[..8].try_into().expect("8 bytes"));
             let x = f64::from_le_bytes(pair[8..].try_into().expect("8 bytes"));
             self.push(t, x, tracker);
         }
-        Ok(())
+        tracker.restore_extra(&bytes[8 + len..])
     }
 }
 
@@ -179,6 +188,31 @@ impl Tracker for Moments {
 
     fn clear(&mut self) {
         *self = Moments::default();
+    }
+
+    fn save_extra(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(40);
+        for x in [self.shift, self.sum, self.sum_sq] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.n as u64).to_le_bytes());
+        out.extend_from_slice(&(self.updates as u64).to_le_bytes());
+        out
+    }
+
+    fn restore_extra(&mut self, bytes: &[u8]) -> Result<(), DetectorError> {
+        let words: Vec<[u8; 8]> = bytes.chunks_exact(8).map(|c| c.try_into().expect("8 bytes")).collect();
+        let [shift, sum, sum_sq, n, updates] = words[..] else {
+            return Err(DetectorError::new(ErrorKind::IncompatibleState, "moment state is corrupt: expected 40 bytes"));
+        };
+        if u64::from_le_bytes(n) as usize != self.n {
+            return Err(DetectorError::new(ErrorKind::IncompatibleState, "moment state is corrupt: count differs from the window"));
+        }
+        self.shift = f64::from_le_bytes(shift);
+        self.sum = f64::from_le_bytes(sum);
+        self.sum_sq = f64::from_le_bytes(sum_sq);
+        self.updates = u64::from_le_bytes(updates) as usize;
+        Ok(())
     }
 }
 
@@ -360,12 +394,12 @@ mod tests {
         for i in 0..8 {
             w.push(i, i as f64, &mut m);
         }
-        let bytes = w.save();
+        let bytes = w.save(&m);
         let mut m2 = Moments::default();
         let mut w2 = Points::new(Window::Count(5));
         w2.restore(&bytes, &mut m2).unwrap();
         assert_eq!(w2.values().collect::<Vec<_>>(), w.values().collect::<Vec<_>>());
-        assert_eq!(m2.mean(), m.mean());
+        assert_eq!((m2.mean(), m2.variance(1)), (m.mean(), m.variance(1)));
         let err = w2.restore(&bytes[..bytes.len() - 1], &mut m2).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IncompatibleState);
     }

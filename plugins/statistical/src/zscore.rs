@@ -215,3 +215,26 @@ mod tests {
         assert_eq!(err.kind(), adr_sdk::ErrorKind::Unsupported);
     }
 }
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+    use crate::testing::params;
+    use adr_sdk::ParamValue::Int;
+
+    #[test]
+    fn a_restored_detector_continues_bit_for_bit() {
+        let values: Vec<f64> = (0..300).map(|i| ((i * 7919) % 101) as f64 + if i % 97 == 0 { 400.0 } else { 0.0 }).collect();
+        let p: ZScoreParams = params(&[("window", Int(25))]);
+        let mut a = ZScore::new(p.clone(), &[]).unwrap();
+        for (i, x) in values[..200].iter().enumerate() {
+            a.update(&Event::new(i as i64, std::slice::from_ref(x))).unwrap();
+        }
+        let mut b = ZScore::new(p, &[]).unwrap();
+        b.restore(&a.save().unwrap()).unwrap();
+        for (i, x) in values[200..].iter().enumerate() {
+            let e = Event::new(200 + i as i64, std::slice::from_ref(x));
+            assert_eq!(a.update(&e).unwrap(), b.update(&e).unwrap(), "point {i}");
+        }
+    }
+}
