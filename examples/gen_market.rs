@@ -15,9 +15,9 @@ const START: i64 = 1_736_812_800;
 /// Bars: three days of minutes.
 const BARS: i64 = 3 * 24 * 60;
 /// The crash's first minute.
-pub const CRASH_AT: i64 = 1_736_937_000; // 2025-01-15T10:30:00Z
+pub(crate) const CRASH_AT: i64 = 1_736_937_000; // 2025-01-15T10:30:00Z
 /// The volume spike's minute.
-pub const SPIKE_AT: i64 = 1_737_036_300; // 2025-01-16T14:05:00Z
+pub(crate) const SPIKE_AT: i64 = 1_737_036_300; // 2025-01-16T14:05:00Z
 
 struct SplitMix(u64);
 
@@ -38,7 +38,7 @@ impl SplitMix {
 }
 
 /// The CSV text of the example market: `ts,symbol,open,high,low,close,volume`.
-pub fn generate() -> String {
+pub(crate) fn generate() -> String {
     let mut rng = SplitMix(20_250_115);
     let mut out = String::from("ts,symbol,open,high,low,close,volume\n");
     let mut price = 97_000.0_f64;
