@@ -59,7 +59,9 @@ pub(crate) fn generate() -> String {
         let low = open.min(price) - 0.0003 * open * rng.next();
         // volume: a daily cycle, lognormal noise, and the events
         let hour = ((t / 3600) % 24) as f64;
-        let mut volume = 12.0 * (1.0 + 0.4 * (std::f64::consts::TAU * (hour - 14.0) / 24.0).cos()) * (0.3 * rng.normal()).exp();
+        let mut volume = 12.0
+            * (1.0 + 0.4 * (std::f64::consts::TAU * (hour - 14.0) / 24.0).cos())
+            * (0.3 * rng.normal()).exp();
         if (0..6).contains(&minutes_into_crash) {
             volume *= 8.0;
         }
@@ -67,7 +69,10 @@ pub(crate) fn generate() -> String {
             volume *= 25.0;
         }
         let ts = format_time(t);
-        let _ = writeln!(out, "{ts},BTC-USD,{open:.2},{high:.2},{low:.2},{price:.2},{volume:.4}");
+        let _ = writeln!(
+            out,
+            "{ts},BTC-USD,{open:.2},{high:.2},{low:.2},{price:.2},{volume:.4}"
+        );
     }
     out
 }
@@ -84,7 +89,12 @@ fn format_time(t: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 #[allow(dead_code)] // unused where a test includes this file as a module

@@ -4,7 +4,8 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 use adr_sdk::{
-    score::ScoreColumns, Column, DetectorError, DetectorInfo, Frame, ParamError, ParamKind, ParamValue, Verdict,
+    score::ScoreColumns, Column, DetectorError, DetectorInfo, Frame, ParamError, ParamKind,
+    ParamValue, Verdict,
 };
 
 use crate::io::{Chunk, CsvInput, CsvOptions, InputError, InputStats, OutputFormat, ScoreWriter};
@@ -85,7 +86,10 @@ pub enum DetectError {
 ///
 /// Every [`ParamError`]: unknown names (with a suggestion), duplicates, unparsable text,
 /// wrong types and values out of range.
-pub fn parse_params(info: &DetectorInfo, given: &[(String, String)]) -> Result<Vec<(String, ParamValue)>, Vec<ParamError>> {
+pub fn parse_params(
+    info: &DetectorInfo,
+    given: &[(String, String)],
+) -> Result<Vec<(String, ParamValue)>, Vec<ParamError>> {
     let mut values = Vec::with_capacity(given.len());
     let mut errors = Vec::new();
     for (name, text) in given {
@@ -96,7 +100,10 @@ pub fn parse_params(info: &DetectorInfo, given: &[(String, String)]) -> Result<V
         match info.params.iter().find(|p| &p.name == name) {
             None => errors.push(ParamError::Unknown {
                 name: name.clone(),
-                suggestion: adr_sdk::params::suggest(name, info.params.iter().map(|p| p.name.as_str())),
+                suggestion: adr_sdk::params::suggest(
+                    name,
+                    info.params.iter().map(|p| p.name.as_str()),
+                ),
                 known: info.params.iter().map(|p| p.name.clone()).collect(),
             }),
             Some(spec) => match spec.parse(text) {
@@ -130,20 +137,31 @@ pub fn run<R: Read, W: Write>(
 ) -> Result<DetectSummary, DetectError> {
     let started = Instant::now();
     let (_, info) = registry.find(&request.detector)?;
-    let params = parse_params(info, &request.params)
-        .map_err(|errors| DetectError::Params { detector: request.detector.clone(), errors })?;
+    let params = parse_params(info, &request.params).map_err(|errors| DetectError::Params {
+        detector: request.detector.clone(),
+        errors,
+    })?;
     let mut input = CsvInput::open(input, &request.csv)?;
     if input.time_column().is_none() {
         let duration = params.iter().find(|(n, v)| {
             matches!(v, ParamValue::Duration(_))
-                && info.params.iter().any(|p| &p.name == n && matches!(p.kind, ParamKind::Window | ParamKind::Duration))
+                && info.params.iter().any(|p| {
+                    &p.name == n && matches!(p.kind, ParamKind::Window | ParamKind::Duration)
+                })
         });
         if let Some((param, _)) = duration {
-            return Err(DetectError::NeedsTime { param: param.clone() });
+            return Err(DetectError::NeedsTime {
+                param: param.clone(),
+            });
         }
     }
-    let failed = |source| DetectError::Detector { detector: request.detector.clone(), source };
-    let mut detector = registry.create(&request.detector, &params, &request.csv.columns).map_err(failed)?;
+    let failed = |source| DetectError::Detector {
+        detector: request.detector.clone(),
+        source,
+    };
+    let mut detector = registry
+        .create(&request.detector, &params, &request.csv.columns)
+        .map_err(failed)?;
     let mut writer = ScoreWriter::new(
         output,
         request.format,
@@ -153,7 +171,10 @@ pub fn run<R: Read, W: Write>(
         request.anomalies_only,
     )?;
 
-    let mut summary = DetectSummary { detector: request.detector.clone(), ..DetectSummary::default() };
+    let mut summary = DetectSummary {
+        detector: request.detector.clone(),
+        ..DetectSummary::default()
+    };
     let mut scores = ScoreColumns::default();
     let mut chunk = Chunk::default();
     let whole = detector.needs_whole_series();
@@ -167,11 +188,19 @@ pub fn run<R: Read, W: Write>(
         }
         let batch = if whole { &all } else { &chunk };
         if batch.len > 0 {
-            let columns: Vec<Column<'_>> =
-                request.csv.columns.iter().zip(&batch.columns).map(|(name, values)| Column::f64(name, values)).collect();
-            let frame = Frame::new(&batch.timestamps, &columns).expect("columns have the chunk's length");
+            let columns: Vec<Column<'_>> = request
+                .csv
+                .columns
+                .iter()
+                .zip(&batch.columns)
+                .map(|(name, values)| Column::f64(name, values))
+                .collect();
+            let frame =
+                Frame::new(&batch.timestamps, &columns).expect("columns have the chunk's length");
             scores.resize(batch.len);
-            detector.score(&frame, &mut scores.as_mut()).map_err(failed)?;
+            detector
+                .score(&frame, &mut scores.as_mut())
+                .map_err(failed)?;
             for v in &scores.verdict {
                 match v {
                     Verdict::Anomaly => summary.anomalies += 1,
@@ -202,6 +231,7 @@ fn append(all: &mut Chunk, chunk: &Chunk) {
     for (a, c) in all.columns.iter_mut().zip(&chunk.columns) {
         a.extend_from_slice(c);
     }
-    all.records.extend(chunk.records[..chunk.len].iter().cloned());
+    all.records
+        .extend(chunk.records[..chunk.len].iter().cloned());
     all.len += chunk.len;
 }

@@ -96,7 +96,9 @@ enum Unsorted {
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
-    let (k, v) = text.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got `{text}`"))?;
+    let (k, v) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got `{text}`"))?;
     Ok((k.trim().to_owned(), v.trim().to_owned()))
 }
 
@@ -104,8 +106,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ADR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if cli.global.quiet { "error" } else { "warn" })),
+            tracing_subscriber::EnvFilter::try_from_env("ADR_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if cli.global.quiet { "error" } else { "warn" })
+            }),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -125,7 +128,9 @@ fn main() -> ExitCode {
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             || cause.to_string().contains("Broken pipe")
     })
 }
@@ -183,14 +188,42 @@ fn plugins(registry: &Registry, search: &SearchPath, args: &PluginsArgs) -> anyh
         return Ok(());
     }
     for p in registry.plugins() {
-        writeln!(out, "{} {} (ABI {})  {}", p.plugin.family(), p.plugin.plugin_version(), p.plugin.abi_version(), p.path.display())?;
+        writeln!(
+            out,
+            "{} {} (ABI {})  {}",
+            p.plugin.family(),
+            p.plugin.plugin_version(),
+            p.plugin.abi_version(),
+            p.path.display()
+        )?;
         for d in &p.detectors {
-            writeln!(out, "  {}.{}  {}  [input: {}]", p.plugin.family(), d.name, d.summary, d.inputs)?;
+            writeln!(
+                out,
+                "  {}.{}  {}  [input: {}]",
+                p.plugin.family(),
+                d.name,
+                d.summary,
+                d.inputs
+            )?;
             for s in &d.params {
                 let range = s.range_text();
-                let choices = if s.choices.is_empty() { String::new() } else { format!(" one of {}", s.choices.join("|")) };
-                let range = if range.is_empty() { String::new() } else { format!(" {range}") };
-                writeln!(out, "      {:<14} {:<8} = {:<8}{range}{choices}", s.name, s.kind.as_str(), s.default.to_string())?;
+                let choices = if s.choices.is_empty() {
+                    String::new()
+                } else {
+                    format!(" one of {}", s.choices.join("|"))
+                };
+                let range = if range.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {range}")
+                };
+                writeln!(
+                    out,
+                    "      {:<14} {:<8} = {:<8}{range}{choices}",
+                    s.name,
+                    s.kind.as_str(),
+                    s.default.to_string()
+                )?;
                 writeln!(out, "          {}", s.doc)?;
             }
             if args.doc && !d.doc.is_empty() {
@@ -205,14 +238,16 @@ fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<
     let (input, size): (Box<dyn Read>, Option<u64>) = if args.input == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let file = File::open(&args.input).with_context(|| format!("cannot open input {}", args.input))?;
+        let file =
+            File::open(&args.input).with_context(|| format!("cannot open input {}", args.input))?;
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(file), size)
     };
     let output: Box<dyn Write> = if args.output == "-" {
         Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))
     } else {
-        let file = File::create(&args.output).with_context(|| format!("cannot create output {}", args.output))?;
+        let file = File::create(&args.output)
+            .with_context(|| format!("cannot create output {}", args.output))?;
         Box::new(BufWriter::with_capacity(1 << 20, file))
     };
     let request = DetectRequest {
@@ -227,7 +262,11 @@ fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<
             },
             chunk_rows: 0,
         },
-        format: if args.json { OutputFormat::JsonLines } else { OutputFormat::Csv },
+        format: if args.json {
+            OutputFormat::JsonLines
+        } else {
+            OutputFormat::Csv
+        },
         anomalies_only: args.anomalies_only,
     };
     let bar = match size {
@@ -257,7 +296,11 @@ fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<
 }
 
 fn describe(s: &DetectSummary) -> String {
-    let rate = if s.seconds > 0.0 { s.rows as f64 / s.seconds } else { 0.0 };
+    let rate = if s.seconds > 0.0 {
+        s.rows as f64 / s.seconds
+    } else {
+        0.0
+    };
     let mut text = format!(
         "adr: scored {} rows with {} in {:.2} s ({:.0} rows/s): {} anomalies, {} undetermined",
         s.rows, s.detector, s.seconds, rate, s.anomalies, s.undetermined
@@ -267,7 +310,10 @@ fn describe(s: &DetectSummary) -> String {
         (i.missing, "missing values"),
         (i.non_finite, "NaN/inf values"),
         (i.repeated_timestamps, "rows repeat the previous timestamp"),
-        (i.unsorted_rows, "rows go back in time (scored in file order)"),
+        (
+            i.unsorted_rows,
+            "rows go back in time (scored in file order)",
+        ),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)

@@ -68,7 +68,10 @@ pub struct DetectorError {
 impl DetectorError {
     /// An error of `kind` with a lowercase message that names the offending value.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        DetectorError { kind, message: message.into() }
+        DetectorError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Shorthand for an [`ErrorKind::InvalidInput`] error.
@@ -126,7 +129,10 @@ mod tests {
     #[test]
     fn message_names_kind_and_cause() {
         let err = DetectorError::invalid_input("expected 1 input column, got 2");
-        assert_eq!(err.to_string(), "invalid input: expected 1 input column, got 2");
+        assert_eq!(
+            err.to_string(),
+            "invalid input: expected 1 input column, got 2"
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub struct FfiError {
 
 impl From<DetectorError> for FfiError {
     fn from(e: DetectorError) -> Self {
-        FfiError { kind: e.kind() as u8, message: e.message().into() }
+        FfiError {
+            kind: e.kind() as u8,
+            message: e.message().into(),
+        }
     }
 }
 
@@ -127,14 +130,24 @@ pub struct FfiParamSpec {
 
 impl From<&ParamSpec> for FfiParamSpec {
     fn from(s: &ParamSpec) -> Self {
-        let bound = |b: Option<Bound>| b.map(|b| FfiBound { value: b.value, inclusive: b.inclusive }).into();
+        let bound = |b: Option<Bound>| {
+            b.map(|b| FfiBound {
+                value: b.value,
+                inclusive: b.inclusive,
+            })
+            .into()
+        };
         FfiParamSpec {
             name: s.name.as_str().into(),
             kind: s.kind as u8,
             default: (&s.default).into(),
             min: bound(s.min),
             max: bound(s.max),
-            choices: s.choices.iter().map(|c| RString::from(c.as_str())).collect(),
+            choices: s
+                .choices
+                .iter()
+                .map(|c| RString::from(c.as_str()))
+                .collect(),
             doc: s.doc.as_str().into(),
         }
     }
@@ -144,9 +157,17 @@ impl TryFrom<&FfiParamSpec> for ParamSpec {
     type Error = DetectorError;
     fn try_from(s: &FfiParamSpec) -> Result<Self, DetectorError> {
         let kind = ParamKind::from_code(s.kind).ok_or_else(|| {
-            DetectorError::failed(format!("parameter `{}` has an unknown kind code {}", s.name, s.kind))
+            DetectorError::failed(format!(
+                "parameter `{}` has an unknown kind code {}",
+                s.name, s.kind
+            ))
         })?;
-        let bound = |b: ROption<FfiBound>| b.into_option().map(|b| Bound { value: b.value, inclusive: b.inclusive });
+        let bound = |b: ROption<FfiBound>| {
+            b.into_option().map(|b| Bound {
+                value: b.value,
+                inclusive: b.inclusive,
+            })
+        };
         Ok(ParamSpec {
             name: s.name.to_string(),
             kind,
@@ -195,8 +216,16 @@ impl TryFrom<&FfiDetectorInfo> for DetectorInfo {
             name: d.name.to_string(),
             summary: d.summary.to_string(),
             doc: d.doc.to_string(),
-            inputs: if d.inputs_exact { Arity::Exactly(d.inputs_min) } else { Arity::AtLeast(d.inputs_min) },
-            params: d.params.iter().map(ParamSpec::try_from).collect::<Result<_, _>>()?,
+            inputs: if d.inputs_exact {
+                Arity::Exactly(d.inputs_min)
+            } else {
+                Arity::AtLeast(d.inputs_min)
+            },
+            params: d
+                .params
+                .iter()
+                .map(ParamSpec::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -238,13 +267,20 @@ fn state_header(name: &str, version: u32) -> Vec<u8> {
 fn state_payload<'s>(state: &'s [u8], name: &str, version: u32) -> Result<&'s [u8], DetectorError> {
     let incompatible = |why: String| DetectorError::new(ErrorKind::IncompatibleState, why);
     if state.len() < 10 || &state[..4] != STATE_MAGIC {
-        return Err(incompatible("the bytes are not an adr detector state".into()));
+        return Err(incompatible(
+            "the bytes are not an adr detector state".into(),
+        ));
     }
     let found_version = u32::from_le_bytes(state[4..8].try_into().expect("4 bytes"));
     let name_len = u16::from_le_bytes(state[8..10].try_into().expect("2 bytes")) as usize;
-    let found_name = state.get(10..10 + name_len).map(String::from_utf8_lossy).unwrap_or_default();
+    let found_name = state
+        .get(10..10 + name_len)
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
     if found_name != name {
-        return Err(incompatible(format!("the state was saved by detector `{found_name}`, not `{name}`")));
+        return Err(incompatible(format!(
+            "the state was saved by detector `{found_name}`, not `{name}`"
+        )));
     }
     if found_version != version {
         return Err(incompatible(format!(
@@ -264,12 +300,19 @@ pub struct Adapter<D: Detector> {
 }
 
 impl<D: Detector + std::fmt::Debug> Adapter<D> {
-    fn call<T>(&mut self, f: impl FnOnce(&mut D) -> Result<T, DetectorError>) -> RResult<T, FfiError> {
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut D) -> Result<T, DetectorError>,
+    ) -> RResult<T, FfiError> {
         let Some(detector) = self.detector.as_mut() else {
             return RResult::RErr(
                 DetectorError::new(
                     ErrorKind::Panicked,
-                    format!("detector `{}` panicked earlier ({}) and must be reset", D::NAME, self.poison),
+                    format!(
+                        "detector `{}` panicked earlier ({}) and must be reset",
+                        D::NAME,
+                        self.poison
+                    ),
                 )
                 .into(),
             );
@@ -281,8 +324,11 @@ impl<D: Detector + std::fmt::Debug> Adapter<D> {
                 self.detector = None;
                 self.poison = panic_message(&*payload);
                 RResult::RErr(
-                    DetectorError::new(ErrorKind::Panicked, format!("detector `{}` panicked: {}", D::NAME, self.poison))
-                        .into(),
+                    DetectorError::new(
+                        ErrorKind::Panicked,
+                        format!("detector `{}` panicked: {}", D::NAME, self.poison),
+                    )
+                    .into(),
                 )
             }
         }
@@ -292,7 +338,11 @@ impl<D: Detector + std::fmt::Debug> Adapter<D> {
 impl<D: Detector + std::fmt::Debug> FfiDetector for Adapter<D> {
     fn score(&mut self, frame: Frame<'_>, mut out: ScoresMut<'_>) -> RResult<(), FfiError> {
         if out.len() != frame.len() {
-            let msg = format!("output buffers hold {} points, the frame {}", out.len(), frame.len());
+            let msg = format!(
+                "output buffers hold {} points, the frame {}",
+                out.len(),
+                frame.len()
+            );
             return RResult::RErr(DetectorError::invalid_input(msg).into());
         }
         self.call(|d| d.score(&frame, &mut out))
@@ -303,12 +353,20 @@ impl<D: Detector + std::fmt::Debug> FfiDetector for Adapter<D> {
     }
 
     fn needs_whole_series(&self) -> bool {
-        self.detector.as_ref().is_some_and(|d| catch_unwind(AssertUnwindSafe(|| d.needs_whole_series())).unwrap_or(false))
+        self.detector.as_ref().is_some_and(|d| {
+            catch_unwind(AssertUnwindSafe(|| d.needs_whole_series())).unwrap_or(false)
+        })
     }
 
     fn save(&self) -> RResult<ROption<RVec<u8>>, FfiError> {
         let Some(detector) = self.detector.as_ref() else {
-            return RResult::RErr(DetectorError::new(ErrorKind::Panicked, "a poisoned detector has no state to save").into());
+            return RResult::RErr(
+                DetectorError::new(
+                    ErrorKind::Panicked,
+                    "a poisoned detector has no state to save",
+                )
+                .into(),
+            );
         };
         match catch_unwind(AssertUnwindSafe(|| detector.save())) {
             Ok(None) => RResult::ROk(ROption::RNone),
@@ -318,8 +376,15 @@ impl<D: Detector + std::fmt::Debug> FfiDetector for Adapter<D> {
                 RResult::ROk(ROption::RSome(bytes.into()))
             }
             Err(payload) => RResult::RErr(
-                DetectorError::new(ErrorKind::Panicked, format!("saving `{}` panicked: {}", D::NAME, panic_message(&*payload)))
-                    .into(),
+                DetectorError::new(
+                    ErrorKind::Panicked,
+                    format!(
+                        "saving `{}` panicked: {}",
+                        D::NAME,
+                        panic_message(&*payload)
+                    ),
+                )
+                .into(),
             ),
         }
     }
@@ -343,8 +408,15 @@ impl<D: Detector + std::fmt::Debug> FfiDetector for Adapter<D> {
             }
             Ok(Err(e)) => RResult::RErr(e.into()),
             Err(payload) => RResult::RErr(
-                DetectorError::new(ErrorKind::Panicked, format!("building `{}` panicked: {}", D::NAME, panic_message(&*payload)))
-                    .into(),
+                DetectorError::new(
+                    ErrorKind::Panicked,
+                    format!(
+                        "building `{}` panicked: {}",
+                        D::NAME,
+                        panic_message(&*payload)
+                    ),
+                )
+                .into(),
             ),
         }
     }
@@ -361,11 +433,18 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs the body of an `extern "C"` entry point, turning a panic into an error.
-pub fn guard_extern<T>(what: &str, f: impl FnOnce() -> Result<T, DetectorError>) -> RResult<T, FfiError> {
+pub fn guard_extern<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, DetectorError>,
+) -> RResult<T, FfiError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result.map_err(FfiError::from).into(),
         Err(payload) => RResult::RErr(
-            DetectorError::new(ErrorKind::Panicked, format!("{what} panicked: {}", panic_message(&*payload))).into(),
+            DetectorError::new(
+                ErrorKind::Panicked,
+                format!("{what} panicked: {}", panic_message(&*payload)),
+            )
+            .into(),
         ),
     }
 }
@@ -393,16 +472,26 @@ pub fn create_detector<D: Detector + std::fmt::Debug>(
             inputs.len()
         )));
     }
-    let given: Vec<(String, ParamValue)> =
-        params.iter().map(|p| (p.name.to_string(), ParamValue::from(&p.value))).collect();
+    let given: Vec<(String, ParamValue)> = params
+        .iter()
+        .map(|p| (p.name.to_string(), ParamValue::from(&p.value)))
+        .collect();
     let params = D::Params::from_pairs(&given).map_err(|errors| {
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
         DetectorError::invalid_params(all.join("; "))
     })?;
     let inputs: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
     let detector = D::new(params.clone(), &inputs)?;
-    let adapter = Adapter::<D> { detector: Some(detector), params, inputs, poison: String::new() };
-    Ok(FfiDetector_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque))
+    let adapter = Adapter::<D> {
+        detector: Some(detector),
+        params,
+        inputs,
+        poison: String::new(),
+    };
+    Ok(FfiDetector_TO::from_value(
+        adapter,
+        abi_stable::sabi_trait::TD_Opaque,
+    ))
 }
 
 /// The root module every plugin library exports (through [`export_detectors!`](crate::export_detectors!)).
@@ -425,7 +514,8 @@ pub struct PluginModule {
     pub detectors: extern "C" fn() -> RResult<RVec<FfiDetectorInfo>, FfiError>,
     /// Builds detector `name` with parameters and input column names.
     #[sabi(last_prefix_field)]
-    pub create: extern "C" fn(RStr<'_>, RVec<FfiParam>, RVec<RString>) -> RResult<DetectorBox, FfiError>,
+    pub create:
+        extern "C" fn(RStr<'_>, RVec<FfiParam>, RVec<RString>) -> RResult<DetectorBox, FfiError>,
 }
 
 impl RootModule for PluginRef {
@@ -441,7 +531,10 @@ mod tests {
 
     #[test]
     fn the_root_loader_symbol_is_abi_stables() {
-        assert_eq!(crate::__root_loader_symbol!(), abi_stable::library::ROOT_MODULE_LOADER_NAME);
+        assert_eq!(
+            crate::__root_loader_symbol!(),
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
     }
 
     #[test]
@@ -450,14 +543,27 @@ mod tests {
         bytes.extend_from_slice(b"payload");
         assert_eq!(state_payload(&bytes, "zscore", 2).unwrap(), b"payload");
         let cases = [
-            ("other detector", "mad", 2, "the state was saved by detector `zscore`, not `mad`"),
-            ("other version", "zscore", 3, "the state of `zscore` has format version 2, this build reads version 3"),
+            (
+                "other detector",
+                "mad",
+                2,
+                "the state was saved by detector `zscore`, not `mad`",
+            ),
+            (
+                "other version",
+                "zscore",
+                3,
+                "the state of `zscore` has format version 2, this build reads version 3",
+            ),
         ];
         for (case, name, version, want) in cases {
             let err = state_payload(&bytes, name, version).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::IncompatibleState, "{case}");
             assert_eq!(err.message(), want, "{case}");
         }
-        assert_eq!(state_payload(b"junk", "zscore", 2).unwrap_err().kind(), ErrorKind::IncompatibleState);
+        assert_eq!(
+            state_payload(b"junk", "zscore", 2).unwrap_err().kind(),
+            ErrorKind::IncompatibleState
+        );
     }
 }

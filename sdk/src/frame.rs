@@ -47,7 +47,10 @@ pub struct Dictionary {
 impl Dictionary {
     /// A dictionary of `labels`; code `i` means `labels[i]`.
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(labels: I) -> Self {
-        let labels: RVec<RString> = labels.into_iter().map(|s| RString::from(s.into())).collect();
+        let labels: RVec<RString> = labels
+            .into_iter()
+            .map(|s| RString::from(s.into()))
+            .collect();
         // SAFETY: the views point into the `RString` heap buffers, which never move or
         // change while `labels` is alive, and `views` never outlives `labels` (both are
         // private fields of `self`, and views are only handed out borrowed from `self`).
@@ -84,7 +87,10 @@ impl Clone for Dictionary {
 #[derive(Debug, Clone, Copy, StableAbi)]
 enum ColumnData<'a> {
     F64(RSlice<'a, f64>),
-    Categorical { codes: RSlice<'a, u32>, dictionary: RSlice<'a, RStr<'a>> },
+    Categorical {
+        codes: RSlice<'a, u32>,
+        dictionary: RSlice<'a, RStr<'a>>,
+    },
 }
 
 /// One named column of a [`Frame`]: numbers, or categorical codes with their labels.
@@ -98,7 +104,10 @@ pub struct Column<'a> {
 impl<'a> Column<'a> {
     /// A numeric column. Missing values are `NaN`.
     pub fn f64(name: &'a str, values: &'a [f64]) -> Self {
-        Column { name: name.into(), data: ColumnData::F64(values.into()) }
+        Column {
+            name: name.into(),
+            data: ColumnData::F64(values.into()),
+        }
     }
 
     /// A categorical column: `codes[i]` indexes `dictionary`.
@@ -113,11 +122,19 @@ impl<'a> Column<'a> {
     ) -> Result<Self, FrameError> {
         let len = dictionary.len();
         if let Some((row, &code)) = codes.iter().enumerate().find(|(_, &c)| c as usize >= len) {
-            return Err(FrameError::CodeOutOfRange { name: name.to_owned(), row, code, len });
+            return Err(FrameError::CodeOutOfRange {
+                name: name.to_owned(),
+                row,
+                code,
+                len,
+            });
         }
         Ok(Column {
             name: name.into(),
-            data: ColumnData::Categorical { codes: codes.into(), dictionary: dictionary.views().into() },
+            data: ColumnData::Categorical {
+                codes: codes.into(),
+                dictionary: dictionary.views().into(),
+            },
         })
     }
 
@@ -194,7 +211,10 @@ impl<'a> Frame<'a> {
                 });
             }
         }
-        Ok(Frame { timestamps: timestamps.into(), columns: columns.into() })
+        Ok(Frame {
+            timestamps: timestamps.into(),
+            columns: columns.into(),
+        })
     }
 
     /// Number of points.
@@ -249,7 +269,11 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// An event with numeric inputs only, in the order the rule bound them.
     pub fn new(timestamp: i64, values: &'a [f64]) -> Self {
-        Event { timestamp, values: values.into(), labels: RSlice::EMPTY }
+        Event {
+            timestamp,
+            values: values.into(),
+            labels: RSlice::EMPTY,
+        }
     }
 
     /// Timestamp, nanoseconds since the Unix epoch.
@@ -293,7 +317,10 @@ mod tests {
         let v = [1.0, 2.0];
         let cols = [Column::f64("close", &v)];
         let err = Frame::new(&ts, &cols).unwrap_err();
-        assert_eq!(err.to_string(), "column `close` has 2 rows, the timestamps have 3");
+        assert_eq!(
+            err.to_string(),
+            "column `close` has 2 rows, the timestamps have 3"
+        );
     }
 
     #[test]
@@ -305,7 +332,17 @@ mod tests {
         assert_eq!(col.as_f64(), None);
         let bad = [0, 2];
         let err = Column::categorical("side", &bad, &dict).unwrap_err();
-        assert!(matches!(err, FrameError::CodeOutOfRange { row: 1, code: 2, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FrameError::CodeOutOfRange {
+                    row: 1,
+                    code: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -315,7 +352,13 @@ mod tests {
         let codes = [0];
         let cols = [Column::categorical("side", &codes, &dict).unwrap()];
         let frame = Frame::new(&ts, &cols).unwrap();
-        assert_eq!(frame.f64(0).unwrap_err().message(), "input `side` is not numeric");
-        assert_eq!(frame.f64(1).unwrap_err().message(), "expected at least 2 input columns, got 1");
+        assert_eq!(
+            frame.f64(0).unwrap_err().message(),
+            "input `side` is not numeric"
+        );
+        assert_eq!(
+            frame.f64(1).unwrap_err().message(),
+            "expected at least 2 input columns, got 1"
+        );
     }
 }

@@ -21,7 +21,10 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("family", &self.family()).field("version", &self.plugin_version()).finish()
+        f.debug_struct("Plugin")
+            .field("family", &self.family())
+            .field("version", &self.plugin_version())
+            .finish()
     }
 }
 
@@ -53,7 +56,9 @@ impl Plugin {
     ///
     /// The plugin's error, or [`Panicked`](ErrorKind::Panicked) if it panicked.
     pub fn detectors(&self) -> Result<Vec<DetectorInfo>, DetectorError> {
-        let infos = (self.module.detectors())().into_result().map_err(DetectorError::from)?;
+        let infos = (self.module.detectors())()
+            .into_result()
+            .map_err(DetectorError::from)?;
         infos.iter().map(DetectorInfo::try_from).collect()
     }
 
@@ -72,11 +77,18 @@ impl Plugin {
     ) -> Result<DetectorHandle, DetectorError> {
         let params: RVec<FfiParam> = params
             .iter()
-            .map(|(n, v)| FfiParam { name: n.as_str().into(), value: v.into() })
+            .map(|(n, v)| FfiParam {
+                name: n.as_str().into(),
+                value: v.into(),
+            })
             .collect();
         let inputs: RVec<RString> = inputs.iter().map(|s| RString::from(s.as_str())).collect();
         let inner = (self.module.create())(name.into(), params, inputs).into_result()?;
-        Ok(DetectorHandle { inner, family: self.family(), name: name.to_owned() })
+        Ok(DetectorHandle {
+            inner,
+            family: self.family(),
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -105,10 +117,17 @@ impl DetectorHandle {
     ///
     /// The detector's error, [`InvalidInput`](ErrorKind::InvalidInput) for buffers of
     /// another length, or [`Panicked`](ErrorKind::Panicked).
-    pub fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
+    pub fn score(
+        &mut self,
+        frame: &Frame<'_>,
+        out: &mut ScoresMut<'_>,
+    ) -> Result<(), DetectorError> {
         let (raw, normalised, verdict) = out.columns_mut();
         let out = ScoresMut::new(raw, normalised, verdict);
-        self.inner.score(*frame, out).into_result().map_err(DetectorError::from)
+        self.inner
+            .score(*frame, out)
+            .into_result()
+            .map_err(DetectorError::from)
     }
 
     /// Scores one event and learns from it.
@@ -118,7 +137,10 @@ impl DetectorHandle {
     /// The detector's error or [`Panicked`](ErrorKind::Panicked).
     #[inline]
     pub fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        self.inner.update(*event).into_result().map_err(DetectorError::from)
+        self.inner
+            .update(*event)
+            .into_result()
+            .map_err(DetectorError::from)
     }
 
     /// Whether the detector needs the whole series in one batch.
@@ -143,7 +165,10 @@ impl DetectorHandle {
     /// [`IncompatibleState`](ErrorKind::IncompatibleState),
     /// [`Unsupported`](ErrorKind::Unsupported) or [`Panicked`](ErrorKind::Panicked).
     pub fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.inner.restore(RSlice::from_slice(state)).into_result().map_err(DetectorError::from)
+        self.inner
+            .restore(RSlice::from_slice(state))
+            .into_result()
+            .map_err(DetectorError::from)
     }
 
     /// Rebuilds the detector from its parameters, dropping its state (and any poison
@@ -153,7 +178,10 @@ impl DetectorHandle {
     ///
     /// The detector's error while building, or [`Panicked`](ErrorKind::Panicked).
     pub fn reset(&mut self) -> Result<(), DetectorError> {
-        self.inner.reset().into_result().map_err(DetectorError::from)
+        self.inner
+            .reset()
+            .into_result()
+            .map_err(DetectorError::from)
     }
 }
 

@@ -63,8 +63,8 @@ pub const ABI_VERSION: &str = "0.2.0";
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ffi::{
-        create_detector, describe_detector, guard_extern, DetectorBox, FfiDetectorInfo, FfiError, FfiParam,
-        PluginModule, PluginRef,
+        create_detector, describe_detector, guard_extern, DetectorBox, FfiDetectorInfo, FfiError,
+        FfiParam, PluginModule, PluginRef,
     };
     pub use abi_stable;
 }

@@ -188,8 +188,12 @@ impl ParamSpec {
 
     /// The allowed range as people write it: `≥ 2`, `> 0 and < 1`; empty when unbounded.
     pub fn range_text(&self) -> String {
-        let lo = self.min.map(|b| format!("{} {}", if b.inclusive { ">=" } else { ">" }, b.value));
-        let hi = self.max.map(|b| format!("{} {}", if b.inclusive { "<=" } else { "<" }, b.value));
+        let lo = self
+            .min
+            .map(|b| format!("{} {}", if b.inclusive { ">=" } else { ">" }, b.value));
+        let hi = self
+            .max
+            .map(|b| format!("{} {}", if b.inclusive { "<=" } else { "<" }, b.value));
         match (lo, hi) {
             (Some(l), Some(h)) => format!("{l} and {h}"),
             (Some(l), None) => l,
@@ -237,8 +241,12 @@ impl ParamSpec {
             _ => return Err(wrong()),
         };
         if let Some(x) = canonical.as_f64() {
-            let below = self.min.is_some_and(|b| x < b.value || (!b.inclusive && x == b.value));
-            let above = self.max.is_some_and(|b| x > b.value || (!b.inclusive && x == b.value));
+            let below = self
+                .min
+                .is_some_and(|b| x < b.value || (!b.inclusive && x == b.value));
+            let above = self
+                .max
+                .is_some_and(|b| x > b.value || (!b.inclusive && x == b.value));
             if below || above {
                 return Err(ParamError::OutOfRange {
                     name: self.name.clone(),
@@ -280,7 +288,9 @@ impl ParamSpec {
                     ParamValue::Duration(parse_duration(text).ok_or_else(unparsable)?)
                 }
             }
-            ParamKind::Duration => ParamValue::Duration(parse_duration(text).ok_or_else(unparsable)?),
+            ParamKind::Duration => {
+                ParamValue::Duration(parse_duration(text).ok_or_else(unparsable)?)
+            }
         };
         self.check(&value)
     }
@@ -295,12 +305,20 @@ impl ParamSpec {
 
 fn parse_number(text: &str) -> Option<ParamValue> {
     if let Some(pct) = text.strip_suffix('%') {
-        return pct.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| ParamValue::Float(v / 100.0));
+        return pct
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(|v| ParamValue::Float(v / 100.0));
     }
     if let Ok(v) = text.parse::<i64>() {
         return Some(ParamValue::Int(v));
     }
-    text.parse::<f64>().ok().filter(|v| v.is_finite()).map(ParamValue::Float)
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(ParamValue::Float)
 }
 
 /// Parses a duration literal: a number and a unit out of `ns`, `us`, `ms`, `s`, `m`,
@@ -427,10 +445,15 @@ impl Resolved {
     /// # Errors
     ///
     /// Every [`ParamError`] found, in the order of `given`.
-    pub fn resolve(schema: &[ParamSpec], given: &[(String, ParamValue)]) -> Result<Resolved, Vec<ParamError>> {
+    pub fn resolve(
+        schema: &[ParamSpec],
+        given: &[(String, ParamValue)],
+    ) -> Result<Resolved, Vec<ParamError>> {
         let mut errors = Vec::new();
-        let mut values: Vec<(String, ParamValue)> =
-            schema.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+        let mut values: Vec<(String, ParamValue)> = schema
+            .iter()
+            .map(|s| (s.name.clone(), s.default.clone()))
+            .collect();
         let mut seen = vec![false; schema.len()];
         for (name, value) in given {
             match schema.iter().position(|s| &s.name == name) {
@@ -463,11 +486,13 @@ impl Resolved {
     /// [`ParamError::WrongType`] if the value does not convert (a schema/struct mismatch).
     pub fn get<T: ParamType>(&self, name: &str) -> Result<T, ParamError> {
         let value = self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        value.and_then(T::from_value).ok_or_else(|| ParamError::WrongType {
-            name: name.to_owned(),
-            expected: T::KIND.expectation().to_owned(),
-            found: value.map_or_else(|| "nothing".to_owned(), ParamValue::describe),
-        })
+        value
+            .and_then(T::from_value)
+            .ok_or_else(|| ParamError::WrongType {
+                name: name.to_owned(),
+                expected: T::KIND.expectation().to_owned(),
+                found: value.map_or_else(|| "nothing".to_owned(), ParamValue::describe),
+            })
     }
 
     /// Every `(name, value)` pair, in schema order.
@@ -539,7 +564,9 @@ impl ParamType for std::time::Duration {
     }
     fn from_value(value: &ParamValue) -> Option<Self> {
         match value {
-            ParamValue::Duration(ns) if *ns >= 0 => Some(std::time::Duration::from_nanos(*ns as u64)),
+            ParamValue::Duration(ns) if *ns >= 0 => {
+                Some(std::time::Duration::from_nanos(*ns as u64))
+            }
             _ => None,
         }
     }
@@ -653,10 +680,30 @@ macro_rules! params {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __param_bound {
-    (>= $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: true } };
-    (> $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: false } };
-    (<= $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: true } };
-    (< $v:literal) => { $crate::params::Bound { value: $v as f64, inclusive: false } };
+    (>= $v:literal) => {
+        $crate::params::Bound {
+            value: $v as f64,
+            inclusive: true,
+        }
+    };
+    (> $v:literal) => {
+        $crate::params::Bound {
+            value: $v as f64,
+            inclusive: false,
+        }
+    };
+    (<= $v:literal) => {
+        $crate::params::Bound {
+            value: $v as f64,
+            inclusive: true,
+        }
+    };
+    (< $v:literal) => {
+        $crate::params::Bound {
+            value: $v as f64,
+            inclusive: false,
+        }
+    };
 }
 
 /// Declares an enum whose variants are the words of a [`ParamKind::Choice`] parameter.
@@ -721,7 +768,9 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, ParamValue)]) -> Vec<(String, ParamValue)> {
-        list.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect()
+        list.iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -739,12 +788,19 @@ mod tests {
     #[test]
     fn defaults_fill_what_is_not_given() {
         let p = TestParams::from_pairs(&pairs(&[("threshold", ParamValue::Int(4))])).unwrap();
-        assert_eq!(p, TestParams { threshold: 4.0, ..TestParams::default() });
+        assert_eq!(
+            p,
+            TestParams {
+                threshold: 4.0,
+                ..TestParams::default()
+            }
+        );
     }
 
     #[test]
     fn every_error_variant_names_the_parameter() {
-        let cases: [(&str, Vec<(String, ParamValue)>, &str); 6] = [
+        type Case = (&'static str, Vec<(String, ParamValue)>, &'static str);
+        let cases: [Case; 6] = [
             (
                 "unknown with suggestion",
                 pairs(&[("windw", ParamValue::Int(5))]),
@@ -785,7 +841,10 @@ mod tests {
 
     #[test]
     fn all_problems_are_reported_at_once() {
-        let given = pairs(&[("windw", ParamValue::Int(5)), ("alpha", ParamValue::Float(2.0))]);
+        let given = pairs(&[
+            ("windw", ParamValue::Int(5)),
+            ("alpha", ParamValue::Float(2.0)),
+        ]);
         assert_eq!(TestParams::from_pairs(&given).unwrap_err().len(), 2);
     }
 
@@ -794,9 +853,24 @@ mod tests {
         let schema = TestParams::schema();
         let cases = [
             ("window count", 0, "250", Ok(ParamValue::Int(250))),
-            ("window batch", 0, "batch", Ok(ParamValue::Text("batch".into()))),
-            ("window zero is batch", 0, "0", Ok(ParamValue::Text("batch".into()))),
-            ("window duration", 0, "5m", Ok(ParamValue::Duration(300_000_000_000))),
+            (
+                "window batch",
+                0,
+                "batch",
+                Ok(ParamValue::Text("batch".into())),
+            ),
+            (
+                "window zero is batch",
+                0,
+                "0",
+                Ok(ParamValue::Text("batch".into())),
+            ),
+            (
+                "window duration",
+                0,
+                "5m",
+                Ok(ParamValue::Duration(300_000_000_000)),
+            ),
             ("float from int", 1, "4", Ok(ParamValue::Float(4.0))),
             ("percentage", 2, "5%", Ok(ParamValue::Float(0.05))),
             ("bool", 3, "true", Ok(ParamValue::Bool(true))),
@@ -806,14 +880,22 @@ mod tests {
             assert_eq!(schema[i].parse(text), want, "{name}");
         }
         let err = schema[1].parse("abc").unwrap_err();
-        assert_eq!(err.to_string(), "parameter `threshold` expects a number, got `abc`");
+        assert_eq!(
+            err.to_string(),
+            "parameter `threshold` expects a number, got `abc`"
+        );
         let err = schema[0].parse("5 parsecs").unwrap_err();
         assert!(matches!(err, ParamError::Unparsable { .. }), "{err}");
     }
 
     #[test]
     fn durations_parse_and_format() {
-        for (text, ns) in [("500ms", 500_000_000), ("5m", 300_000_000_000), ("1.5h", 5_400_000_000_000), ("1d", 86_400_000_000_000)] {
+        for (text, ns) in [
+            ("500ms", 500_000_000),
+            ("5m", 300_000_000_000),
+            ("1.5h", 5_400_000_000_000),
+            ("1d", 86_400_000_000_000),
+        ] {
             assert_eq!(parse_duration(text), Some(ns), "{text}");
         }
         assert_eq!(parse_duration("5"), None);

@@ -64,8 +64,11 @@ pub struct Score {
 
 impl Score {
     /// The score of a point the detector cannot judge.
-    pub const UNDETERMINED: Score =
-        Score { raw: f64::NAN, normalised: f64::NAN, verdict: Verdict::Undetermined };
+    pub const UNDETERMINED: Score = Score {
+        raw: f64::NAN,
+        normalised: f64::NAN,
+        verdict: Verdict::Undetermined,
+    };
 
     /// A score whose verdict follows from the normalised score (`Anomaly` iff `n ≥ 0.5`).
     ///
@@ -78,7 +81,11 @@ impl Score {
         } else {
             Verdict::Normal
         };
-        Score { raw, normalised, verdict }
+        Score {
+            raw,
+            normalised,
+            verdict,
+        }
     }
 
     /// A score normalised with [`ratio`] against `threshold`.
@@ -147,7 +154,11 @@ impl<'a> ScoresMut<'a> {
             normalised.len(),
             verdict.len()
         );
-        ScoresMut { raw: raw.into(), normalised: normalised.into(), verdict: verdict.into() }
+        ScoresMut {
+            raw: raw.into(),
+            normalised: normalised.into(),
+            verdict: verdict.into(),
+        }
     }
 
     /// Number of points.
@@ -178,18 +189,30 @@ impl<'a> ScoresMut<'a> {
     ///
     /// If `i` is out of bounds.
     pub fn get(&self, i: usize) -> Score {
-        Score { raw: self.raw[i], normalised: self.normalised[i], verdict: self.verdict[i] }
+        Score {
+            raw: self.raw[i],
+            normalised: self.normalised[i],
+            verdict: self.verdict[i],
+        }
     }
 
     /// The three columns, for detectors that fill them in bulk.
     pub fn columns_mut(&mut self) -> (&mut [f64], &mut [f64], &mut [Verdict]) {
-        (self.raw.as_mut_slice(), self.normalised.as_mut_slice(), self.verdict.as_mut_slice())
+        (
+            self.raw.as_mut_slice(),
+            self.normalised.as_mut_slice(),
+            self.verdict.as_mut_slice(),
+        )
     }
 
     /// A shorter view of points `start..`, for detectors that score a batch in parts.
     pub fn tail(&mut self, start: usize) -> ScoresMut<'_> {
         let (raw, normalised, verdict) = self.columns_mut();
-        ScoresMut::new(&mut raw[start..], &mut normalised[start..], &mut verdict[start..])
+        ScoresMut::new(
+            &mut raw[start..],
+            &mut normalised[start..],
+            &mut verdict[start..],
+        )
     }
 }
 
@@ -233,7 +256,11 @@ impl ScoreColumns {
 
     /// Point `i`.
     pub fn get(&self, i: usize) -> Score {
-        Score { raw: self.raw[i], normalised: self.normalised[i], verdict: self.verdict[i] }
+        Score {
+            raw: self.raw[i],
+            normalised: self.normalised[i],
+            verdict: self.verdict[i],
+        }
     }
 
     /// A mutable view for a detector to fill.
@@ -282,7 +309,10 @@ mod tests {
     fn verdict_follows_normalised_score() {
         assert_eq!(Score::new(1.0, 0.5).verdict, Verdict::Anomaly);
         assert_eq!(Score::new(1.0, 0.4999).verdict, Verdict::Normal);
-        assert_eq!(Score::new(f64::NAN, f64::NAN).verdict, Verdict::Undetermined);
+        assert_eq!(
+            Score::new(f64::NAN, f64::NAN).verdict,
+            Verdict::Undetermined
+        );
         assert_eq!(Score::from_ratio(3.0, 3.0).verdict, Verdict::Anomaly);
     }
 }

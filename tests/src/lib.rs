@@ -7,11 +7,16 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
 }
 
 fn cargo() -> Command {
@@ -21,8 +26,14 @@ fn cargo() -> Command {
 }
 
 fn run_build(mut command: Command, what: &str) {
-    let out = command.output().unwrap_or_else(|e| panic!("cannot run cargo to build {what}: {e}"));
-    assert!(out.status.success(), "building {what} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "building {what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The built artifacts the tests use.
@@ -41,7 +52,12 @@ pub struct Built {
 }
 
 fn library(dir: &Path, crate_name: &str) -> PathBuf {
-    let file = format!("{}{}{}", std::env::consts::DLL_PREFIX, crate_name, std::env::consts::DLL_SUFFIX);
+    let file = format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        crate_name,
+        std::env::consts::DLL_SUFFIX
+    );
     dir.join(file)
 }
 
@@ -51,11 +67,24 @@ pub fn built() -> &'static Built {
     BUILT.get_or_init(|| {
         let mut main = cargo();
         main.args(["build", "--quiet", "-p", "adr-engine"]);
-        main.args(["-p", "adr-plugin-statistical", "-p", "adr-test-plugin-faulty", "-p", "adr-test-not-a-plugin"]);
+        main.args([
+            "-p",
+            "adr-plugin-statistical",
+            "-p",
+            "adr-test-plugin-faulty",
+            "-p",
+            "adr-test-not-a-plugin",
+        ]);
         run_build(main, "the adr binary and the plugins");
         // Its own workspace (the bumped ABI must not reach the others), same target folder.
         let mut future = cargo();
-        future.args(["build", "--quiet", "--manifest-path", "tests/plugins/future-sdk/Cargo.toml", "--target-dir"]);
+        future.args([
+            "build",
+            "--quiet",
+            "--manifest-path",
+            "tests/plugins/future-sdk/Cargo.toml",
+            "--target-dir",
+        ]);
         future.arg(target_dir());
         run_build(future, "the future-SDK test plugin");
         let debug = target_dir().join("debug");
@@ -79,6 +108,13 @@ pub fn plugin_dir(plugins: &[&Path]) -> tempfile::TempDir {
     dir
 }
 
+/// Says that a test is skipped, on the real stderr: the test harness captures `eprintln!`
+/// of passing tests, and a skip must stay visible.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
+}
+
 /// `../shared/data`, or `None` (with a visible note) where it is absent, as on a user's
 /// clone. With `ADR_REQUIRE_SHARED_DATA=1` (set by CI) its absence fails the test instead.
 pub fn shared_data(test: &str) -> Option<PathBuf> {
@@ -87,7 +123,10 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
         return Some(dir);
     }
     let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-    assert!(!required, "{test}: ../shared/data is missing and ADR_REQUIRE_SHARED_DATA=1");
-    eprintln!("SKIPPED {test}: needs ../shared/data (real labelled data beside the repository), which is not here");
+    assert!(
+        !required,
+        "{test}: ../shared/data is missing and ADR_REQUIRE_SHARED_DATA=1"
+    );
+    skip(&format!("{test}: needs ../shared/data (real labelled data beside the repository), which is not here"));
     None
 }

@@ -5,7 +5,8 @@ mod gen_market;
 
 #[test]
 fn examples_market_csv_is_reproducible() {
-    let committed = std::fs::read_to_string(adr_tests::workspace().join("examples/market.csv")).unwrap();
+    let committed =
+        std::fs::read_to_string(adr_tests::workspace().join("examples/market.csv")).unwrap();
     assert!(
         committed == gen_market::generate(),
         "examples/market.csv differs from its generator; regenerate it with \

@@ -8,7 +8,10 @@ fn registry(dir: &tempfile::TempDir) -> Registry {
     Registry::load(&SearchPath::explicit([dir.path().to_path_buf()])).expect("registry loads")
 }
 
-fn score(handle: &mut adr_sdk::host::DetectorHandle, values: &[f64]) -> Result<ScoreColumns, adr_sdk::DetectorError> {
+fn score(
+    handle: &mut adr_sdk::host::DetectorHandle,
+    values: &[f64],
+) -> Result<ScoreColumns, adr_sdk::DetectorError> {
     let ts: Vec<i64> = (0..values.len() as i64).collect();
     let cols = [Column::f64("x", values)];
     let frame = Frame::new(&ts, &cols).unwrap();
@@ -18,7 +21,9 @@ fn score(handle: &mut adr_sdk::host::DetectorHandle, values: &[f64]) -> Result<S
 }
 
 fn series(n: usize) -> Vec<f64> {
-    (0..n).map(|i| ((i * 7919) % 101) as f64 + if i % 97 == 0 { 400.0 } else { 0.0 }).collect()
+    (0..n)
+        .map(|i| ((i * 7919) % 101) as f64 + if i % 97 == 0 { 400.0 } else { 0.0 })
+        .collect()
 }
 
 #[test]
@@ -29,7 +34,10 @@ fn the_statistical_plugin_loads_and_scores_exactly_like_its_rlib() {
     let plugin = &reg.plugins()[0];
     assert_eq!(plugin.plugin.family(), "statistical");
     let names: Vec<&str> = plugin.detectors.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names, ["zscore", "mad", "iqr", "tukey", "grubbs", "esd", "dixon_q"]);
+    assert_eq!(
+        names,
+        ["zscore", "mad", "iqr", "tukey", "grubbs", "esd", "dixon_q"]
+    );
 
     let values = series(2_000);
     let ts: Vec<i64> = (0..values.len() as i64).collect();
@@ -39,18 +47,26 @@ fn the_statistical_plugin_loads_and_scores_exactly_like_its_rlib() {
         ("tukey", vec![("window", ParamValue::Text("batch".into()))]),
         ("grubbs", vec![("window", ParamValue::Int(50))]),
     ] {
-        let params: Vec<(String, ParamValue)> = params.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
-        let mut handle = reg.create(&format!("statistical.{name}"), &params, &["x".into()]).unwrap();
+        let params: Vec<(String, ParamValue)> =
+            params.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+        let mut handle = reg
+            .create(&format!("statistical.{name}"), &params, &["x".into()])
+            .unwrap();
         let via_ffi = score(&mut handle, &values).unwrap();
 
         let direct = adr_plugin_statistical::__adr_plugin_module();
-        let mut local = adr_sdk::host::Plugin::from_module(direct).create(name, &params, &["x".into()]).unwrap();
+        let mut local = adr_sdk::host::Plugin::from_module(direct)
+            .create(name, &params, &["x".into()])
+            .unwrap();
         let cols = [Column::f64("x", &values)];
         let frame = Frame::new(&ts, &cols).unwrap();
         let mut want = ScoreColumns::with_len(values.len());
         local.score(&frame, &mut want.as_mut()).unwrap();
         assert_eq!(format!("{via_ffi:?}"), format!("{want:?}"), "{name}");
-        assert!(via_ffi.verdict.contains(&adr_sdk::Verdict::Anomaly), "{name} finds the injected spikes");
+        assert!(
+            via_ffi.verdict.contains(&adr_sdk::Verdict::Anomaly),
+            "{name} finds the injected spikes"
+        );
     }
 }
 
@@ -59,18 +75,43 @@ fn broken_files_are_skipped_with_one_line_each_and_the_rest_load() {
     let b = built();
     let dir = plugin_dir(&[&b.statistical, &b.not_a_plugin, &b.future_sdk]);
     let ext = std::env::consts::DLL_EXTENSION;
-    std::fs::write(dir.path().join(format!("libgarbage.{ext}")), b"this is not a library at all").unwrap();
+    std::fs::write(
+        dir.path().join(format!("libgarbage.{ext}")),
+        b"this is not a library at all",
+    )
+    .unwrap();
     let bytes = std::fs::read(&b.statistical).unwrap();
-    std::fs::write(dir.path().join(format!("libtruncated.{ext}")), &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(
+        dir.path().join(format!("libtruncated.{ext}")),
+        &bytes[..bytes.len() / 3],
+    )
+    .unwrap();
 
     let reg = registry(&dir);
     assert_eq!(reg.plugins().len(), 1, "the statistical plugin still loads");
     let skipped: Vec<String> = reg.skipped().iter().map(|e| e.to_string()).collect();
     assert_eq!(skipped.len(), 4, "{skipped:#?}");
-    let line = |file: &str| skipped.iter().find(|s| s.contains(file)).unwrap_or_else(|| panic!("{file} not reported: {skipped:#?}"));
-    assert!(line("libgarbage").contains("not a loadable library"), "{}", line("libgarbage"));
-    assert!(line("libtruncated").contains("not a loadable library"), "{}", line("libtruncated"));
-    assert!(line("not_a_plugin").contains("not an adr plugin"), "{}", line("not_a_plugin"));
+    let line = |file: &str| {
+        skipped
+            .iter()
+            .find(|s| s.contains(file))
+            .unwrap_or_else(|| panic!("{file} not reported: {skipped:#?}"))
+    };
+    assert!(
+        line("libgarbage").contains("not a loadable library"),
+        "{}",
+        line("libgarbage")
+    );
+    assert!(
+        line("libtruncated").contains("not a loadable library"),
+        "{}",
+        line("libtruncated")
+    );
+    assert!(
+        line("not_a_plugin").contains("not an adr plugin"),
+        "{}",
+        line("not_a_plugin")
+    );
     assert!(
         line("future_sdk").contains("built against adr-sdk ABI 0.2.0, this engine needs ABI 0.1.0"),
         "{}",
@@ -85,13 +126,22 @@ fn broken_files_are_skipped_with_one_line_each_and_the_rest_load() {
 fn two_plugins_exporting_one_detector_is_an_error_naming_both_files() {
     let b = built();
     let dir = plugin_dir(&[&b.statistical]);
-    let copy = dir.path().join(format!("libadr_plugin_statistical_copy.{}", std::env::consts::DLL_EXTENSION));
+    let copy = dir.path().join(format!(
+        "libadr_plugin_statistical_copy.{}",
+        std::env::consts::DLL_EXTENSION
+    ));
     std::fs::copy(&b.statistical, &copy).unwrap();
     let err = Registry::load(&SearchPath::explicit([dir.path().to_path_buf()])).unwrap_err();
-    let RegistryError::Duplicate { name, .. } = &err else { panic!("{err}") };
+    let RegistryError::Duplicate { name, .. } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(name, "statistical.zscore");
     let text = err.to_string();
-    assert!(text.contains("libadr_plugin_statistical.") && text.contains("libadr_plugin_statistical_copy."), "{text}");
+    assert!(
+        text.contains("libadr_plugin_statistical.")
+            && text.contains("libadr_plugin_statistical_copy."),
+        "{text}"
+    );
 }
 
 #[test]
@@ -103,14 +153,22 @@ fn a_panicking_detector_is_an_error_and_the_engine_goes_on() {
     let mut d = reg.create("faulty.panics", &params, &["x".into()]).unwrap();
     let err = score(&mut d, &[1.0; 5]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
-    assert!(err.message().contains("deliberate panic after 2 points"), "{err}");
+    assert!(
+        err.message().contains("deliberate panic after 2 points"),
+        "{err}"
+    );
     let again = d.update(&Event::new(0, &[1.0])).unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Panicked);
     assert!(again.message().contains("must be reset"), "{again}");
     d.reset().unwrap();
-    assert!(d.update(&Event::new(0, &[1.0])).is_ok(), "a reset detector works again");
+    assert!(
+        d.update(&Event::new(0, &[1.0])).is_ok(),
+        "a reset detector works again"
+    );
     // other detectors are unaffected
-    let mut z = reg.create("statistical.zscore", &[], &["x".into()]).unwrap();
+    let mut z = reg
+        .create("statistical.zscore", &[], &["x".into()])
+        .unwrap();
     assert!(score(&mut z, &series(600)).is_ok());
 }
 
@@ -120,16 +178,63 @@ fn invalid_params_and_names_are_explained() {
     let reg = registry(&dir);
     let p = |n: &str, v: ParamValue| vec![(n.to_owned(), v)];
     let x = ["x".to_owned()];
-    let cases: [(&str, Vec<(String, ParamValue)>, &[String], ErrorKind, &str); 6] = [
-        ("unknown param", p("windw", ParamValue::Int(5)), &x, ErrorKind::InvalidParams, "unknown parameter `windw` (did you mean `window`?)"),
-        ("wrong type", p("threshold", ParamValue::Text("high".into())), &x, ErrorKind::InvalidParams, "parameter `threshold` expects a number, got the text `high`"),
-        ("out of range", p("window", ParamValue::Int(1)), &x, ErrorKind::InvalidParams, "parameter `window` must be >= 2, got 1"),
-        ("bad choice", p("side", ParamValue::Text("up".into())), &x, ErrorKind::InvalidParams, "parameter `side` must be one of both, upper, lower, got `up`"),
-        ("two inputs", vec![], &["a".to_owned(), "b".to_owned()], ErrorKind::InvalidInput, "detector `zscore` takes 1 column, got 2"),
-        ("unknown detector", vec![], &x, ErrorKind::UnknownDetector, "family `statistical` has no detector `zscroe` (did you mean `zscore`?)"),
+    type Case<'a> = (
+        &'a str,
+        Vec<(String, ParamValue)>,
+        &'a [String],
+        ErrorKind,
+        &'a str,
+    );
+    let cases: [Case<'_>; 6] = [
+        (
+            "unknown param",
+            p("windw", ParamValue::Int(5)),
+            &x,
+            ErrorKind::InvalidParams,
+            "unknown parameter `windw` (did you mean `window`?)",
+        ),
+        (
+            "wrong type",
+            p("threshold", ParamValue::Text("high".into())),
+            &x,
+            ErrorKind::InvalidParams,
+            "parameter `threshold` expects a number, got the text `high`",
+        ),
+        (
+            "out of range",
+            p("window", ParamValue::Int(1)),
+            &x,
+            ErrorKind::InvalidParams,
+            "parameter `window` must be >= 2, got 1",
+        ),
+        (
+            "bad choice",
+            p("side", ParamValue::Text("up".into())),
+            &x,
+            ErrorKind::InvalidParams,
+            "parameter `side` must be one of both, upper, lower, got `up`",
+        ),
+        (
+            "two inputs",
+            vec![],
+            &["a".to_owned(), "b".to_owned()],
+            ErrorKind::InvalidInput,
+            "detector `zscore` takes 1 column, got 2",
+        ),
+        (
+            "unknown detector",
+            vec![],
+            &x,
+            ErrorKind::UnknownDetector,
+            "family `statistical` has no detector `zscroe` (did you mean `zscore`?)",
+        ),
     ];
     for (case, params, inputs, kind, want) in cases {
-        let name = if case == "unknown detector" { "statistical.zscroe" } else { "statistical.zscore" };
+        let name = if case == "unknown detector" {
+            "statistical.zscroe"
+        } else {
+            "statistical.zscore"
+        };
         let err = reg.create(name, &params, inputs).unwrap_err();
         assert_eq!(err.kind(), kind, "{case}: {err}");
         assert!(err.message().contains(want), "{case}: {err}");
@@ -146,24 +251,43 @@ fn state_survives_a_save_and_restore_into_a_new_instance() {
         let params = vec![("window".to_owned(), ParamValue::Int(25))];
         let mut a = reg.create(&q, &params, &["x".into()]).unwrap();
         score(&mut a, &values[..200]).unwrap();
-        let state = a.save().unwrap().expect("rolling detectors save their window");
+        let state = a
+            .save()
+            .unwrap()
+            .expect("rolling detectors save their window");
         let mut b = reg.create(&q, &params, &["x".into()]).unwrap();
         b.restore(&state).unwrap();
-        let (ra, rb) = (score(&mut a, &values[200..]).unwrap(), score(&mut b, &values[200..]).unwrap());
+        let (ra, rb) = (
+            score(&mut a, &values[200..]).unwrap(),
+            score(&mut b, &values[200..]).unwrap(),
+        );
         assert_eq!(format!("{ra:?}"), format!("{rb:?}"), "{name}");
     }
-    let z = reg.create("statistical.zscore", &[], &["x".into()]).unwrap();
+    let z = reg
+        .create("statistical.zscore", &[], &["x".into()])
+        .unwrap();
     let state = z.save().unwrap().unwrap();
     let mut m = reg.create("statistical.mad", &[], &["x".into()]).unwrap();
     let err = m.restore(&state).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IncompatibleState);
-    assert!(err.message().contains("saved by detector `zscore`, not `mad`"), "{err}");
+    assert!(
+        err.message()
+            .contains("saved by detector `zscore`, not `mad`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_empty_or_missing_plugin_folder_loads_nothing_and_lookups_say_so() {
     let empty = tempfile::tempdir().unwrap();
-    let reg = Registry::load(&SearchPath::explicit([empty.path().to_path_buf(), "/nonexistent/adr".into()])).unwrap();
+    let reg = Registry::load(&SearchPath::explicit([
+        empty.path().to_path_buf(),
+        "/nonexistent/adr".into(),
+    ]))
+    .unwrap();
     let err = reg.find("statistical.zscore").unwrap_err().to_string();
-    assert!(err.contains("no plugin is loaded (see --plugins and ADR_PLUGIN_PATH)"), "{err}");
+    assert!(
+        err.contains("no plugin is loaded (see --plugins and ADR_PLUGIN_PATH)"),
+        "{err}"
+    );
 }

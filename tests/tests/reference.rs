@@ -23,21 +23,74 @@ const SERIES: [&str; 4] = [
 ];
 
 /// Case name in the reference output → detector, parameters, rows scored.
-fn cases() -> Vec<(&'static str, &'static str, Vec<(&'static str, ParamValue)>, Option<usize>)> {
+/// (case, detector, params, rows)
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, ParamValue)>,
+    Option<usize>,
+);
+
+fn cases() -> Vec<Case> {
     use ParamValue::{Bool, Int, Text};
     let batch = || Text("batch".into());
     vec![
-        ("zscore window=500", "zscore", vec![("window", Int(500))], None),
-        ("zscore window=500 robust=true", "zscore", vec![("window", Int(500)), ("robust", Bool(true))], None),
-        ("zscore window=batch", "zscore", vec![("window", batch())], None),
+        (
+            "zscore window=500",
+            "zscore",
+            vec![("window", Int(500))],
+            None,
+        ),
+        (
+            "zscore window=500 robust=true",
+            "zscore",
+            vec![("window", Int(500)), ("robust", Bool(true))],
+            None,
+        ),
+        (
+            "zscore window=batch",
+            "zscore",
+            vec![("window", batch())],
+            None,
+        ),
         ("mad window=500", "mad", vec![("window", Int(500))], None),
         ("iqr window=500", "iqr", vec![("window", Int(500))], None),
-        ("tukey window=500 fence=outer", "tukey", vec![("window", Int(500)), ("fence", Text("outer".into()))], None),
-        ("grubbs window=batch", "grubbs", vec![("window", batch())], None),
-        ("grubbs window=100 (first 3000 rows)", "grubbs", vec![("window", Int(100))], Some(3000)),
-        ("esd window=batch max_outliers=10", "esd", vec![("window", batch()), ("max_outliers", Int(10))], None),
-        ("esd window=100 max_outliers=10 (first 3000 rows)", "esd", vec![("window", Int(100)), ("max_outliers", Int(10))], Some(3000)),
-        ("dixon_q window=10 (first 3000 rows)", "dixon_q", vec![("window", Int(10))], Some(3000)),
+        (
+            "tukey window=500 fence=outer",
+            "tukey",
+            vec![("window", Int(500)), ("fence", Text("outer".into()))],
+            None,
+        ),
+        (
+            "grubbs window=batch",
+            "grubbs",
+            vec![("window", batch())],
+            None,
+        ),
+        (
+            "grubbs window=100 (first 3000 rows)",
+            "grubbs",
+            vec![("window", Int(100))],
+            Some(3000),
+        ),
+        (
+            "esd window=batch max_outliers=10",
+            "esd",
+            vec![("window", batch()), ("max_outliers", Int(10))],
+            None,
+        ),
+        (
+            "esd window=100 max_outliers=10 (first 3000 rows)",
+            "esd",
+            vec![("window", Int(100)), ("max_outliers", Int(10))],
+            Some(3000),
+        ),
+        (
+            "dixon_q window=10 (first 3000 rows)",
+            "dixon_q",
+            vec![("window", Int(10))],
+            Some(3000),
+        ),
     ]
 }
 
@@ -46,15 +99,22 @@ fn reference_python() -> Option<PathBuf> {
         Some(p) => Some(PathBuf::from(p)),
         None => {
             let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-            assert!(!required, "ADR_REFERENCE_PYTHON is not set (a Python with tests/reference/requirements.txt)");
-            eprintln!("SKIPPED statistical reference comparison: set ADR_REFERENCE_PYTHON to a Python with tests/reference/requirements.txt");
+            assert!(
+                !required,
+                "ADR_REFERENCE_PYTHON is not set (a Python with tests/reference/requirements.txt)"
+            );
+            adr_tests::skip("statistical reference comparison: set ADR_REFERENCE_PYTHON to a Python with tests/reference/requirements.txt");
             None
         }
     }
 }
 
 fn read_series(path: &std::path::Path) -> (Vec<i64>, Vec<f64>) {
-    let options = CsvOptions { columns: vec!["value".into()], unsorted: UnsortedPolicy::Allow, ..Default::default() };
+    let options = CsvOptions {
+        columns: vec!["value".into()],
+        unsorted: UnsortedPolicy::Allow,
+        ..Default::default()
+    };
     let mut input = CsvInput::open(std::fs::File::open(path).unwrap(), &options).unwrap();
     let (mut ts, mut values, mut chunk) = (Vec::new(), Vec::new(), Chunk::default());
     while input.read_chunk(&mut chunk).unwrap() > 0 {
@@ -66,15 +126,26 @@ fn read_series(path: &std::path::Path) -> (Vec<i64>, Vec<f64>) {
 
 #[test]
 fn statistical_detectors_match_numpy_and_scipy_on_nab() {
-    let Some(data) = shared_data("statistical reference comparison") else { return };
-    let Some(python) = reference_python() else { return };
-    let files: Vec<PathBuf> = SERIES.iter().map(|s| data.join("nab/data").join(s)).collect();
+    let Some(data) = shared_data("statistical reference comparison") else {
+        return;
+    };
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let files: Vec<PathBuf> = SERIES
+        .iter()
+        .map(|s| data.join("nab/data").join(s))
+        .collect();
     let out = Command::new(&python)
         .arg(workspace().join("tests/reference/statistical.py"))
         .args(&files)
         .output()
         .expect("the reference Python runs");
-    assert!(out.status.success(), "reference script failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reference script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
     eprintln!("reference versions: {}", reference["versions"]);
 
@@ -86,14 +157,23 @@ fn statistical_detectors_match_numpy_and_scipy_on_nab() {
         let series = &reference["series"][file.to_str().unwrap()];
         for (case, detector, params, rows) in cases() {
             let n = rows.unwrap_or(values.len()).min(values.len());
-            let params: Vec<(String, ParamValue)> = params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-            let mut handle = registry.create(&format!("statistical.{detector}"), &params, &["value".into()]).unwrap();
+            let params: Vec<(String, ParamValue)> =
+                params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let mut handle = registry
+                .create(
+                    &format!("statistical.{detector}"),
+                    &params,
+                    &["value".into()],
+                )
+                .unwrap();
             let cols = [Column::f64("value", &values[..n])];
             let frame = Frame::new(&ts[..n], &cols).unwrap();
             let mut ours = ScoreColumns::with_len(n);
             handle.score(&frame, &mut ours.as_mut()).unwrap();
 
-            let want_raw = series[case]["raw"].as_array().unwrap_or_else(|| panic!("{case} missing"));
+            let want_raw = series[case]["raw"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{case} missing"));
             let want_verdict = series[case]["verdict"].as_array();
             assert_eq!(want_raw.len(), n, "{case}");
             let (mut worst, mut compared, mut flagged) = (0.0f64, 0, 0);
@@ -115,7 +195,7 @@ fn statistical_detectors_match_numpy_and_scipy_on_nab() {
                     }
                     Some(w) => {
                         let err = (got.raw - w).abs();
-                        if !(err <= 1e-9 * w.abs() + 1e-12) {
+                        if err.is_nan() || err > 1e-9 * w.abs() + 1e-12 {
                             failures.push(format!("{where_}: want {w}, got {}", got.raw));
                         }
                         if w != 0.0 {
@@ -128,7 +208,10 @@ fn statistical_detectors_match_numpy_and_scipy_on_nab() {
                     let want_anomaly = verdicts[i].as_bool().unwrap_or(false);
                     flagged += usize::from(want_anomaly);
                     if want_anomaly != (got.verdict == Verdict::Anomaly) {
-                        failures.push(format!("{where_}: reference verdict anomaly={want_anomaly}, adr {:?}", got.verdict));
+                        failures.push(format!(
+                            "{where_}: reference verdict anomaly={want_anomaly}, adr {:?}",
+                            got.verdict
+                        ));
                     }
                 }
             }
@@ -136,9 +219,18 @@ fn statistical_detectors_match_numpy_and_scipy_on_nab() {
                 "{:<52} {:<48} {compared:>6} rows, max rel err {worst:.1e}{}",
                 case,
                 file.file_name().unwrap().to_string_lossy(),
-                if want_verdict.is_some() { format!(", {flagged} flagged") } else { String::new() }
+                if want_verdict.is_some() {
+                    format!(", {flagged} flagged")
+                } else {
+                    String::new()
+                }
             );
         }
     }
-    assert!(failures.is_empty(), "{} mismatches, first ones:\n{}", failures.len(), failures[..failures.len().min(20)].join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches, first ones:\n{}",
+        failures.len(),
+        failures[..failures.len().min(20)].join("\n")
+    );
 }

@@ -161,7 +161,10 @@ impl<R: Read> CsvInput<R> {
     /// [`InputError::Empty`] without a header, [`InputError::MissingColumn`] for a column
     /// the header lacks, or a read error.
     pub fn open(source: R, options: &CsvOptions) -> Result<Self, InputError> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).buffer_capacity(1 << 20).from_reader(source);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(source);
         let headers: Vec<String> = match reader.headers() {
             Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
             Err(e) => return Err(malformed(e)),
@@ -170,17 +173,26 @@ impl<R: Read> CsvInput<R> {
             return Err(InputError::Empty);
         }
         let find = |name: &str| {
-            headers.iter().position(|h| h == name).ok_or_else(|| InputError::MissingColumn {
-                name: name.to_owned(),
-                suggestion: suggest(name, headers.iter().map(String::as_str)),
-                available: headers.clone(),
-            })
+            headers
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| InputError::MissingColumn {
+                    name: name.to_owned(),
+                    suggestion: suggest(name, headers.iter().map(String::as_str)),
+                    available: headers.clone(),
+                })
         };
         let time_index = match &options.time {
             Some(name) => Some(find(name)?),
-            None => headers.iter().position(|h| TIME_NAMES.contains(&h.to_ascii_lowercase().as_str())),
+            None => headers
+                .iter()
+                .position(|h| TIME_NAMES.contains(&h.to_ascii_lowercase().as_str())),
         };
-        let value_indices = options.columns.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
+        let value_indices = options
+            .columns
+            .iter()
+            .map(|c| find(c))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(CsvInput {
             reader,
             headers,
@@ -188,7 +200,11 @@ impl<R: Read> CsvInput<R> {
             time_format: None,
             value_indices,
             unsorted: options.unsorted,
-            chunk_rows: if options.chunk_rows == 0 { 65_536 } else { options.chunk_rows },
+            chunk_rows: if options.chunk_rows == 0 {
+                65_536
+            } else {
+                options.chunk_rows
+            },
             last_time: None,
             stats: InputStats::default(),
         })
@@ -221,7 +237,9 @@ impl<R: Read> CsvInput<R> {
     /// An [`InputError`] naming the first bad row.
     pub fn read_chunk(&mut self, chunk: &mut Chunk) -> Result<usize, InputError> {
         chunk.timestamps.clear();
-        chunk.columns.resize_with(self.value_indices.len(), Vec::new);
+        chunk
+            .columns
+            .resize_with(self.value_indices.len(), Vec::new);
         chunk.columns.iter_mut().for_each(Vec::clear);
         chunk.first_row = self.stats.rows + 1;
         let mut n = 0;
@@ -241,9 +259,14 @@ impl<R: Read> CsvInput<R> {
                     let text = std::str::from_utf8(&record[i]).unwrap_or("");
                     let format = match self.time_format {
                         Some(f) => f,
-                        None => *self.time_format.insert(TimeFormat::detect(text).ok_or_else(|| bad_time(&self.headers[i], row, line, text))?),
+                        None => *self.time_format.insert(
+                            TimeFormat::detect(text)
+                                .ok_or_else(|| bad_time(&self.headers[i], row, line, text))?,
+                        ),
                     };
-                    format.parse(text).ok_or_else(|| bad_time(&self.headers[i], row, line, text))?
+                    format
+                        .parse(text)
+                        .ok_or_else(|| bad_time(&self.headers[i], row, line, text))?
                 }
                 None => row as i64 - 1,
             };
@@ -296,19 +319,32 @@ fn parse_value(cell: &[u8]) -> Option<f64> {
 }
 
 fn bad_time(column: &str, row: u64, line: u64, text: &str) -> InputError {
-    InputError::BadTimestamp { row, line, column: column.to_owned(), text: text.to_owned() }
+    InputError::BadTimestamp {
+        row,
+        line,
+        column: column.to_owned(),
+        text: text.to_owned(),
+    }
 }
 
 fn malformed(e: csv::Error) -> InputError {
     let line = e.position().map_or(0, |p| p.line());
     match e.into_kind() {
         csv::ErrorKind::Io(io) => InputError::Io(io),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => InputError::Malformed {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => InputError::Malformed {
             line,
             message: format!("the row has {len} fields, the header has {expected_len}"),
         },
-        csv::ErrorKind::Utf8 { err, .. } => InputError::Malformed { line, message: format!("invalid UTF-8: {err}") },
-        other => InputError::Malformed { line, message: format!("{other:?}") },
+        csv::ErrorKind::Utf8 { err, .. } => InputError::Malformed {
+            line,
+            message: format!("invalid UTF-8: {err}"),
+        },
+        other => InputError::Malformed {
+            line,
+            message: format!("{other:?}"),
+        },
     }
 }
 
@@ -316,8 +352,11 @@ fn malformed(e: csv::Error) -> InputError {
 mod tests {
     use super::*;
 
-    fn open(text: &str, columns: &[&str]) -> Result<CsvInput<&[u8]>, InputError> {
-        let options = CsvOptions { columns: columns.iter().map(|s| (*s).to_owned()).collect(), ..Default::default() };
+    fn open<'a>(text: &'a str, columns: &[&str]) -> Result<CsvInput<&'a [u8]>, InputError> {
+        let options = CsvOptions {
+            columns: columns.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        };
         CsvInput::open(text.as_bytes(), &options)
     }
 
@@ -336,7 +375,16 @@ mod tests {
         assert_eq!(chunk.timestamps[1] - chunk.timestamps[0], 60_000_000_000);
         assert_eq!(chunk.columns[0][0], 1.5);
         assert!(chunk.columns[0][1].is_nan());
-        assert_eq!(stats, InputStats { rows: 3, missing: 1, non_finite: 1, repeated_timestamps: 1, unsorted_rows: 0 });
+        assert_eq!(
+            stats,
+            InputStats {
+                rows: 3,
+                missing: 1,
+                non_finite: 1,
+                repeated_timestamps: 1,
+                unsorted_rows: 0
+            }
+        );
     }
 
     #[test]
@@ -357,7 +405,11 @@ mod tests {
 
     #[test]
     fn unsorted_rows_can_be_allowed_and_counted() {
-        let options = CsvOptions { columns: vec!["value".into()], unsorted: UnsortedPolicy::Allow, ..Default::default() };
+        let options = CsvOptions {
+            columns: vec!["value".into()],
+            unsorted: UnsortedPolicy::Allow,
+            ..Default::default()
+        };
         let mut input = CsvInput::open("ts,value\n100,1\n50,2\n".as_bytes(), &options).unwrap();
         let mut chunk = Chunk::default();
         assert_eq!(input.read_chunk(&mut chunk).unwrap(), 2);
@@ -378,7 +430,11 @@ mod tests {
 
     #[test]
     fn chunks_continue_where_the_last_ended() {
-        let options = CsvOptions { columns: vec!["v".into()], chunk_rows: 2, ..Default::default() };
+        let options = CsvOptions {
+            columns: vec!["v".into()],
+            chunk_rows: 2,
+            ..Default::default()
+        };
         let mut input = CsvInput::open("v\n1\n2\n3\n".as_bytes(), &options).unwrap();
         let mut chunk = Chunk::default();
         assert_eq!(input.read_chunk(&mut chunk).unwrap(), 2);

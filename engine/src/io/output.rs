@@ -21,7 +21,8 @@ pub enum OutputFormat {
 /// Where rows go: a CSV writer, or a buffered stream of JSON lines.
 #[derive(Debug)]
 enum Sink<W: Write> {
-    Csv(csv::Writer<W>),
+    // Boxed: the CSV writer carries its state inline and is much larger than a BufWriter.
+    Csv(Box<csv::Writer<W>>),
     Json(std::io::BufWriter<W>),
 }
 
@@ -52,18 +53,34 @@ impl<W: Write> ScoreWriter<W> {
     ) -> std::io::Result<Self> {
         // Keep the input's columns intact: rename ours if a name is taken.
         let score_names = ["score", "normalised", "verdict"].map(|n| {
-            if headers.iter().any(|h| h == n) { format!("adr_{n}") } else { n.to_owned() }
+            if headers.iter().any(|h| h == n) {
+                format!("adr_{n}")
+            } else {
+                n.to_owned()
+            }
         });
         let sink = match format {
             OutputFormat::Csv => {
-                let mut csv = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(out);
+                let mut csv = csv::WriterBuilder::new()
+                    .buffer_capacity(1 << 20)
+                    .from_writer(out);
                 csv.write_record(headers.iter().chain(score_names.iter()))?;
-                Sink::Csv(csv)
+                Sink::Csv(Box::new(csv))
             }
             OutputFormat::JsonLines => Sink::Json(std::io::BufWriter::with_capacity(1 << 20, out)),
         };
-        let json_keys = value_columns.iter().map(|c| serde_json::to_string(c).expect("a string serialises")).collect();
-        Ok(ScoreWriter { sink, score_names, json_keys, has_time, anomalies_only, line: String::new() })
+        let json_keys = value_columns
+            .iter()
+            .map(|c| serde_json::to_string(c).expect("a string serialises"))
+            .collect();
+        Ok(ScoreWriter {
+            sink,
+            score_names,
+            json_keys,
+            has_time,
+            anomalies_only,
+            line: String::new(),
+        })
     }
 
     /// Writes the chunk's rows with their scores.
@@ -83,7 +100,8 @@ impl<W: Write> ScoreWriter<W> {
                 Sink::Csv(csv) => {
                     let raw = format_number(&mut raw_buf, scores.raw[i]);
                     let norm = format_number(&mut norm_buf, scores.normalised[i]);
-                    let extra: [&[u8]; 3] = [raw.as_bytes(), norm.as_bytes(), verdict.as_str().as_bytes()];
+                    let extra: [&[u8]; 3] =
+                        [raw.as_bytes(), norm.as_bytes(), verdict.as_str().as_bytes()];
                     csv.write_record(chunk.records[i].iter().chain(extra))?;
                 }
                 Sink::Json(_) => self.write_json(chunk, scores, i)?,
@@ -92,14 +110,23 @@ impl<W: Write> ScoreWriter<W> {
         Ok(())
     }
 
-    fn write_json(&mut self, chunk: &Chunk, scores: &ScoreColumns, i: usize) -> std::io::Result<()> {
+    fn write_json(
+        &mut self,
+        chunk: &Chunk,
+        scores: &ScoreColumns,
+        i: usize,
+    ) -> std::io::Result<()> {
         use std::fmt::Write as _;
         let mut buf = ryu::Buffer::new();
         let line = &mut self.line;
         line.clear();
         let _ = write!(line, "{{\"row\":{}", chunk.first_row + i as u64);
         if self.has_time {
-            let _ = write!(line, ",\"time\":\"{}\"", format_rfc3339(chunk.timestamps[i]));
+            let _ = write!(
+                line,
+                ",\"time\":\"{}\"",
+                format_rfc3339(chunk.timestamps[i])
+            );
         }
         line.push_str(",\"values\":{");
         for (k, (key, column)) in self.json_keys.iter().zip(&chunk.columns).enumerate() {
@@ -108,7 +135,11 @@ impl<W: Write> ScoreWriter<W> {
         }
         line.push('}');
         let _ = write!(line, ",\"score\":{}", json_number(&mut buf, scores.raw[i]));
-        let _ = write!(line, ",\"normalised\":{}", json_number(&mut buf, scores.normalised[i]));
+        let _ = write!(
+            line,
+            ",\"normalised\":{}",
+            json_number(&mut buf, scores.normalised[i])
+        );
         let _ = writeln!(line, ",\"verdict\":\"{}\"}}", scores.verdict[i].as_str());
         match &mut self.sink {
             Sink::Json(out) => out.write_all(line.as_bytes()),
@@ -138,14 +169,22 @@ fn format_number(buf: &mut ryu::Buffer, x: f64) -> &str {
     if x.is_nan() {
         ""
     } else if x.is_infinite() {
-        if x > 0.0 { "inf" } else { "-inf" }
+        if x > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
     } else {
         buf.format_finite(x)
     }
 }
 
 fn json_number(buf: &mut ryu::Buffer, x: f64) -> &str {
-    if x.is_finite() { buf.format_finite(x) } else { "null" }
+    if x.is_finite() {
+        buf.format_finite(x)
+    } else {
+        "null"
+    }
 }
 
 #[cfg(test)]
@@ -155,14 +194,27 @@ mod tests {
 
     fn scored(format: OutputFormat, anomalies_only: bool) -> String {
         let text = "ts,score\n2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,\n";
-        let options = CsvOptions { columns: vec!["score".into()], ..Default::default() };
+        let options = CsvOptions {
+            columns: vec!["score".into()],
+            ..Default::default()
+        };
         let mut input = CsvInput::open(text.as_bytes(), &options).unwrap();
         let mut chunk = Chunk::default();
         input.read_chunk(&mut chunk).unwrap();
         let mut scores = ScoreColumns::with_len(2);
-        scores.as_mut().set(0, adr_sdk::Score::from_ratio(f64::INFINITY, 3.0));
+        scores
+            .as_mut()
+            .set(0, adr_sdk::Score::from_ratio(f64::INFINITY, 3.0));
         let mut out = Vec::new();
-        let mut w = ScoreWriter::new(&mut out, format, input.headers(), true, &["score".into()], anomalies_only).unwrap();
+        let mut w = ScoreWriter::new(
+            &mut out,
+            format,
+            input.headers(),
+            true,
+            &["score".into()],
+            anomalies_only,
+        )
+        .unwrap();
         w.write(&chunk, &scores).unwrap();
         w.finish().unwrap();
         String::from_utf8(out).unwrap()

@@ -122,6 +122,9 @@ mod tests {
 
     #[test]
     fn formats_back_as_rfc3339() {
-        assert_eq!(format_rfc3339(1_396_310_700_000_000_000), "2014-04-01T00:05:00Z");
+        assert_eq!(
+            format_rfc3339(1_396_310_700_000_000_000),
+            "2014-04-01T00:05:00Z"
+        );
     }
 }

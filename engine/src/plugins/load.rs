@@ -6,7 +6,7 @@ use abi_stable::{
     library::{lib_header_from_path, LibraryError, RootModule},
     sabi_types::{VersionNumber, VersionStrings},
 };
-use adr_sdk::{host::Plugin, ffi::PluginRef, DetectorInfo};
+use adr_sdk::{ffi::PluginRef, host::Plugin, DetectorInfo};
 
 /// A plugin library that loaded and described its detectors.
 #[derive(Debug)]
@@ -91,12 +91,19 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
     check_complete(path)?;
     let header = lib_header_from_path(path).map_err(|e| classify(path_buf.clone(), e))?;
     check_abi_version(path, header.version_strings())?;
-    let module = header.init_root_module::<PluginRef>().map_err(|e| classify(path_buf.clone(), e))?;
+    let module = header
+        .init_root_module::<PluginRef>()
+        .map_err(|e| classify(path_buf.clone(), e))?;
     let plugin = Plugin::from_module(module);
-    let detectors = plugin
-        .detectors()
-        .map_err(|e| LoadError::Init { path: path_buf.clone(), reason: e.to_string() })?;
-    Ok(LoadedPlugin { path: path_buf, plugin, detectors })
+    let detectors = plugin.detectors().map_err(|e| LoadError::Init {
+        path: path_buf.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(LoadedPlugin {
+        path: path_buf,
+        plugin,
+        detectors,
+    })
 }
 
 /// abi_stable accepts a library whose version is newer in the minor number even under
@@ -108,7 +115,8 @@ fn check_abi_version(path: &Path, found: VersionStrings) -> Result<(), LoadError
         expected: adr_sdk::ABI_VERSION.to_owned(),
         found,
     };
-    let expected = VersionNumber::new(PluginRef::VERSION_STRINGS).expect("the SDK's ABI version parses");
+    let expected =
+        VersionNumber::new(PluginRef::VERSION_STRINGS).expect("the SDK's ABI version parses");
     let found = VersionNumber::new(found).map_err(|e| incompatible(format!("unreadable ({e})")))?;
     if expected.is_loosely_compatible(found) {
         Ok(())
@@ -122,9 +130,13 @@ fn check_abi_version(path: &Path, found: VersionStrings) -> Result<(), LoadError
 /// end of the file kills the process with SIGBUS.
 fn check_complete(path: &Path) -> Result<(), LoadError> {
     use object::{Object, ObjectSection, ObjectSegment};
-    let open = |reason: String| LoadError::Open { path: path.to_path_buf(), reason };
+    let open = |reason: String| LoadError::Open {
+        path: path.to_path_buf(),
+        reason,
+    };
     let data = std::fs::read(path).map_err(|e| open(e.to_string()))?;
-    let file = object::File::parse(&*data).map_err(|e| open(format!("not a shared library ({e})")))?;
+    let file =
+        object::File::parse(&*data).map_err(|e| open(format!("not a shared library ({e})")))?;
     let len = data.len() as u64;
     let needed = file
         .segments()
@@ -134,42 +146,69 @@ fn check_complete(path: &Path) -> Result<(), LoadError> {
         .max()
         .unwrap_or(0);
     if needed > len {
-        return Err(open(format!("the file is truncated: {len} bytes, its contents reach byte {needed}")));
+        return Err(open(format!(
+            "the file is truncated: {len} bytes, its contents reach byte {needed}"
+        )));
     }
     Ok(())
 }
 
 fn classify(path: PathBuf, err: LibraryError) -> LoadError {
     match err {
-        LibraryError::OpenError { err, .. } => LoadError::Open { path, reason: first_line(&err.to_string()) },
+        LibraryError::OpenError { err, .. } => LoadError::Open {
+            path,
+            reason: first_line(&err.to_string()),
+        },
         LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin { path },
-        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
-            LoadError::IncompatibleAbi { path, expected: expected_version.to_string(), found: actual_version.to_string() }
-        }
-        LibraryError::ParseVersionError(e) => {
-            LoadError::IncompatibleAbi { path, expected: adr_sdk::ABI_VERSION.into(), found: format!("unreadable ({e})") }
-        }
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => LoadError::IncompatibleAbi {
+            path,
+            expected: expected_version.to_string(),
+            found: actual_version.to_string(),
+        },
+        LibraryError::ParseVersionError(e) => LoadError::IncompatibleAbi {
+            path,
+            expected: adr_sdk::ABI_VERSION.into(),
+            found: format!("unreadable ({e})"),
+        },
         LibraryError::InvalidAbiHeader(header) => LoadError::Layout {
             path,
             summary: format!("it was built with an incompatible abi_stable ({header:?})"),
         },
-        LibraryError::AbiInstability(e) => LoadError::Layout { path, summary: summarise_layout(&e.to_string()) },
-        LibraryError::InvalidCAbi { .. } => {
-            LoadError::Layout { path, summary: "the compiler that built it passes C types differently".into() }
-        }
-        LibraryError::RootModule { err, .. } => LoadError::Init { path, reason: first_line(&err.to_string()) },
+        LibraryError::AbiInstability(e) => LoadError::Layout {
+            path,
+            summary: summarise_layout(&e.to_string()),
+        },
+        LibraryError::InvalidCAbi { .. } => LoadError::Layout {
+            path,
+            summary: "the compiler that built it passes C types differently".into(),
+        },
+        LibraryError::RootModule { err, .. } => LoadError::Init {
+            path,
+            reason: first_line(&err.to_string()),
+        },
         LibraryError::Many(errors) => {
             let first = errors.into_iter().next();
             match first {
                 Some(e) => classify(path, e),
-                None => LoadError::Init { path, reason: "unknown error".into() },
+                None => LoadError::Init {
+                    path,
+                    reason: "unknown error".into(),
+                },
             }
         }
     }
 }
 
 fn first_line(text: &str) -> String {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     truncate(line, 200)
 }
 
@@ -183,7 +222,11 @@ fn summarise_layout(report: &str) -> String {
         .find(|l| l.starts_with("Error:") || l.contains("mismatch") || l.contains("expected"))
         .unwrap_or_else(|| report.lines().next().unwrap_or("layout mismatch"));
     let key = key.trim_start_matches("Error:").trim();
-    format!("{}; {mismatches} mismatch{} in all", truncate(key, 160), if mismatches == 1 { "" } else { "es" })
+    format!(
+        "{}; {mismatches} mismatch{} in all",
+        truncate(key, 160),
+        if mismatches == 1 { "" } else { "es" }
+    )
 }
 
 fn truncate(text: &str, max: usize) -> String {

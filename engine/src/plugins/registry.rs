@@ -30,7 +30,11 @@ pub enum LookupError {
     #[error("`{0}` is not a detector name; write family.detector, e.g. statistical.zscore")]
     Malformed(String),
     /// No plugin of that family is loaded.
-    #[error("no plugin of family `{family}` is loaded{}{}", hint(suggestion), loaded_list(known))]
+    #[error(
+        "no plugin of family `{family}` is loaded{}{}",
+        hint(suggestion),
+        loaded_list(known)
+    )]
     UnknownFamily {
         /// The family asked for.
         family: String,
@@ -54,7 +58,10 @@ pub enum LookupError {
 }
 
 fn hint(suggestion: &Option<String>) -> String {
-    suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+    suggestion
+        .as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
 }
 
 fn loaded_list(known: &[String]) -> String {
@@ -98,7 +105,11 @@ impl Registry {
     pub fn add(&mut self, plugin: LoadedPlugin) -> Result<(), RegistryError> {
         let family = plugin.plugin.family();
         for existing in self.plugins.iter().filter(|p| p.plugin.family() == family) {
-            if let Some(d) = plugin.detectors.iter().find(|d| existing.detectors.iter().any(|e| e.name == d.name)) {
+            if let Some(d) = plugin
+                .detectors
+                .iter()
+                .find(|d| existing.detectors.iter().any(|e| e.name == d.name))
+            {
                 return Err(RegistryError::Duplicate {
                     name: format!("{family}.{}", d.name),
                     first: existing.path.clone(),
@@ -126,11 +137,20 @@ impl Registry {
     ///
     /// A [`LookupError`] with a suggestion for near misses.
     pub fn find(&self, qualified: &str) -> Result<(&LoadedPlugin, &DetectorInfo), LookupError> {
-        let (family, detector) =
-            qualified.split_once('.').ok_or_else(|| LookupError::Malformed(qualified.to_owned()))?;
-        let in_family: Vec<&LoadedPlugin> = self.plugins.iter().filter(|p| p.plugin.family() == family).collect();
+        let (family, detector) = qualified
+            .split_once('.')
+            .ok_or_else(|| LookupError::Malformed(qualified.to_owned()))?;
+        let in_family: Vec<&LoadedPlugin> = self
+            .plugins
+            .iter()
+            .filter(|p| p.plugin.family() == family)
+            .collect();
         if in_family.is_empty() {
-            let mut known: Vec<String> = self.plugins.iter().map(|p| p.plugin.family().to_owned()).collect();
+            let mut known: Vec<String> = self
+                .plugins
+                .iter()
+                .map(|p| p.plugin.family().to_owned())
+                .collect();
             known.dedup();
             return Err(LookupError::UnknownFamily {
                 family: family.to_owned(),
@@ -143,7 +163,10 @@ impl Registry {
                 return Ok((plugin, info));
             }
         }
-        let known: Vec<String> = in_family.iter().flat_map(|p| p.detectors.iter().map(|d| d.name.clone())).collect();
+        let known: Vec<String> = in_family
+            .iter()
+            .flat_map(|p| p.detectors.iter().map(|d| d.name.clone()))
+            .collect();
         Err(LookupError::UnknownDetector {
             family: family.to_owned(),
             detector: detector.to_owned(),

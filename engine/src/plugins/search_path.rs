@@ -24,7 +24,11 @@ struct SearchDir {
 impl SearchPath {
     /// Resolves the search path from explicit folders, then `env_value` (the value of
     /// `ADR_PLUGIN_PATH`), then the folder of the running binary.
-    pub fn resolve(explicit: &[PathBuf], env_value: Option<&std::ffi::OsStr>, exe: Option<&Path>) -> Self {
+    pub fn resolve(
+        explicit: &[PathBuf],
+        env_value: Option<&std::ffi::OsStr>,
+        exe: Option<&Path>,
+    ) -> Self {
         if !explicit.is_empty() {
             return SearchPath::explicit(explicit.iter().cloned());
         }
@@ -33,8 +37,14 @@ impl SearchPath {
         }
         let mut dirs = Vec::new();
         if let Some(dir) = exe.and_then(Path::parent) {
-            dirs.push(SearchDir { path: dir.join("plugins"), plugins_only: false });
-            dirs.push(SearchDir { path: dir.to_path_buf(), plugins_only: true });
+            dirs.push(SearchDir {
+                path: dir.join("plugins"),
+                plugins_only: false,
+            });
+            dirs.push(SearchDir {
+                path: dir.to_path_buf(),
+                plugins_only: true,
+            });
         }
         SearchPath { dirs }
     }
@@ -48,7 +58,15 @@ impl SearchPath {
 
     /// Exactly these folders; every dynamic library in them is tried.
     pub fn explicit(dirs: impl IntoIterator<Item = PathBuf>) -> Self {
-        SearchPath { dirs: dirs.into_iter().map(|path| SearchDir { path, plugins_only: false }).collect() }
+        SearchPath {
+            dirs: dirs
+                .into_iter()
+                .map(|path| SearchDir {
+                    path,
+                    plugins_only: false,
+                })
+                .collect(),
+        }
     }
 
     /// The folders, in search order.
@@ -61,7 +79,9 @@ impl SearchPath {
     pub fn candidates(&self) -> Vec<PathBuf> {
         let mut all = Vec::new();
         for dir in &self.dirs {
-            let Ok(entries) = std::fs::read_dir(&dir.path) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir.path) else {
+                continue;
+            };
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && is_dynamic_library(p))
@@ -75,11 +95,14 @@ impl SearchPath {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn is_dynamic_library(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+    p.extension()
+        .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
 }
 
 #[cfg(test)]
@@ -93,16 +116,26 @@ mod tests {
         let p = SearchPath::resolve(&[PathBuf::from("/x")], Some(&env), Some(exe));
         assert_eq!(p.dirs().collect::<Vec<_>>(), [Path::new("/x")]);
         let p = SearchPath::resolve(&[], Some(&env), Some(exe));
-        assert_eq!(p.dirs().collect::<Vec<_>>(), [Path::new("/a"), Path::new("/b")]);
+        assert_eq!(
+            p.dirs().collect::<Vec<_>>(),
+            [Path::new("/a"), Path::new("/b")]
+        );
         let p = SearchPath::resolve(&[], None, Some(exe));
-        assert_eq!(p.dirs().collect::<Vec<_>>(), [Path::new("/opt/adr/bin/plugins"), Path::new("/opt/adr/bin")]);
+        assert_eq!(
+            p.dirs().collect::<Vec<_>>(),
+            [Path::new("/opt/adr/bin/plugins"), Path::new("/opt/adr/bin")]
+        );
     }
 
     #[test]
     fn the_binary_folder_only_offers_adr_plugins() {
         let dir = tempfile::tempdir().unwrap();
         let ext = std::env::consts::DLL_EXTENSION;
-        for name in [format!("libadr_plugin_x.{ext}"), format!("libother.{ext}"), "notes.txt".to_owned()] {
+        for name in [
+            format!("libadr_plugin_x.{ext}"),
+            format!("libother.{ext}"),
+            "notes.txt".to_owned(),
+        ] {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
         let exe = dir.path().join("adr");

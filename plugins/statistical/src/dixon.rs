@@ -16,6 +16,7 @@ const ALPHAS: [f64; 6] = [0.20, 0.10, 0.05, 0.04, 0.02, 0.01];
 /// Parameter and Related Subrange Ratios at the 95% Confidence Level", Analytical
 /// Chemistry 63(2):139–146, 1991, Table 1 (two-tailed).
 #[rustfmt::skip]
+#[allow(clippy::approx_constant)] // 0.318 is a table entry, not 1/π
 const CRITICAL: [[f64; 6]; 28] = [
     [0.886, 0.941, 0.970, 0.976, 0.988, 0.994],
     [0.679, 0.765, 0.829, 0.846, 0.889, 0.926],
@@ -79,7 +80,12 @@ pub(crate) fn test(sample: &[f64], column: usize) -> Result<Vec<Score>, Detector
         )));
     }
     let critical = CRITICAL[n - 3][column];
-    let (mut lo, mut lo2, mut hi, mut hi2) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let (mut lo, mut lo2, mut hi, mut hi2) = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
     for &x in sample {
         if x < lo {
             (lo2, lo) = (lo, x);
@@ -132,7 +138,11 @@ undetermined, left out of the sample.";
             ))
         })?;
         let sampler = Sampler::new(params.window, params.min_points);
-        Ok(DixonQ { params, column, sampler })
+        Ok(DixonQ {
+            params,
+            column,
+            sampler,
+        })
     }
 
     fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
@@ -169,13 +179,19 @@ impl DixonQ {
 mod tests {
     use super::*;
     use crate::testing::{params, run_batch, run_stream};
-    use adr_sdk::{ErrorKind, ParamValue::{Float, Int, Text}, Verdict};
+    use adr_sdk::{
+        ErrorKind,
+        ParamValue::{Float, Int, Text},
+        Verdict,
+    };
 
     #[test]
     fn textbook_example() {
         // Rorabacher (1991): 0.189, 0.167, 0.187, 0.183, 0.186, 0.182, 0.181, 0.184, 0.181, 0.177
         // Q for 0.167 = (0.177 − 0.167)/(0.189 − 0.167) = 0.4545 < 0.466 (n = 10, 95%): kept
-        let sample = [0.189, 0.167, 0.187, 0.183, 0.186, 0.182, 0.181, 0.184, 0.181, 0.177];
+        let sample = [
+            0.189, 0.167, 0.187, 0.183, 0.186, 0.182, 0.181, 0.184, 0.181, 0.177,
+        ];
         let scores = test(&sample, 2).unwrap();
         assert!((scores[1].raw - 0.010 / 0.022).abs() < 1e-12);
         assert_eq!(scores[1].verdict, Verdict::Normal);
@@ -207,9 +223,14 @@ mod tests {
 
     #[test]
     fn streams_over_a_window() {
-        let values: Vec<f64> = (0..40).map(|i| (i % 3) as f64 + if i == 30 { 50.0 } else { 0.0 }).collect();
+        let values: Vec<f64> = (0..40)
+            .map(|i| (i % 3) as f64 + if i == 30 { 50.0 } else { 0.0 })
+            .collect();
         let scores = run_stream::<DixonQ>(params(&[("window", Int(8))]), &values);
         assert_eq!(scores[30].verdict, Verdict::Anomaly);
-        assert_eq!(run_batch::<DixonQ>(params(&[("window", Int(8))]), &values)[30], scores[30]);
+        assert_eq!(
+            run_batch::<DixonQ>(params(&[("window", Int(8))]), &values)[30],
+            scores[30]
+        );
     }
 }

@@ -56,21 +56,31 @@ pub(crate) fn test(sample: &[f64], max_outliers: usize, alpha: f64) -> Vec<Score
         extremes.remove(c.pos);
         ranges.push(extremes.range());
     }
-    let outliers = steps.iter().rposition(|(c, lambda)| c.r >= *lambda).map_or(0, |i| i + 1);
+    let outliers = steps
+        .iter()
+        .rposition(|(c, lambda)| c.r >= *lambda)
+        .map_or(0, |i| i + 1);
     for (c, lambda) in &steps[..outliers] {
         scores[extremes.order[c.pos]] = flagged(c.r, *lambda);
     }
     let next = outliers + 1;
-    let lambda = if n - next >= 2 { critical_value(n, next, alpha) } else { f64::INFINITY };
+    let lambda = if n - next >= 2 {
+        critical_value(n, next, alpha)
+    } else {
+        f64::INFINITY
+    };
     extremes.judge_rest(ranges[outliers], lambda, &mut scores);
-    debug_assert!(scores.iter().all(|s| s.verdict != adr_sdk::Verdict::Anomaly || s.normalised > BELOW_ALARM));
+    debug_assert!(scores
+        .iter()
+        .all(|s| s.verdict != adr_sdk::Verdict::Anomaly || s.normalised > BELOW_ALARM));
     scores
 }
 
 impl Detector for Esd {
     type Params = EsdParams;
     const NAME: &'static str = "esd";
-    const SUMMARY: &'static str = "generalised ESD test (Rosner 1983) for up to max_outliers outliers";
+    const SUMMARY: &'static str =
+        "generalised ESD test (Rosner 1983) for up to max_outliers outliers";
     const DOC: &'static str = "\
 On a sample of n points (the window ending at the newest point, or the whole batch): for \
 i = 1..r (r = max_outliers, at most n − 2) Rᵢ = max |x − mean| / sd over the sample with the \
@@ -117,23 +127,28 @@ mod tests {
     /// Rosner's (1983) example, as worked in the NIST e-Handbook (1.3.5.17.3): 54 values,
     /// r = 10, α = 0.05; the test finds 3 outliers.
     const ROSNER: [f64; 54] = [
-        -0.25, 0.68, 0.94, 1.15, 1.20, 1.26, 1.26, 1.34, 1.38, 1.43, 1.49, 1.49, 1.55, 1.56, 1.58, 1.65,
-        1.69, 1.70, 1.76, 1.77, 1.81, 1.91, 1.94, 1.96, 1.99, 2.06, 2.09, 2.10, 2.14, 2.15, 2.23, 2.24,
-        2.26, 2.35, 2.37, 2.40, 2.47, 2.54, 2.62, 2.64, 2.90, 2.92, 2.92, 2.93, 3.21, 3.26, 3.30, 3.59,
-        3.68, 4.30, 4.64, 5.34, 5.42, 6.01,
+        -0.25, 0.68, 0.94, 1.15, 1.20, 1.26, 1.26, 1.34, 1.38, 1.43, 1.49, 1.49, 1.55, 1.56, 1.58,
+        1.65, 1.69, 1.70, 1.76, 1.77, 1.81, 1.91, 1.94, 1.96, 1.99, 2.06, 2.09, 2.10, 2.14, 2.15,
+        2.23, 2.24, 2.26, 2.35, 2.37, 2.40, 2.47, 2.54, 2.62, 2.64, 2.90, 2.92, 2.92, 2.93, 3.21,
+        3.26, 3.30, 3.59, 3.68, 4.30, 4.64, 5.34, 5.42, 6.01,
     ];
 
     #[test]
     fn finds_rosners_three_outliers() {
         let scores = test(&ROSNER, 10, 0.05);
-        let flagged: Vec<f64> =
-            (0..54).filter(|&i| scores[i].verdict == adr_sdk::Verdict::Anomaly).map(|i| ROSNER[i]).collect();
+        let flagged: Vec<f64> = (0..54)
+            .filter(|&i| scores[i].verdict == adr_sdk::Verdict::Anomaly)
+            .map(|i| ROSNER[i])
+            .collect();
         assert_eq!(flagged, [5.34, 5.42, 6.01]);
         // NIST: R1 = 3.118, λ1 = 3.158; R3 = 3.179, λ3 = 3.144
         assert!((critical_value(54, 1, 0.05) - 3.158).abs() < 1e-3);
         assert!((critical_value(54, 3, 0.05) - 3.144).abs() < 1e-3);
         let top = scores[53];
         assert!((top.raw - 3.118).abs() < 1e-3, "{top:?}");
-        assert!(top.normalised >= 0.5, "flagged by the largest-i rule although R1 < λ1");
+        assert!(
+            top.normalised >= 0.5,
+            "flagged by the largest-i rule although R1 < λ1"
+        );
     }
 }

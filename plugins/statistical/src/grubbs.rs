@@ -53,7 +53,11 @@ pub(crate) fn test(sample: &[f64], alpha: f64) -> Vec<Score> {
     }
     let rest = extremes.range();
     let n = rest.1 - rest.0;
-    let critical = if n >= 3 { critical_value(n, alpha) } else { f64::INFINITY };
+    let critical = if n >= 3 {
+        critical_value(n, alpha)
+    } else {
+        f64::INFINITY
+    };
     extremes.judge_rest(rest, critical, &mut scores);
     scores
 }
@@ -104,13 +108,20 @@ NaN/inf inputs: undetermined, left out of the sample.";
 mod tests {
     use super::*;
     use crate::testing::{params, run_batch, run_stream};
-    use adr_sdk::{ParamValue::{Int, Text}, Verdict};
+    use adr_sdk::{
+        ParamValue::{Int, Text},
+        Verdict,
+    };
 
     #[test]
     fn critical_values_match_the_published_table() {
         // NIST e-Handbook / Grubbs (1969) two-sided α = 0.05: n = 10 → 2.290, n = 20 → 2.708, n = 100 → 3.384
         for (n, want) in [(10, 2.290), (20, 2.708), (100, 3.384)] {
-            assert!((critical_value(n, 0.05) - want).abs() < 5e-4, "n={n}: {}", critical_value(n, 0.05));
+            assert!(
+                (critical_value(n, 0.05) - want).abs() < 5e-4,
+                "n={n}: {}",
+                critical_value(n, 0.05)
+            );
         }
     }
 
@@ -120,7 +131,9 @@ mod tests {
         values[3] = 40.0;
         values[17] = -35.0;
         let scores = run_batch::<Grubbs>(params(&[("window", Text("batch".into()))]), &values);
-        let flagged: Vec<usize> = (0..30).filter(|&i| scores[i].verdict == Verdict::Anomaly).collect();
+        let flagged: Vec<usize> = (0..30)
+            .filter(|&i| scores[i].verdict == Verdict::Anomaly)
+            .collect();
         assert_eq!(flagged, [3, 17]);
         for s in &scores {
             assert_eq!(s.verdict == Verdict::Anomaly, s.normalised >= 0.5);
@@ -129,7 +142,9 @@ mod tests {
 
     #[test]
     fn streaming_tests_the_newest_point_in_its_window() {
-        let values: Vec<f64> = (0..60).map(|i| ((i * 7) % 5) as f64 + if i == 45 { 30.0 } else { 0.0 }).collect();
+        let values: Vec<f64> = (0..60)
+            .map(|i| ((i * 7) % 5) as f64 + if i == 45 { 30.0 } else { 0.0 })
+            .collect();
         let scores = run_stream::<Grubbs>(params(&[("window", Int(20))]), &values);
         assert_eq!(scores[18].verdict, Verdict::Undetermined);
         assert_eq!(scores[45].verdict, Verdict::Anomaly);

@@ -107,7 +107,12 @@ mod tests {
     fn fence_is_at_k_iqr_beyond_the_quartiles() {
         // window [1,2,3,4,5]: Q1 2, Q3 4, IQR 2; upper fence 4 + 3 = 7
         let p = params::<IqrParams>(&[("window", Int(5))]);
-        for (x, raw, verdict) in [(7.0, 1.5, Verdict::Anomaly), (6.9, 1.45, Verdict::Normal), (3.0, 0.0, Verdict::Normal), (-1.0, 1.5, Verdict::Anomaly)] {
+        for (x, raw, verdict) in [
+            (7.0, 1.5, Verdict::Anomaly),
+            (6.9, 1.45, Verdict::Normal),
+            (3.0, 0.0, Verdict::Normal),
+            (-1.0, 1.5, Verdict::Anomaly),
+        ] {
             let scores = run_batch::<Iqr>(p.clone(), &[1.0, 2.0, 3.0, 4.0, 5.0, x]);
             assert!((scores[5].raw - raw).abs() < 1e-12, "x={x}");
             assert_eq!(scores[5].verdict, verdict, "x={x}");

@@ -50,7 +50,8 @@ impl Mad {
 impl Detector for Mad {
     type Params = MadParams;
     const NAME: &'static str = "mad";
-    const SUMMARY: &'static str = "modified z-score on the median absolute deviation (Iglewicz & Hoaglin)";
+    const SUMMARY: &'static str =
+        "modified z-score on the median absolute deviation (Iglewicz & Hoaglin)";
     const DOC: &'static str = "\
 Raw score: |M| (or its upper/lower part, see `side`), M = 0.6745 · (x − median) / MAD, the \
 median and MAD = median(|xᵢ − median|) taken over the window of points before x, or over the \
@@ -106,6 +107,9 @@ mod tests {
     fn streaming_equals_batch() {
         let values: Vec<f64> = (0..200).map(|i| ((i * 13) % 11) as f64).collect();
         let p = params::<MadParams>(&[("window", Int(21))]);
-        assert_eq!(format!("{:?}", run_batch::<Mad>(p.clone(), &values)), format!("{:?}", run_stream::<Mad>(p, &values)));
+        assert_eq!(
+            format!("{:?}", run_batch::<Mad>(p.clone(), &values)),
+            format!("{:?}", run_stream::<Mad>(p, &values))
+        );
     }
 }

@@ -17,9 +17,11 @@ pub(crate) const BELOW_ALARM: f64 = 0.499_999_999_999_999_94;
 struct Untracked;
 
 impl Tracker for Untracked {
+    fn from_window(_: &[f64]) -> Self {
+        Untracked
+    }
     fn insert(&mut self, _: f64) {}
     fn remove(&mut self, _: f64) {}
-    fn clear(&mut self) {}
 }
 
 /// The points a test judges.
@@ -37,7 +39,12 @@ impl Sampler {
             Window::Count(n) => n,
             _ => min_points,
         };
-        Sampler { window, min_points, points: Points::new(window), buffer: Vec::new() }
+        Sampler {
+            window,
+            min_points,
+            points: Points::new(window),
+            buffer: Vec::new(),
+        }
     }
 
     pub(crate) fn whole_batch(&self) -> bool {
@@ -56,7 +63,11 @@ impl Sampler {
             let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
             let mut scores = test(&finite)?.into_iter();
             for (i, x) in values.iter().enumerate() {
-                let score = if x.is_finite() { scores.next().expect("one score per finite point") } else { Score::UNDETERMINED };
+                let score = if x.is_finite() {
+                    scores.next().expect("one score per finite point")
+                } else {
+                    Score::UNDETERMINED
+                };
                 out.set(i, score);
             }
             return Ok(());
@@ -139,7 +150,15 @@ impl Extremes {
         let mut order: Vec<usize> = (0..sample.len()).collect();
         order.sort_by(|&a, &b| sample[a].total_cmp(&sample[b]));
         let sorted: Vec<f64> = order.iter().map(|&i| sample[i]).collect();
-        let mut e = Extremes { sorted, order, lo: 0, hi: sample.len(), shift: 0.0, sum: 0.0, sum_sq: 0.0 };
+        let mut e = Extremes {
+            sorted,
+            order,
+            lo: 0,
+            hi: sample.len(),
+            shift: 0.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+        };
         e.resum();
         e
     }
@@ -147,9 +166,16 @@ impl Extremes {
     /// Recomputes the sums exactly over what remains (two passes, shifted to the mean).
     fn resum(&mut self) {
         let range = &self.sorted[self.lo..self.hi];
-        self.shift = if range.is_empty() { 0.0 } else { range.iter().sum::<f64>() / range.len() as f64 };
+        self.shift = if range.is_empty() {
+            0.0
+        } else {
+            range.iter().sum::<f64>() / range.len() as f64
+        };
         self.sum = range.iter().map(|x| x - self.shift).sum();
-        self.sum_sq = range.iter().map(|x| (x - self.shift) * (x - self.shift)).sum();
+        self.sum_sq = range
+            .iter()
+            .map(|x| (x - self.shift) * (x - self.shift))
+            .sum();
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -175,8 +201,16 @@ impl Extremes {
         }
         let below = mean - self.sorted[self.lo];
         let above = self.sorted[self.hi - 1] - mean;
-        let (pos, dev) = if above >= below { (self.hi - 1, above) } else { (self.lo, below) };
-        Some(Candidate { pos, r: dev / sd, n: self.len() })
+        let (pos, dev) = if above >= below {
+            (self.hi - 1, above)
+        } else {
+            (self.lo, below)
+        };
+        Some(Candidate {
+            pos,
+            r: dev / sd,
+            n: self.len(),
+        })
     }
 
     /// Removes the candidate at `pos` (one end of what remains).
@@ -205,14 +239,31 @@ impl Extremes {
 
     /// Scores every point in sorted positions `lo..hi` against the mean and sd of exactly
     /// those points, normalised against `critical` and kept below the alarm.
-    pub(crate) fn judge_rest(&mut self, (lo, hi): (usize, usize), critical: f64, scores: &mut [Score]) {
+    pub(crate) fn judge_rest(
+        &mut self,
+        (lo, hi): (usize, usize),
+        critical: f64,
+        scores: &mut [Score],
+    ) {
         self.lo = lo;
         self.hi = hi;
         self.resum();
-        let (mean, sd) = if self.len() >= 2 { self.mean_sd() } else { (self.sorted.get(lo).copied().unwrap_or(0.0), 0.0) };
+        let (mean, sd) = if self.len() >= 2 {
+            self.mean_sd()
+        } else {
+            (self.sorted.get(lo).copied().unwrap_or(0.0), 0.0)
+        };
         for j in lo..hi {
-            let raw = if sd > 0.0 { (self.sorted[j] - mean).abs() / sd } else { 0.0 };
-            let normalised = if critical.is_finite() { adr_sdk::score::ratio(raw, critical).min(BELOW_ALARM) } else { 0.0 };
+            let raw = if sd > 0.0 {
+                (self.sorted[j] - mean).abs() / sd
+            } else {
+                0.0
+            };
+            let normalised = if critical.is_finite() {
+                adr_sdk::score::ratio(raw, critical).min(BELOW_ALARM)
+            } else {
+                0.0
+            };
             scores[self.order[j]] = Score::new(raw, normalised);
         }
     }

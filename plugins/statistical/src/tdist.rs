@@ -36,7 +36,10 @@ mod tests {
         ];
         for (q, df, want) in cases {
             let got = upper_quantile(q, df);
-            assert!(((got - want) / want).abs() < 1e-12, "q={q} df={df}: {got} vs {want}");
+            assert!(
+                ((got - want) / want).abs() < 1e-12,
+                "q={q} df={df}: {got} vs {want}"
+            );
         }
     }
 }

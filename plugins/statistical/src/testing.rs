@@ -4,7 +4,10 @@
 use adr_sdk::{params::DetectorParams, Column, Detector, Event, Frame, ParamValue, Score};
 
 pub(crate) fn params<P: DetectorParams>(list: &[(&str, ParamValue)]) -> P {
-    let pairs: Vec<_> = list.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect();
+    let pairs: Vec<_> = list
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), v.clone()))
+        .collect();
     P::from_pairs(&pairs).unwrap_or_else(|e| panic!("test params rejected: {e:?}"))
 }
 
@@ -31,11 +34,24 @@ fn score_chunk<D: Detector>(d: &mut D, start: usize, values: &[f64]) -> Vec<Scor
 pub(crate) fn run_stream<D: Detector>(p: D::Params, values: &[f64]) -> Vec<Score> {
     let mut d = D::new(p.clone(), &["x".into()]).expect("detector builds");
     let ts = timestamps(values.len());
-    let stream: Vec<Score> =
-        values.iter().zip(&ts).map(|(x, &t)| d.update(&Event::new(t, std::slice::from_ref(x))).expect("update")).collect();
+    let stream: Vec<Score> = values
+        .iter()
+        .zip(&ts)
+        .map(|(x, &t)| {
+            d.update(&Event::new(t, std::slice::from_ref(x)))
+                .expect("update")
+        })
+        .collect();
     let mut d = D::new(p, &["x".into()]).expect("detector builds");
-    let chunked: Vec<Score> =
-        values.chunks(7).enumerate().flat_map(|(i, c)| score_chunk(&mut d, i * 7, c)).collect();
-    assert_eq!(format!("{stream:?}"), format!("{chunked:?}"), "events and chunks disagree");
+    let chunked: Vec<Score> = values
+        .chunks(7)
+        .enumerate()
+        .flat_map(|(i, c)| score_chunk(&mut d, i * 7, c))
+        .collect();
+    assert_eq!(
+        format!("{stream:?}"),
+        format!("{chunked:?}"),
+        "events and chunks disagree"
+    );
     stream
 }

@@ -103,7 +103,10 @@ undetermined, never enter the window.";
 mod tests {
     use super::*;
     use crate::testing::{params, run_batch};
-    use adr_sdk::{ParamValue::{Int, Text}, Verdict};
+    use adr_sdk::{
+        ParamValue::{Int, Text},
+        Verdict,
+    };
 
     #[test]
     fn the_fence_crossed_sets_the_normalised_score() {
@@ -113,7 +116,13 @@ mod tests {
             ("on inner", "inner", 7.0, 0.5, Verdict::Anomaly),
             ("on outer", "inner", 10.0, 0.75, Verdict::Anomaly),
             ("on inner, outer alarm", "outer", 7.0, 0.25, Verdict::Normal),
-            ("on outer, outer alarm", "outer", 10.0, 0.5, Verdict::Anomaly),
+            (
+                "on outer, outer alarm",
+                "outer",
+                10.0,
+                0.5,
+                Verdict::Anomaly,
+            ),
         ];
         for (name, fence, x, n, verdict) in cases {
             let p = params::<TukeyParams>(&[("window", Int(5)), ("fence", Text(fence.into()))]);

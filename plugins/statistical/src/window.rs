@@ -10,16 +10,23 @@ use adr_sdk::{DetectorError, ErrorKind, Window};
 pub(crate) struct Points {
     window: Window,
     points: VecDeque<(i64, f64)>,
+    /// Points pushed since the detector started: the position in the series, on which
+    /// trackers schedule their rebuilds so that any chunking of a series (events, batches,
+    /// parallel chunks) computes exactly the same numbers.
+    pushed: u64,
 }
 
 /// What leaves and enters the window on one step.
-pub(crate) trait Tracker {
+pub(crate) trait Tracker: Sized {
+    /// The tracker of a window holding `values` (oldest first) at a position where a
+    /// rebuild is due (see [`REBUILD_EVERY`]), or of a whole batch.
+    fn from_window(values: &[f64]) -> Self;
     fn insert(&mut self, x: f64);
     fn remove(&mut self, x: f64);
-    /// Called after each step with the window's values, oldest first, so a tracker can
-    /// rebuild itself from scratch now and then (to shed rounding drift).
-    fn maintain(&mut self, _values: &VecDeque<(i64, f64)>) {}
-    fn clear(&mut self);
+    /// Called after each step with the window's values, oldest first, and the number of
+    /// points pushed so far, so a tracker can rebuild itself from scratch at fixed
+    /// positions (to shed rounding drift).
+    fn maintain(&mut self, _values: &VecDeque<(i64, f64)>, _pushed: u64) {}
     /// State beyond the window's points that a restore must reproduce exactly (running
     /// sums carry rounding that a replay of the points would not).
     fn save_extra(&self) -> Vec<u8> {
@@ -31,13 +38,33 @@ pub(crate) trait Tracker {
     }
 }
 
+/// Trackers that drift rebuild whenever this many points have been pushed in all.
+pub(crate) const REBUILD_EVERY: u64 = 256;
+
 impl Points {
     pub(crate) fn new(window: Window) -> Self {
         let cap = match window {
             Window::Count(n) => n + 1,
             _ => 64,
         };
-        Points { window, points: VecDeque::with_capacity(cap) }
+        Points {
+            window,
+            points: VecDeque::with_capacity(cap),
+            pushed: 0,
+        }
+    }
+
+    /// A window holding `(timestamps, values)`, after `pushed` points in all.
+    pub(crate) fn seeded(window: Window, timestamps: &[i64], values: &[f64], pushed: u64) -> Self {
+        let mut p = Points::new(window);
+        p.points
+            .extend(timestamps.iter().copied().zip(values.iter().copied()));
+        p.pushed = pushed;
+        p
+    }
+
+    pub(crate) fn pushed(&self) -> u64 {
+        self.pushed
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -50,6 +77,7 @@ impl Points {
 
     /// Drops the points that fall out of a time window ending at `ts` (exclusive start:
     /// a point exactly `span` old is out).
+    #[inline]
     pub(crate) fn expire<T: Tracker>(&mut self, ts: i64, tracker: &mut T) {
         if let Window::Time(span) = self.window {
             let oldest_kept = ts.saturating_sub(span);
@@ -64,6 +92,7 @@ impl Points {
     }
 
     /// Appends a point, dropping the oldest past a count window.
+    #[inline]
     pub(crate) fn push<T: Tracker>(&mut self, ts: i64, x: f64, tracker: &mut T) {
         self.points.push_back((ts, x));
         tracker.insert(x);
@@ -73,19 +102,16 @@ impl Points {
                 tracker.remove(old);
             }
         }
-        tracker.maintain(&self.points);
+        self.pushed += 1;
+        tracker.maintain(&self.points, self.pushed);
     }
 
-    pub(crate) fn clear<T: Tracker>(&mut self, tracker: &mut T) {
-        self.points.clear();
-        tracker.clear();
-    }
-
-    /// The window as bytes: count, then (timestamp, value) pairs, little-endian, then the
-    /// tracker's extra state.
+    /// The window as bytes: count, points pushed, then (timestamp, value) pairs,
+    /// little-endian, then the tracker's extra state.
     pub(crate) fn save<T: Tracker>(&self, tracker: &T) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + 16 * self.points.len());
+        let mut out = Vec::with_capacity(16 + 16 * self.points.len());
         out.extend_from_slice(&(self.points.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.pushed.to_le_bytes());
         for &(t, x) in &self.points {
             out.extend_from_slice(&t.to_le_bytes());
             out.extend_from_slice(&x.to_le_bytes());
@@ -95,46 +121,85 @@ impl Points {
     }
 
     /// Restores a window written by [`save`](Self::save), replaying it into `tracker`.
-    pub(crate) fn restore<T: Tracker>(&mut self, bytes: &[u8], tracker: &mut T) -> Result<(), DetectorError> {
-        let bad = |why: &str| DetectorError::new(ErrorKind::IncompatibleState, format!("window state is corrupt: {why}"));
-        let count = bytes.get(..8).ok_or_else(|| bad("no length"))?;
-        let count = u64::from_le_bytes(count.try_into().expect("8 bytes")) as usize;
-        let len = count.checked_mul(16).ok_or_else(|| bad("length overflows"))?;
-        let body = bytes[8..].get(..len).ok_or_else(|| bad("length does not match the data"))?;
-        self.clear(tracker);
-        for pair in body.chunks_exact(16) {
-            let t = i64::from_le_bytes(pair[..8].try_into().expect("8 bytes"));
-            let x = f64::from_le_bytes(pair[8..].try_into().expect("8 bytes"));
-            self.push(t, x, tracker);
-        }
-        tracker.restore_extra(&bytes[8 + len..])
+    pub(crate) fn restore<T: Tracker>(
+        &mut self,
+        bytes: &[u8],
+        tracker: &mut T,
+    ) -> Result<(), DetectorError> {
+        let bad = |why: &str| {
+            DetectorError::new(
+                ErrorKind::IncompatibleState,
+                format!("window state is corrupt: {why}"),
+            )
+        };
+        let word = |i: usize| {
+            bytes
+                .get(8 * i..8 * i + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        };
+        let count = word(0).ok_or_else(|| bad("no length"))? as usize;
+        let pushed = word(1).ok_or_else(|| bad("no position"))?;
+        let len = count
+            .checked_mul(16)
+            .ok_or_else(|| bad("length overflows"))?;
+        let body = bytes[16..]
+            .get(..len)
+            .ok_or_else(|| bad("length does not match the data"))?;
+        let (ts, xs): (Vec<i64>, Vec<f64>) = body
+            .chunks_exact(16)
+            .map(|pair| {
+                let t = i64::from_le_bytes(pair[..8].try_into().expect("8 bytes"));
+                (
+                    t,
+                    f64::from_le_bytes(pair[8..].try_into().expect("8 bytes")),
+                )
+            })
+            .unzip();
+        *self = Points::seeded(self.window, &ts, &xs, pushed);
+        *tracker = T::from_window(&xs);
+        tracker.restore_extra(&bytes[16 + len..])
     }
 }
 
-/// Mean and variance of the window from running sums of `x − shift`, rebuilt exactly every
-/// quarter window so rounding never accumulates over more than a few hundred updates and
-/// the shift follows the level of the series (no cancellation after a level shift).
+/// Mean and variance of the window from running sums of `x − shift`, rebuilt exactly
+/// (two passes, shift = the window's mean) every [`REBUILD_EVERY`] points, so rounding
+/// never accumulates over more than a few hundred updates and the shift follows the level
+/// of the series (no cancellation after a level shift).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Moments {
     shift: f64,
     sum: f64,
     sum_sq: f64,
     n: usize,
-    updates: usize,
+    /// 1/n and 1/(n − 1), refreshed when n changes: the hot path multiplies instead of
+    /// dividing (n is constant once a count window is full).
+    inv: (f64, f64),
+    inv_of: usize,
 }
 
 impl Moments {
+    #[inline]
     pub(crate) fn mean(&self) -> f64 {
-        self.shift + self.sum / self.n as f64
+        self.shift + self.sum * self.inv.0
     }
 
-    /// Variance with `ddof` delta degrees of freedom; `NaN` if `n ≤ ddof`.
+    /// Variance with `ddof` (0 or 1) delta degrees of freedom; `NaN` if `n ≤ ddof`.
+    #[inline]
     pub(crate) fn variance(&self, ddof: usize) -> f64 {
         if self.n <= ddof {
             return f64::NAN;
         }
-        let n = self.n as f64;
-        ((self.sum_sq - self.sum * self.sum / n) / (n - ddof as f64)).max(0.0)
+        let scale = if ddof == 0 { self.inv.0 } else { self.inv.1 };
+        ((self.sum_sq - self.sum * self.sum * self.inv.0) * scale).max(0.0)
+    }
+
+    #[inline]
+    fn refresh(&mut self) {
+        if self.inv_of != self.n {
+            let n = self.n as f64;
+            self.inv = (1.0 / n, 1.0 / (n - 1.0));
+            self.inv_of = self.n;
+        }
     }
 
     pub(crate) fn rebuild(&mut self, values: impl Iterator<Item = f64> + Clone) {
@@ -153,11 +218,17 @@ impl Moments {
         }
         self.sum = s;
         self.sum_sq = s2;
-        self.updates = 0;
+        self.refresh();
     }
 }
 
 impl Tracker for Moments {
+    fn from_window(values: &[f64]) -> Self {
+        let mut m = Moments::default();
+        m.rebuild(values.iter().copied());
+        m
+    }
+
     #[inline]
     fn insert(&mut self, x: f64) {
         if self.n == 0 {
@@ -167,7 +238,6 @@ impl Tracker for Moments {
         self.sum += d;
         self.sum_sq += d * d;
         self.n += 1;
-        self.updates += 1;
     }
 
     #[inline]
@@ -176,42 +246,47 @@ impl Tracker for Moments {
         self.sum -= d;
         self.sum_sq -= d * d;
         self.n -= 1;
-        self.updates += 1;
     }
 
     #[inline]
-    fn maintain(&mut self, values: &VecDeque<(i64, f64)>) {
-        if self.updates > (values.len() / 2).max(32) {
+    fn maintain(&mut self, values: &VecDeque<(i64, f64)>, pushed: u64) {
+        if pushed % REBUILD_EVERY == 0 {
             self.rebuild(values.iter().map(|&(_, x)| x));
+        } else {
+            self.refresh();
         }
     }
 
-    fn clear(&mut self) {
-        *self = Moments::default();
-    }
-
     fn save_extra(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(40);
+        let mut out = Vec::with_capacity(32);
         for x in [self.shift, self.sum, self.sum_sq] {
             out.extend_from_slice(&x.to_le_bytes());
         }
         out.extend_from_slice(&(self.n as u64).to_le_bytes());
-        out.extend_from_slice(&(self.updates as u64).to_le_bytes());
         out
     }
 
     fn restore_extra(&mut self, bytes: &[u8]) -> Result<(), DetectorError> {
-        let words: Vec<[u8; 8]> = bytes.chunks_exact(8).map(|c| c.try_into().expect("8 bytes")).collect();
-        let [shift, sum, sum_sq, n, updates] = words[..] else {
-            return Err(DetectorError::new(ErrorKind::IncompatibleState, "moment state is corrupt: expected 40 bytes"));
+        let words: Vec<[u8; 8]> = bytes
+            .chunks_exact(8)
+            .map(|c| c.try_into().expect("8 bytes"))
+            .collect();
+        let [shift, sum, sum_sq, n] = words[..] else {
+            return Err(DetectorError::new(
+                ErrorKind::IncompatibleState,
+                "moment state is corrupt: expected 32 bytes",
+            ));
         };
         if u64::from_le_bytes(n) as usize != self.n {
-            return Err(DetectorError::new(ErrorKind::IncompatibleState, "moment state is corrupt: count differs from the window"));
+            return Err(DetectorError::new(
+                ErrorKind::IncompatibleState,
+                "moment state is corrupt: count differs from the window",
+            ));
         }
         self.shift = f64::from_le_bytes(shift);
         self.sum = f64::from_le_bytes(sum);
         self.sum_sq = f64::from_le_bytes(sum_sq);
-        self.updates = u64::from_le_bytes(updates) as usize;
+        self.refresh();
         Ok(())
     }
 }
@@ -226,15 +301,15 @@ impl Sorted {
     pub(crate) fn as_slice(&self) -> &[f64] {
         &self.values
     }
-
-    /// Replaces the contents with already sorted values.
-    pub(crate) fn replace(&mut self, sorted: Vec<f64>) {
-        debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
-        self.values = sorted;
-    }
 }
 
 impl Tracker for Sorted {
+    fn from_window(values: &[f64]) -> Self {
+        let mut v = values.to_vec();
+        v.sort_unstable_by(f64::total_cmp);
+        Sorted { values: v }
+    }
+
     #[inline]
     fn insert(&mut self, x: f64) {
         let i = self.values.partition_point(|&v| v < x);
@@ -244,12 +319,11 @@ impl Tracker for Sorted {
     #[inline]
     fn remove(&mut self, x: f64) {
         let i = self.values.partition_point(|&v| v < x);
-        debug_assert!(self.values[i] == x, "removing a value the window does not hold");
+        debug_assert!(
+            self.values[i] == x,
+            "removing a value the window does not hold"
+        );
         self.values.remove(i);
-    }
-
-    fn clear(&mut self) {
-        self.values.clear();
     }
 }
 
@@ -291,7 +365,13 @@ pub(crate) fn mad(sorted: &[f64], m: f64) -> f64 {
 
 /// The k-th smallest (0-based) of the merge of two sorted sequences `a` (length `na`) and
 /// `b` (length `nb`), by binary search on how many come from `a`.
-fn kth_of_two(k: usize, na: usize, nb: usize, a: &impl Fn(usize) -> f64, b: &impl Fn(usize) -> f64) -> f64 {
+fn kth_of_two(
+    k: usize,
+    na: usize,
+    nb: usize,
+    a: &impl Fn(usize) -> f64,
+    b: &impl Fn(usize) -> f64,
+) -> f64 {
     // Find i = elements taken from a, j = k + 1 - i from b, with a[i-1] <= b[j] and b[j-1] <= a[i].
     let (mut lo, mut hi) = ((k + 1).saturating_sub(nb), (k + 1).min(na));
     loop {
@@ -326,7 +406,9 @@ mod tests {
     fn mad_matches_brute_force_on_many_shapes() {
         let mut state = 12345u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
         for n in 1..60 {
@@ -334,13 +416,21 @@ mod tests {
                 let values: Vec<f64> = (0..n)
                     .map(|_| {
                         let u = next();
-                        if trial % 3 == 0 { (u * 5.0).floor() } else { u * u * 100.0 }
+                        if trial % 3 == 0 {
+                            (u * 5.0).floor()
+                        } else {
+                            u * u * 100.0
+                        }
                     })
                     .collect();
                 let mut s = values.clone();
                 s.sort_by(f64::total_cmp);
                 let got = mad(&s, median(&s));
-                assert_eq!(got, brute_mad(&values), "n={n} trial={trial} values={values:?}");
+                assert_eq!(
+                    got,
+                    brute_mad(&values),
+                    "n={n} trial={trial} values={values:?}"
+                );
             }
         }
     }
@@ -369,7 +459,11 @@ mod tests {
             w.push(t, x, &mut sorted);
         }
         w.expire(15, &mut sorted);
-        assert_eq!(sorted.as_slice(), [4.0], "points at 0 and 5 are 10 or more old at 15");
+        assert_eq!(
+            sorted.as_slice(),
+            [4.0],
+            "points at 0 and 5 are 10 or more old at 15"
+        );
     }
 
     #[test]
@@ -384,7 +478,11 @@ mod tests {
         let mean = values.iter().sum::<f64>() / 100.0;
         let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 99.0;
         assert!((m.mean() - mean).abs() <= 1e-12 * mean.abs());
-        assert!((m.variance(1) - var).abs() <= 1e-9 * var, "{} vs {var}", m.variance(1));
+        assert!(
+            (m.variance(1) - var).abs() <= 1e-9 * var,
+            "{} vs {var}",
+            m.variance(1)
+        );
     }
 
     #[test]
@@ -398,7 +496,10 @@ mod tests {
         let mut m2 = Moments::default();
         let mut w2 = Points::new(Window::Count(5));
         w2.restore(&bytes, &mut m2).unwrap();
-        assert_eq!(w2.values().collect::<Vec<_>>(), w.values().collect::<Vec<_>>());
+        assert_eq!(
+            w2.values().collect::<Vec<_>>(),
+            w.values().collect::<Vec<_>>()
+        );
         assert_eq!((m2.mean(), m2.variance(1)), (m.mean(), m.variance(1)));
         let err = w2.restore(&bytes[..bytes.len() - 1], &mut m2).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IncompatibleState);

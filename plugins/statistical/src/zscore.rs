@@ -4,7 +4,7 @@ use adr_sdk::{Detector, DetectorError, Event, Frame, Score, ScoresMut, Window};
 
 use crate::{
     mad::ROBUST_SCALE,
-    rolling::{standardise, BatchTracker, Rolling},
+    rolling::{standardise, Rolling},
     window::{mad, median, Moments, Sorted},
 };
 
@@ -42,24 +42,6 @@ enum State {
     Robust(Rolling<Sorted>),
 }
 
-impl BatchTracker for Moments {
-    fn build(values: &[f64]) -> Self {
-        let mut m = Moments::default();
-        m.rebuild(values.iter().copied());
-        m
-    }
-}
-
-impl BatchTracker for Sorted {
-    fn build(values: &[f64]) -> Self {
-        let mut s = Sorted::default();
-        let mut v = values.to_vec();
-        v.sort_unstable_by(f64::total_cmp);
-        s.replace(v);
-        s
-    }
-}
-
 impl ZScore {
     #[inline]
     fn judge_classic(p: &ZScoreParams, m: &Moments, x: f64) -> Score {
@@ -79,7 +61,8 @@ impl ZScore {
 impl Detector for ZScore {
     type Params = ZScoreParams;
     const NAME: &'static str = "zscore";
-    const SUMMARY: &'static str = "z-score against a rolling window or the whole batch (optionally robust: median/MAD)";
+    const SUMMARY: &'static str =
+        "z-score against a rolling window or the whole batch (optionally robust: median/MAD)";
     const DOC: &'static str = "\
 Raw score: |z| (or its upper/lower part, see `side`), z = (x − mean) / sd over the window of \
 points before x (sd with `ddof`), or over the whole batch including x when window = batch. \
@@ -161,13 +144,38 @@ mod tests {
     #[test]
     fn batch_stream_and_chunks_agree() {
         use adr_sdk::ParamValue::{Bool, Int};
-        let values: Vec<f64> = (0..300).map(|i| ((i * 37) % 17) as f64 + if i == 250 { 40.0 } else { 0.0 }).collect();
+        let values: Vec<f64> = (0..300)
+            .map(|i| ((i * 37) % 17) as f64 + if i == 250 { 40.0 } else { 0.0 })
+            .collect();
         for robust in [false, true] {
             let p = params(&[("window", Int(50)), ("robust", Bool(robust))]);
             let batch = run_batch::<ZScore>(p.clone(), &values);
             let stream = run_stream::<ZScore>(p, &values);
-            assert_eq!(format!("{batch:?}"), format!("{stream:?}"), "robust={robust}");
+            assert_eq!(
+                format!("{batch:?}"),
+                format!("{stream:?}"),
+                "robust={robust}"
+            );
             assert_eq!(batch[250].verdict, Verdict::Anomaly, "robust={robust}");
+        }
+    }
+
+    #[test]
+    fn parallel_batches_equal_a_sequential_stream_bit_for_bit() {
+        use adr_sdk::ParamValue::{Bool, Int};
+        let values: Vec<f64> = (0..100_000)
+            .map(|i| (i as f64 * 0.37).sin() * 10.0 + 1e6 + if i % 997 == 0 { 90.0 } else { 0.0 })
+            .collect();
+        for robust in [false, true] {
+            let p = params(&[("window", Int(500)), ("robust", Bool(robust))]);
+            let batch = run_batch::<ZScore>(p.clone(), &values);
+            let stream = run_stream::<ZScore>(p, &values);
+            let bits = |s: &[adr_sdk::Score]| -> Vec<(u64, u64, adr_sdk::Verdict)> {
+                s.iter()
+                    .map(|s| (s.raw.to_bits(), s.normalised.to_bits(), s.verdict))
+                    .collect()
+            };
+            assert!(bits(&batch) == bits(&stream), "robust={robust}");
         }
     }
 
@@ -197,8 +205,14 @@ mod tests {
     fn side_keeps_one_tail() {
         use adr_sdk::ParamValue::{Int, Text};
         let values = [1.0, 2.0, 1.0, 2.0, -50.0];
-        let upper = run_batch::<ZScore>(params(&[("window", Int(4)), ("side", Text("upper".into()))]), &values);
-        let lower = run_batch::<ZScore>(params(&[("window", Int(4)), ("side", Text("lower".into()))]), &values);
+        let upper = run_batch::<ZScore>(
+            params(&[("window", Int(4)), ("side", Text("upper".into()))]),
+            &values,
+        );
+        let lower = run_batch::<ZScore>(
+            params(&[("window", Int(4)), ("side", Text("lower".into()))]),
+            &values,
+        );
         assert_eq!(upper[4].raw, 0.0);
         assert!(lower[4].raw > 3.0);
     }
@@ -224,11 +238,14 @@ mod state_tests {
 
     #[test]
     fn a_restored_detector_continues_bit_for_bit() {
-        let values: Vec<f64> = (0..300).map(|i| ((i * 7919) % 101) as f64 + if i % 97 == 0 { 400.0 } else { 0.0 }).collect();
+        let values: Vec<f64> = (0..300)
+            .map(|i| ((i * 7919) % 101) as f64 + if i % 97 == 0 { 400.0 } else { 0.0 })
+            .collect();
         let p: ZScoreParams = params(&[("window", Int(25))]);
         let mut a = ZScore::new(p.clone(), &[]).unwrap();
         for (i, x) in values[..200].iter().enumerate() {
-            a.update(&Event::new(i as i64, std::slice::from_ref(x))).unwrap();
+            a.update(&Event::new(i as i64, std::slice::from_ref(x)))
+                .unwrap();
         }
         let mut b = ZScore::new(p, &[]).unwrap();
         b.restore(&a.save().unwrap()).unwrap();

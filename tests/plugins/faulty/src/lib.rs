@@ -33,7 +33,10 @@ impl Detector for Panics {
     const SUMMARY: &'static str = "panics after `after` points (for tests)";
 
     fn new(params: PanicsParams, _inputs: &[String]) -> Result<Self, DetectorError> {
-        Ok(Panics { after: params.after, seen: 0 })
+        Ok(Panics {
+            after: params.after,
+            seen: 0,
+        })
     }
 
     fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
