@@ -5,12 +5,18 @@
 //!
 //! Needs the release plugin: `cargo build --release -p adr-plugin-statistical`.
 
+// criterion's macros define undocumented public functions.
+#![allow(missing_docs)]
+
 use adr_benches::{detector, series, statistical_plugin};
 use adr_plugin_statistical::{Mad, MadParams, ZScore, ZScoreParams};
 use adr_sdk::{score::ScoreColumns, Column, Detector, Event, Frame, Window};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const N: usize = 1_000_000;
+
+/// A detector called directly, without the plugin boundary.
+type Direct = Box<dyn FnMut(&Frame<'_>, &mut ScoreColumns)>;
 
 fn batches(c: &mut Criterion) {
     let (values, _) = series(N);
@@ -42,22 +48,21 @@ fn batches(c: &mut Criterion) {
                 &batch,
                 |b, &batch| {
                     b.iter(|| {
-                        let mut d: Box<dyn FnMut(&Frame<'_>, &mut ScoreColumns)> =
-                            if name == "zscore" {
-                                let p = ZScoreParams {
-                                    window: Window::Count(500),
-                                    ..ZScoreParams::default()
-                                };
-                                let mut z = ZScore::new(p, &["x".into()]).unwrap();
-                                Box::new(move |f, o| z.score(f, &mut o.as_mut()).unwrap())
-                            } else {
-                                let p = MadParams {
-                                    window: Window::Count(500),
-                                    ..MadParams::default()
-                                };
-                                let mut m = Mad::new(p, &["x".into()]).unwrap();
-                                Box::new(move |f, o| m.score(f, &mut o.as_mut()).unwrap())
+                        let mut d: Direct = if name == "zscore" {
+                            let p = ZScoreParams {
+                                window: Window::Count(500),
+                                ..ZScoreParams::default()
                             };
+                            let mut z = ZScore::new(p, &["x".into()]).unwrap();
+                            Box::new(move |f, o| z.score(f, &mut o.as_mut()).unwrap())
+                        } else {
+                            let p = MadParams {
+                                window: Window::Count(500),
+                                ..MadParams::default()
+                            };
+                            let mut m = Mad::new(p, &["x".into()]).unwrap();
+                            Box::new(move |f, o| m.score(f, &mut o.as_mut()).unwrap())
+                        };
                         for (t, v) in ts.chunks(batch).zip(values.chunks(batch)) {
                             let cols = [Column::f64("x", v)];
                             d(&Frame::new(t, &cols).unwrap(), &mut out);

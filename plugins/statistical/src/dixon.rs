@@ -1,6 +1,6 @@
 //! Dixon's Q test for one outlier in a small sample.
 
-use adr_sdk::{score::ratio, Detector, DetectorError, Event, Frame, Score, ScoresMut, Window};
+use adr_sdk::{score::ratio, Detector, DetectorError, Score, Window};
 
 use crate::sample::Sampler;
 
@@ -66,8 +66,12 @@ adr_sdk::params! {
 #[derive(Debug)]
 pub struct DixonQ {
     params: DixonQParams,
-    column: usize,
     sampler: Sampler,
+}
+
+/// The table column of significance level `alpha`, if the table has one.
+fn column(alpha: f64) -> Option<usize> {
+    ALPHAS.iter().position(|&a| (a - alpha).abs() < 1e-12)
 }
 
 /// Scores every point of `sample` (3 to 30 points) with Dixon's Q at table column `column`.
@@ -131,41 +135,20 @@ anomaly when Q ≥ Q_crit. A batch outside 3..30 points is an error. NaN/inf inp
 undetermined, left out of the sample.";
 
     fn new(params: DixonQParams, _inputs: &[String]) -> Result<Self, DetectorError> {
-        let column = ALPHAS.iter().position(|&a| (a - params.alpha).abs() < 1e-12).ok_or_else(|| {
-            DetectorError::invalid_params(format!(
+        if column(params.alpha).is_none() {
+            return Err(DetectorError::invalid_params(format!(
                 "parameter `alpha` must be one of 0.2, 0.1, 0.05, 0.04, 0.02, 0.01 (the levels of Rorabacher's table), got {}",
                 params.alpha
-            ))
-        })?;
+            )));
+        }
         let sampler = Sampler::new(params.window, params.min_points);
-        Ok(DixonQ {
-            params,
-            column,
-            sampler,
-        })
+        Ok(DixonQ { params, sampler })
     }
 
-    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
-        let column = self.column;
-        self.sampler.score(frame, out, |s| test(s, column))
-    }
-
-    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        let column = self.column;
-        self.sampler.update(event, |s| test(s, column))
-    }
-
-    fn needs_whole_series(&self) -> bool {
-        self.sampler.whole_batch()
-    }
-
-    fn save(&self) -> Option<Vec<u8>> {
-        self.sampler.save()
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.sampler.restore(state)
-    }
+    delegate_to_window!(sampler, |p| |s: &[f64]| test(
+        s,
+        column(p.alpha).expect("checked in new")
+    ));
 }
 
 impl DixonQ {

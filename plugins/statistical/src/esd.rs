@@ -1,6 +1,6 @@
 //! Rosner's generalised extreme Studentized deviate (ESD) test.
 
-use adr_sdk::{Detector, DetectorError, Event, Frame, Score, ScoresMut, Window};
+use adr_sdk::{Detector, DetectorError, Score, Window};
 
 use crate::{
     sample::{flagged, Extremes, Sampler, BELOW_ALARM},
@@ -97,27 +97,11 @@ NaN/inf inputs: undetermined, left out of the sample.";
         Ok(Esd { params, sampler })
     }
 
-    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
-        let (r, alpha) = (self.params.max_outliers, self.params.alpha);
-        self.sampler.score(frame, out, |s| Ok(test(s, r, alpha)))
-    }
-
-    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        let (r, alpha) = (self.params.max_outliers, self.params.alpha);
-        self.sampler.update(event, |s| Ok(test(s, r, alpha)))
-    }
-
-    fn needs_whole_series(&self) -> bool {
-        self.sampler.whole_batch()
-    }
-
-    fn save(&self) -> Option<Vec<u8>> {
-        self.sampler.save()
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.sampler.restore(state)
-    }
+    delegate_to_window!(sampler, |p| |s: &[f64]| Ok(test(
+        s,
+        p.max_outliers,
+        p.alpha
+    )));
 }
 
 #[cfg(test)]

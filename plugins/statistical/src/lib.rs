@@ -21,6 +21,41 @@
 //! NaN and ±inf inputs are never judged (undetermined) and never enter a window or a sample.
 //! Each detector's docs give its formula and its normalised score.
 
+/// The `Detector` methods that every windowed detector hands to its window: `score` and
+/// `update` with the detector's judgement (`|params| closure`), and the state methods.
+macro_rules! delegate_to_window {
+    ($window:ident, |$p:ident| $judge:expr) => {
+        fn score(
+            &mut self,
+            frame: &adr_sdk::Frame<'_>,
+            out: &mut adr_sdk::ScoresMut<'_>,
+        ) -> Result<(), adr_sdk::DetectorError> {
+            let $p = &self.params;
+            self.$window.score(frame, out, $judge)
+        }
+
+        fn update(
+            &mut self,
+            event: &adr_sdk::Event<'_>,
+        ) -> Result<adr_sdk::Score, adr_sdk::DetectorError> {
+            let $p = &self.params;
+            self.$window.update(event, $judge)
+        }
+
+        fn needs_whole_series(&self) -> bool {
+            self.$window.whole_batch()
+        }
+
+        fn save(&self) -> Option<Vec<u8>> {
+            self.$window.save()
+        }
+
+        fn restore(&mut self, state: &[u8]) -> Result<(), adr_sdk::DetectorError> {
+            self.$window.restore(state)
+        }
+    };
+}
+
 mod dixon;
 mod esd;
 mod grubbs;

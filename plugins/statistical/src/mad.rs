@@ -1,6 +1,6 @@
 //! The modified z-score of Iglewicz & Hoaglin (1993) on the median absolute deviation.
 
-use adr_sdk::{Detector, DetectorError, Event, Frame, Score, ScoresMut, Window};
+use adr_sdk::{Detector, DetectorError, Score, Window};
 
 use crate::{
     rolling::{standardise, Rolling, Side},
@@ -65,27 +65,7 @@ than `min_points` points. NaN/inf inputs: undetermined, never enter the window."
         Ok(Mad { params, rolling })
     }
 
-    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
-        let p = &self.params;
-        self.rolling.score(frame, out, |s, x| Self::judge(p, s, x))
-    }
-
-    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        let p = &self.params;
-        self.rolling.update(event, |s, x| Self::judge(p, s, x))
-    }
-
-    fn needs_whole_series(&self) -> bool {
-        self.rolling.whole_batch()
-    }
-
-    fn save(&self) -> Option<Vec<u8>> {
-        self.rolling.save()
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.rolling.restore(state)
-    }
+    delegate_to_window!(rolling, |p| |s: &Sorted, x| Self::judge(p, s, x));
 }
 
 #[cfg(test)]
