@@ -23,6 +23,12 @@ pub(crate) trait Tracker: Sized {
     fn from_window(values: &[f64]) -> Self;
     fn insert(&mut self, x: f64);
     fn remove(&mut self, x: f64);
+    /// `insert(new)` then `remove(old)`, in one step where a tracker can do better.
+    #[inline]
+    fn replace(&mut self, old: f64, new: f64) {
+        self.insert(new);
+        self.remove(old);
+    }
     /// Called after each step with the window's values, oldest first, and the number of
     /// points pushed so far, so a tracker can rebuild itself from scratch at fixed
     /// positions (to shed rounding drift).
@@ -95,12 +101,12 @@ impl Points {
     #[inline]
     pub(crate) fn push<T: Tracker>(&mut self, ts: i64, x: f64, tracker: &mut T) {
         self.points.push_back((ts, x));
-        tracker.insert(x);
-        if let Window::Count(n) = self.window {
-            if self.points.len() > n {
+        match self.window {
+            Window::Count(n) if self.points.len() > n => {
                 let (_, old) = self.points.pop_front().expect("non-empty");
-                tracker.remove(old);
+                tracker.replace(old, x);
             }
+            _ => tracker.insert(x),
         }
         self.pushed += 1;
         tracker.maintain(&self.points, self.pushed);
@@ -325,6 +331,23 @@ impl Tracker for Sorted {
         );
         self.values.remove(i);
     }
+
+    /// Moves only the values between the old value's place and the new one's, instead of
+    /// shifting half the window twice.
+    #[inline]
+    fn replace(&mut self, old: f64, new: f64) {
+        let v = &mut self.values;
+        let i = v.partition_point(|&x| x < old);
+        debug_assert!(v[i] == old, "replacing a value the window does not hold");
+        let j = v.partition_point(|&x| x < new);
+        if j > i {
+            v.copy_within(i + 1..j, i);
+            v[j - 1] = new;
+        } else {
+            v.copy_within(j..i, j + 1);
+            v[j] = new;
+        }
+    }
 }
 
 /// The `q` quantile of sorted values with linear interpolation between order statistics
@@ -355,23 +378,24 @@ pub(crate) fn mad(sorted: &[f64], m: f64) -> f64 {
     let left = |j: usize| m - sorted[split - 1 - j]; // j-th smallest deviation on the left
     let right = |j: usize| sorted[split + j] - m;
     let (nl, nr) = (split, n - split);
-    let kth = |k: usize| kth_of_two(k, nl, nr, &left, &right);
+    let (kth, next) = kth_of_two(n.div_ceil(2) - 1, nl, nr, &left, &right);
     if n % 2 == 1 {
-        kth(n / 2)
+        kth
     } else {
-        0.5 * (kth(n / 2 - 1) + kth(n / 2))
+        0.5 * (kth + next)
     }
 }
 
-/// The k-th smallest (0-based) of the merge of two sorted sequences `a` (length `na`) and
-/// `b` (length `nb`), by binary search on how many come from `a`.
+/// The k-th and (k+1)-th smallest (0-based) of the merge of two sorted sequences `a`
+/// (length `na`) and `b` (length `nb`), by binary search on how many come from `a`; the
+/// second is `+inf` when there is none.
 fn kth_of_two(
     k: usize,
     na: usize,
     nb: usize,
     a: &impl Fn(usize) -> f64,
     b: &impl Fn(usize) -> f64,
-) -> f64 {
+) -> (f64, f64) {
     // Find i = elements taken from a, j = k + 1 - i from b, with a[i-1] <= b[j] and b[j-1] <= a[i].
     let (mut lo, mut hi) = ((k + 1).saturating_sub(nb), (k + 1).min(na));
     loop {
@@ -384,7 +408,9 @@ fn kth_of_two(
         } else {
             let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
             let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
-            return from_a.max(from_b);
+            let next_a = if i < na { a(i) } else { f64::INFINITY };
+            let next_b = if j < nb { b(j) } else { f64::INFINITY };
+            return (from_a.max(from_b), next_a.min(next_b));
         }
     }
 }
@@ -432,6 +458,27 @@ mod tests {
                     "n={n} trial={trial} values={values:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn replace_keeps_the_window_sorted() {
+        let mut state = 99u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) % 50) as f64
+        };
+        let mut fast = Sorted::from_window(&(0..20).map(|_| next()).collect::<Vec<_>>());
+        for _ in 0..2_000 {
+            let old = fast.as_slice()[(next() as usize) % 20];
+            let new = next();
+            let mut slow = fast.clone();
+            slow.insert(new);
+            slow.remove(old);
+            fast.replace(old, new);
+            assert_eq!(fast.as_slice(), slow.as_slice(), "replace {old} by {new}");
         }
     }
 
