@@ -2,11 +2,9 @@
 
 /// Exports detector types as an adr plugin of one family.
 ///
-/// Put it once in the plugin crate's `lib.rs` (crate type `cdylib`):
-///
-/// ```ignore
-/// adr_sdk::export_detectors!(family = "statistical", detectors = [ZScore, Mad, Iqr]);
-/// ```
+/// Put it once in the plugin crate's `lib.rs` (crate type `cdylib`), naming the family
+/// and every detector type: `export_detectors!(family = "statistical", detectors = [ZScore,
+/// Mad])`. The [crate docs](crate) show a complete plugin.
 ///
 /// It exports the library header the engine's loader looks for, and a hidden
 /// `__adr_plugin_module()` function for hosts that link the plugin in-process.

@@ -2,10 +2,54 @@
 //!
 //! A plugin author writes plain Rust: one type per detector implementing [`Detector`], a
 //! parameter struct declared with [`params!`], and one [`export_detectors!`] line that
-//! turns the crate (built as a `cdylib`) into a plugin the `adr` engine loads at run time.
+//! turns the crate (built as a `cdylib`) into a plugin the `adr` engine loads at run time:
 //!
-//! ```ignore
-//! adr_sdk::export_detectors!(family = "statistical", detectors = [ZScore, Mad]);
+//! ```
+//! use adr_sdk::{Detector, DetectorError, Event, Frame, Score, ScoresMut};
+//!
+//! adr_sdk::params! {
+//!     /// Parameters of [`Magnitude`].
+//!     pub struct MagnitudeParams {
+//!         /// |x| at or above which a point is an anomaly.
+//!         threshold: f64 = 3.0, min > 0.0;
+//!     }
+//! }
+//!
+//! /// Flags values far from zero.
+//! #[derive(Debug)]
+//! pub struct Magnitude {
+//!     threshold: f64,
+//! }
+//!
+//! impl Detector for Magnitude {
+//!     type Params = MagnitudeParams;
+//!     const NAME: &'static str = "magnitude";
+//!     const SUMMARY: &'static str = "|x| against a threshold";
+//!
+//!     fn new(params: MagnitudeParams, _inputs: &[String]) -> Result<Self, DetectorError> {
+//!         Ok(Magnitude { threshold: params.threshold })
+//!     }
+//!
+//!     fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
+//!         for (i, x) in frame.f64(0)?.iter().enumerate() {
+//!             out.set(i, self.judge(*x));
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
+//!         Ok(self.judge(event.value(0)?))
+//!     }
+//! }
+//!
+//! impl Magnitude {
+//!     fn judge(&self, x: f64) -> Score {
+//!         if x.is_finite() { Score::from_ratio(x.abs(), self.threshold) } else { Score::UNDETERMINED }
+//!     }
+//! }
+//!
+//! adr_sdk::export_detectors!(family = "example", detectors = [Magnitude]);
+//! # fn main() {}
 //! ```
 //!
 //! # Design
