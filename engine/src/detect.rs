@@ -4,8 +4,8 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 use adr_sdk::{
-    score::ScoreColumns, Column, DetectorError, DetectorInfo, Frame, ParamError, ParamKind,
-    ParamValue, Verdict,
+    params::Resolved, score::ScoreColumns, Column, DetectorError, DetectorInfo, Frame, ParamError,
+    ParamKind, ParamValue, Verdict,
 };
 
 use crate::io::{Chunk, CsvInput, CsvOptions, InputError, InputStats, OutputFormat, ScoreWriter};
@@ -90,27 +90,26 @@ pub fn parse_params(
     info: &DetectorInfo,
     given: &[(String, String)],
 ) -> Result<Vec<(String, ParamValue)>, Vec<ParamError>> {
-    let mut values = Vec::with_capacity(given.len());
+    // Text becomes a value of the type its parameter expects; the schema check (unknown
+    // names with suggestions, duplicates, ranges) is the SDK's, shared with the plugins.
     let mut errors = Vec::new();
-    for (name, text) in given {
-        if values.iter().any(|(n, _): &(String, ParamValue)| n == name) {
-            errors.push(ParamError::Duplicate { name: name.clone() });
-            continue;
-        }
-        match info.params.iter().find(|p| &p.name == name) {
-            None => errors.push(ParamError::Unknown {
-                name: name.clone(),
-                suggestion: adr_sdk::params::suggest(
-                    name,
-                    info.params.iter().map(|p| p.name.as_str()),
-                ),
-                known: info.params.iter().map(|p| p.name.clone()).collect(),
-            }),
-            Some(spec) => match spec.parse(text) {
-                Ok(v) => values.push((name.clone(), v)),
-                Err(e) => errors.push(e),
+    let values: Vec<(String, ParamValue)> = given
+        .iter()
+        .filter_map(
+            |(name, text)| match info.params.iter().find(|p| &p.name == name) {
+                None => Some((name.clone(), ParamValue::Text(text.clone()))),
+                Some(spec) => match spec.parse(text) {
+                    Ok(v) => Some((name.clone(), v)),
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                },
             },
-        }
+        )
+        .collect();
+    if let Err(mut more) = Resolved::resolve(&info.params, &values) {
+        errors.append(&mut more);
     }
     if errors.is_empty() {
         Ok(values)
