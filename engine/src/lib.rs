@@ -16,3 +16,4 @@
 pub mod detect;
 pub mod io;
 pub mod plugins;
+pub mod rules;
