@@ -44,6 +44,21 @@ enum Command {
         adr detect statistical.mad --column volume --param window=1h --json --anomalies-only --input trades.csv\n  \
         cat prices.csv | adr detect statistical.grubbs --column price --param window=batch > scored.csv")]
     Detect(DetectArgs),
+    /// Check rule files: syntax, names, parameters, features, votes, severities, alerts, tests.
+    #[command(
+        after_help = "Exit status: 0 when there is no error (warnings allowed), 1 otherwise."
+    )]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Rule files (their includes are read too).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Machine-readable output: a JSON array of diagnostics on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -116,7 +131,7 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         // A reader that stops early (`adr detect ... | head`) is not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -135,16 +150,42 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let search = SearchPath::from_env(&cli.global.plugins);
     let registry = Registry::load(&search)?;
     for skipped in registry.skipped() {
         tracing::warn!("skipped plugin {skipped}");
     }
     match cli.command {
-        Command::Plugins(args) => plugins(&registry, &search, &args),
-        Command::Detect(args) => detect(&registry, args, cli.global.quiet),
+        Command::Plugins(args) => plugins(&registry, &search, &args).map(|()| ExitCode::SUCCESS),
+        Command::Detect(args) => {
+            detect(&registry, args, cli.global.quiet).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Check(args) => check(&registry, &args),
     }
+}
+
+fn check(registry: &Registry, args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let (loaded, diagnostics) = adr_engine::rules::check_files(&args.files, registry)?;
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.level == adr_engine::rules::diagnostic::Level::Error)
+        .count();
+    if args.json {
+        let doc = adr_engine::rules::diagnostic::to_json(&diagnostics, &loaded.sources);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        eprint!(
+            "{}",
+            adr_engine::rules::diagnostic::render(&diagnostics, &loaded.sources)
+        );
+    }
+    // The rendered summary already says how many errors there are.
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn plugins(registry: &Registry, search: &SearchPath, args: &PluginsArgs) -> anyhow::Result<()> {

@@ -390,3 +390,44 @@ fn ten_million_rows_stream_in_constant_memory() {
         "peak RSS {peak} KiB for a 10 M-row file"
     );
 }
+
+#[test]
+fn check_exits_by_errors_and_speaks_json() {
+    let run = adr(&["check", "rules/price_spikes.adr"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("0 errors, 0 warnings"),
+        "{}",
+        run.stderr
+    );
+
+    let run = adr(&["check", "tests/diagnostics/unknown_detector.adr"], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error[E0302]: family `statistical` has no detector `zscroe`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = adr(
+        &["check", "--json", "tests/diagnostics/unknown_detector.adr"],
+        None,
+    );
+    assert_eq!(run.code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let d = &doc[0];
+    assert_eq!(d["code"], "E0302");
+    assert_eq!(d["level"], "error");
+    assert_eq!(d["location"]["line"], 7);
+    assert_eq!(d["help"], "did you mean `zscore`?");
+
+    let run = adr(&["check", "no/such/file.adr"], None);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("cannot read rule file no/such/file.adr"),
+        "{}",
+        run.stderr
+    );
+}

@@ -59,6 +59,7 @@ fn describe(rule: &Rule) -> String {
     match rule {
         Rule::EOI => "end of file".into(),
         Rule::kw_on => "`on` and the detector's input".into(),
+        Rule::input_key => "an input setting (time, key, fields) or `}`".into(),
         Rule::file => {
             "an item (include, const, input, feature, detector, ensemble, alert, test)".into()
         }
