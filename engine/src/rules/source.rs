@@ -38,7 +38,11 @@ impl Sources {
     /// Line and column (from 1, columns in characters) of byte `offset` in file `id`.
     pub fn line_col(&self, id: FileId, offset: usize) -> (usize, usize) {
         let text = &self.files[id].2;
-        let before = &text[..offset.min(text.len())];
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line, column)
