@@ -88,7 +88,8 @@ fn mangled_rules_never_panic_the_checker() {
             let path = scratch.path().join("mangled.adr");
             std::fs::write(&path, &variant).unwrap();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let (loaded, diagnostics) = check_files(std::slice::from_ref(&path), &registry).unwrap();
+                let (loaded, diagnostics) =
+                    check_files(std::slice::from_ref(&path), &registry).unwrap();
                 render(&diagnostics, &loaded.sources);
                 adr_engine::rules::diagnostic::to_json(&diagnostics, &loaded.sources);
             }));
