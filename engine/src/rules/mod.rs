@@ -10,6 +10,7 @@ pub mod ast;
 pub mod check;
 pub mod codes;
 pub mod diagnostic;
+pub mod features;
 pub mod parse;
 pub mod source;
 pub mod syntax;
