@@ -42,6 +42,17 @@ pub enum ValueKind {
     Name(String),
 }
 
+impl ValueKind {
+    /// The number an integer or float literal holds; `None` for any other value.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            ValueKind::Int(v) => Some(*v as f64),
+            ValueKind::Float(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
 /// A value with its place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Value {

@@ -20,7 +20,7 @@ use super::ast::{BinOp, Expr, ValueKind};
 
 /// A window of rows: the last n rows, or the rows of the last span of event time (ns).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Span {
+pub enum Lookback {
     /// The last n rows.
     Count(usize),
     /// Rows with time in (t − span, t].
@@ -73,13 +73,13 @@ pub enum Op {
     /// The value n rows back.
     Lag(usize),
     /// A rolling aggregate.
-    Rolling(Agg, Span),
+    Rolling(Agg, Lookback),
     /// z of x against the window before it.
-    ZScore(Span),
+    ZScore(Lookback),
     /// Exponentially weighted mean.
     Ewma(f64),
     /// Volume-weighted average price.
-    Vwap(Span),
+    Vwap(Lookback),
 }
 
 /// Why an expression cannot be compiled (the checker reports these before; this is the
@@ -101,15 +101,17 @@ pub fn compile(
 ) -> Result<Node, CompileError> {
     let err = |m: String| CompileError(m);
     Ok(match expr {
-        Expr::Value(v) => {
-            Node::Const(number(&v.kind).ok_or_else(|| err("a non-numeric literal".into()))?)
-        }
+        Expr::Value(v) => Node::Const(
+            v.kind
+                .as_number()
+                .ok_or_else(|| err("a non-numeric literal".into()))?,
+        ),
         Expr::Name(n) => match slot(&n.text) {
             Some(i) => Node::Slot(i),
             None => Node::Const(
                 constant(&n.text)
                     .as_ref()
-                    .and_then(number)
+                    .and_then(ValueKind::as_number)
                     .ok_or_else(|| err(format!("unknown name `{}`", n.text)))?,
             ),
         },
@@ -133,10 +135,10 @@ pub fn compile(
                     ))),
                 }
             };
-            let span = |i: usize| -> Result<Span, CompileError> {
+            let lookback = |i: usize| -> Result<Lookback, CompileError> {
                 match lit(i)? {
-                    ValueKind::Int(n) if n >= 1 => Ok(Span::Count(n as usize)),
-                    ValueKind::Duration(ns) if ns > 0 => Ok(Span::Time(ns)),
+                    ValueKind::Int(n) if n >= 1 => Ok(Lookback::Count(n as usize)),
+                    ValueKind::Duration(ns) if ns > 0 => Ok(Lookback::Time(ns)),
                     _ => Err(err(format!(
                         "argument {} of `{}` must be a window",
                         i + 1,
@@ -145,13 +147,17 @@ pub fn compile(
                 }
             };
             let num = |i: usize| {
-                lit(i).ok().as_ref().and_then(number).ok_or_else(|| {
-                    err(format!(
-                        "argument {} of `{}` must be a number",
-                        i + 1,
-                        func.text
-                    ))
-                })
+                lit(i)
+                    .ok()
+                    .as_ref()
+                    .and_then(ValueKind::as_number)
+                    .ok_or_else(|| {
+                        err(format!(
+                            "argument {} of `{}` must be a number",
+                            i + 1,
+                            func.text
+                        ))
+                    })
             };
             let mut series = |n: usize| -> Result<Vec<Node>, CompileError> {
                 args.iter()
@@ -169,14 +175,14 @@ pub fn compile(
                     ValueKind::Int(n) if n >= 1 => Op::Lag(n as usize),
                     _ => return Err(err("the lag must be a count of at least 1".into())),
                 },
-                "mean" => Op::Rolling(Agg::Mean, span(1)?),
-                "std" => Op::Rolling(Agg::Std, span(1)?),
-                "min" => Op::Rolling(Agg::Min, span(1)?),
-                "max" => Op::Rolling(Agg::Max, span(1)?),
-                "sum" => Op::Rolling(Agg::Sum, span(1)?),
-                "zscore" => Op::ZScore(span(1)?),
+                "mean" => Op::Rolling(Agg::Mean, lookback(1)?),
+                "std" => Op::Rolling(Agg::Std, lookback(1)?),
+                "min" => Op::Rolling(Agg::Min, lookback(1)?),
+                "max" => Op::Rolling(Agg::Max, lookback(1)?),
+                "sum" => Op::Rolling(Agg::Sum, lookback(1)?),
+                "zscore" => Op::ZScore(lookback(1)?),
                 "ewma" => Op::Ewma(num(1)?),
-                "vwap" => Op::Vwap(span(2)?),
+                "vwap" => Op::Vwap(lookback(2)?),
                 other => return Err(err(format!("unknown function `{other}`"))),
             };
             let inputs = series(if matches!(op, Op::Vwap(_)) { 2 } else { 1 })?;
@@ -185,14 +191,6 @@ pub fn compile(
             Node::Stateful(index, op, inputs)
         }
     })
-}
-
-fn number(kind: &ValueKind) -> Option<f64> {
-    match kind {
-        ValueKind::Int(v) => Some(*v as f64),
-        ValueKind::Float(v) => Some(*v),
-        _ => None,
-    }
 }
 
 /// The memory of one stateful function for one key.
@@ -281,7 +279,7 @@ fn step(op: Op, s: &mut State, ts: i64, x: f64, y: f64) -> f64 {
         }
         Op::ZScore(span) => {
             // The window before the row: expire by this row's time, judge, then add it.
-            if let Span::Time(d) = span {
+            if let Lookback::Time(d) = span {
                 expire(s, ts, d);
             }
             let mean = aggregate(Agg::Mean, span, &s.rows);
@@ -315,27 +313,27 @@ fn expire(s: &mut State, ts: i64, d: i64) {
     }
 }
 
-fn push(s: &mut State, span: Span, ts: i64, x: f64, y: f64) {
+fn push(s: &mut State, span: Lookback, ts: i64, x: f64, y: f64) {
     s.rows.push_back((ts, x, y));
     match span {
-        Span::Count(n) => {
+        Lookback::Count(n) => {
             if s.rows.len() > n {
                 s.rows.pop_front();
             }
         }
-        Span::Time(d) => expire(s, ts, d),
+        Lookback::Time(d) => expire(s, ts, d),
     }
 }
 
 /// pandas' default `min_periods`: the full count for a count window, 1 for a time window.
-fn enough(span: Span, n: usize) -> bool {
+fn enough(span: Lookback, n: usize) -> bool {
     match span {
-        Span::Count(w) => n >= w,
-        Span::Time(_) => n >= 1,
+        Lookback::Count(w) => n >= w,
+        Lookback::Time(_) => n >= 1,
     }
 }
 
-fn aggregate(agg: Agg, span: Span, rows: &VecDeque<(i64, f64, f64)>) -> f64 {
+fn aggregate(agg: Agg, span: Lookback, rows: &VecDeque<(i64, f64, f64)>) -> f64 {
     let values = rows.iter().map(|r| r.1).filter(|x| !x.is_nan());
     let n = values.clone().count();
     if !enough(span, n) || n == 0 {

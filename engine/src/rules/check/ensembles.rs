@@ -235,7 +235,7 @@ fn implies(later: &Cond, earlier: &Cond) -> bool {
     }
     match (later, earlier) {
         (Cond::Compare(m1, c1, v1, _), Cond::Compare(m2, c2, v2, _)) if m1 == m2 => {
-            let (Some(a), Some(b)) = (literal_number(v1), literal_number(v2)) else {
+            let (Some(a), Some(b)) = (v1.kind.as_number(), v2.kind.as_number()) else {
                 return false;
             };
             match (c1, c2) {
@@ -248,13 +248,5 @@ fn implies(later: &Cond, earlier: &Cond) -> bool {
         }
         (Cond::And(parts), _) => parts.iter().any(|p| implies(p, earlier)),
         _ => false,
-    }
-}
-
-fn literal_number(v: &Value) -> Option<f64> {
-    match v.kind {
-        ValueKind::Int(i) => Some(i as f64),
-        ValueKind::Float(f) => Some(f),
-        _ => None,
     }
 }
