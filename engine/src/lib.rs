@@ -7,7 +7,11 @@
 //!   ones with one readable line each;
 //! - [`io`]: streaming CSV input in constant memory, timestamps in every common format,
 //!   CSV and JSON-lines output;
-//! - [`detect`]: one detector over one file, the thin end-to-end path of `adr detect`.
+//! - [`detect`]: one detector over one file, the thin end-to-end path of `adr detect`;
+//! - [`rules`]: the `.adr` language: parse → check → [plan](rules::plan::Plan) →
+//!   [evaluate](rules::eval::Evaluator);
+//! - [`run`]: the pipeline over a file or stream behind `adr run`, `adr test` and
+//!   `adr explain`, with sinks for alerts, scored tables and notifications.
 //!
 //! Key decision: the engine never links a detector family statically. Every family,
 //! including the ones shipped here, goes through the same stable-ABI boundary as a
@@ -17,3 +21,4 @@ pub mod detect;
 pub mod io;
 pub mod plugins;
 pub mod rules;
+pub mod run;

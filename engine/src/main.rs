@@ -13,6 +13,10 @@ use adr_engine::{
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod cli {
+    pub(crate) mod rules;
+}
+
 /// Anomaly detection for market data, with detectors loaded as plugins.
 #[derive(Debug, Parser)]
 #[command(name = "adr", version, propagate_version = true)]
@@ -49,6 +53,19 @@ enum Command {
         after_help = "Exit status: 0 when there is no error (warnings allowed), 1 otherwise."
     )]
     Check(CheckArgs),
+    /// Run rule files over events: alerts as JSON lines, optionally every scored event.
+    #[command(after_help = "Examples:\n  \
+        adr run rules/price_spikes.adr --input examples/market.csv\n  \
+        adr run rules/price_spikes.adr --input trades.jsonl.gz --output scored.csv --alerts alerts.jsonl\n  \
+        tail -f live.csv | adr run rules/price_spikes.adr --no-notify")]
+    Run(cli::rules::RunArgs),
+    /// Run the test blocks of rule files and report each expectation.
+    #[command(after_help = "Exit status: 0 when every test passes, 1 otherwise.")]
+    Test(cli::rules::TestArgs),
+    /// Explain what the rules said at one event: scores, votes, severity arm, alert state.
+    #[command(after_help = "Example:\n  \
+        adr explain rules/price_spikes.adr --input examples/market.csv --at 2025-01-15T10:30:00Z --key BTCUSDT")]
+    Explain(cli::rules::ExplainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +179,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detect(&registry, args, cli.global.quiet).map(|()| ExitCode::SUCCESS)
         }
         Command::Check(args) => check(&registry, &args),
+        Command::Run(args) => cli::rules::run(&registry, args, cli.global.quiet),
+        Command::Test(args) => cli::rules::test(&registry, args, cli.global.quiet),
+        Command::Explain(args) => cli::rules::explain(&registry, args, cli.global.quiet),
     }
 }
 

@@ -1,8 +1,10 @@
 //! Reading market data and writing scores.
 
 pub mod csv_input;
+pub mod events;
 pub mod output;
 pub mod timestamp;
 
 pub use csv_input::{Chunk, CsvInput, CsvOptions, InputError, InputStats, UnsortedPolicy};
+pub use events::{open_path, EventInput, EventSpec, InputFormat};
 pub use output::{OutputFormat, ScoreWriter};

@@ -271,13 +271,15 @@ pub struct Alert {
 /// What a test expects.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expected {
-    /// The ensemble or alert fires.
+    /// The ensemble says anomaly.
     Fires,
+    /// The ensemble's alert fires.
+    Alerts,
     /// The ensemble's severity is this level.
     Severity(Name),
 }
 
-/// `expect name [not] fires|severity LEVEL at "time" [key "K"]`.
+/// `expect name [not] fires|alerts|severity LEVEL at "time" [key "K"]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expectation {
     /// The ensemble or alert.

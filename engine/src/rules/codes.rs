@@ -66,10 +66,11 @@ codes! {
     UnknownEnsemble = "E0501", Error, "an alert or test names no ensemble";
     UnknownSeverity = "E0502", Error, "a severity level does not exist";
     UnknownTarget = "E0503", Error, "an alert notifies a target that does not exist";
-    UnknownGroupField = "E0504", Error, "an alert groups by a column that is no key or field";
+    UnknownGroupField = "E0504", Error, "an alert groups by a column that is no key column";
     TestInput = "E0601", Error, "a test feeds an input that does not exist";
     TestData = "E0602", Error, "a test's data file cannot be read";
     TestTime = "E0603", Error, "a test's time is not a timestamp";
+    TestAlert = "E0604", Error, "a test expects an alert for an ensemble that has none";
     Unused = "W0701", Warning, "a definition is never used";
 }
 

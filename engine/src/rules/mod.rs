@@ -10,8 +10,11 @@ pub mod ast;
 pub mod check;
 pub mod codes;
 pub mod diagnostic;
+pub mod eval;
 pub mod features;
 pub mod parse;
+pub mod plan;
+pub mod severity;
 pub mod source;
 pub mod syntax;
 

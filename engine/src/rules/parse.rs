@@ -370,6 +370,7 @@ impl Lower {
                         Rule::ident => target = Some(self.name(part)),
                         Rule::expect_not => negated = true,
                         Rule::expect_fires => expected = Expected::Fires,
+                        Rule::expect_alerts => expected = Expected::Alerts,
                         Rule::expect_severity => {
                             expected = Expected::Severity(
                                 self.name(part.into_inner().next().expect("level")),

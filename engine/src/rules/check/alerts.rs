@@ -19,13 +19,7 @@ impl Checker<'_> {
         let group_names: Vec<String> = self
             .inputs
             .first()
-            .map(|i| {
-                i.keys
-                    .iter()
-                    .chain(&i.fields)
-                    .map(|n| n.text.clone())
-                    .collect()
-            })
+            .map(|i| i.keys.iter().map(|n| n.text.clone()).collect())
             .unwrap_or_default();
         for a in self.alerts.clone() {
             if self.ensembles.iter().any(|e| e.name.text == a.name.text) {
@@ -62,10 +56,11 @@ impl Checker<'_> {
                             Code::UnknownGroupField,
                             g.span,
                             format!(
-                                "cannot group by `{}`: it is no key or field of the input",
+                                "cannot group by `{}`: it is no key column of the input",
                                 g.text
                             ),
                         )
+                        .note("alerts group by key columns: their state and cooldowns are kept per group")
                         .suggest(suggest(&g.text, group_names.iter().map(String::as_str))),
                     );
                 }
@@ -179,6 +174,24 @@ impl Checker<'_> {
                 }
                 if let Expected::Severity(level) = &x.expected {
                     self.check_level(level);
+                }
+                let has_alert = self.alerts.iter().any(|a| a.name.text == x.target.text);
+                let is_ensemble = self.ensembles.iter().any(|e| e.name.text == x.target.text);
+                if x.expected == Expected::Alerts && is_ensemble && !has_alert {
+                    self.push(
+                        Diagnostic::new(
+                            Code::TestAlert,
+                            x.target.span,
+                            format!(
+                                "the test expects an alert for `{}`, which has no alert block",
+                                x.target.text
+                            ),
+                        )
+                        .help(format!(
+                            "add `alert {} {{ when severity >= medium }}`, or expect `fires`",
+                            x.target.text
+                        )),
+                    );
                 }
                 if TimeFormat::detect(&x.at.0).is_none() {
                     self.push(

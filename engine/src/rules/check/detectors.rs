@@ -3,12 +3,12 @@
 use std::collections::HashSet;
 
 use adr_sdk::params::suggest;
-use adr_sdk::ParamValue;
 
 use super::Checker;
 use crate::rules::ast::*;
 use crate::rules::codes::Code;
 use crate::rules::diagnostic::Diagnostic;
+use crate::rules::plan::param_value;
 
 impl Checker<'_> {
     pub(super) fn check_detectors(&mut self) {
@@ -100,13 +100,7 @@ impl Checker<'_> {
                         continue;
                     }
                     given.push(&name.text);
-                    let param_value = match self.resolve(value) {
-                        ValueKind::Int(v) => ParamValue::Int(v),
-                        ValueKind::Float(v) => ParamValue::Float(v),
-                        ValueKind::Duration(v) => ParamValue::Duration(v),
-                        ValueKind::Bool(v) => ParamValue::Bool(v),
-                        ValueKind::Str(v) | ValueKind::Name(v) => ParamValue::Text(v),
-                    };
+                    let param_value = param_value(self.resolve(value));
                     if let Err(e) = spec.check(&param_value) {
                         let takes = if spec.choices.is_empty() {
                             format!(

@@ -1,0 +1,316 @@
+//! `adr run`, `adr test` and `adr explain`: rule files over data.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use adr_engine::io::timestamp::TimeFormat;
+use adr_engine::io::{open_path, EventInput, InputFormat, UnsortedPolicy};
+use adr_engine::plugins::Registry;
+use adr_engine::rules::diagnostic::{render, Level};
+use adr_engine::rules::eval::Evaluator;
+use adr_engine::rules::plan::Plan;
+use adr_engine::rules::source;
+use adr_engine::run::{self, event_spec, notify::Notifier, sinks, Sink};
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+
+/// Input format of `--input`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    /// From the file name: `.jsonl`/`.ndjson` (optionally `.gz`) are JSON lines, else CSV.
+    Auto,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InputArgs {
+    /// Events: CSV or JSON lines, optionally .gz; `-` reads standard input (a stream).
+    #[arg(long, short, default_value = "-", value_name = "FILE")]
+    input: String,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
+    /// Accept events earlier than their key's previous one (counted) instead of stopping.
+    #[arg(long)]
+    allow_unsorted: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Rule files (their includes are read too).
+    #[arg(required = true, value_name = "RULES")]
+    rules: Vec<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
+    /// Where to write fired alerts as JSON lines; `-` is standard output.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    alerts: String,
+    /// Also write every event with its features, scores, votes and severities (CSV).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Do not deliver alerts to the rules' notify targets (log, file, webhook).
+    #[arg(long)]
+    no_notify: bool,
+    /// Print the summary as one JSON object (on standard error) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// Rule files whose test blocks to run.
+    #[arg(required = true, value_name = "RULES")]
+    rules: Vec<PathBuf>,
+    /// Machine-readable results: one JSON document on standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// Rule files.
+    #[arg(required = true, value_name = "RULES")]
+    rules: Vec<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
+    /// The event's time (ISO-8601 or epoch seconds/milliseconds).
+    #[arg(long, value_name = "TIMESTAMP")]
+    at: String,
+    /// The event's key (key columns joined with `/`); default: every key at that time.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// Machine-readable output: a JSON array of explanations.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Loads, checks and plans rule files; prints diagnostics (errors always, warnings unless
+/// quiet) and fails on errors.
+fn plan(files: &[PathBuf], registry: &Registry, quiet: bool) -> anyhow::Result<Plan> {
+    let loaded = source::load(files)?;
+    match Plan::build(&loaded, registry) {
+        Ok((plan, warnings)) => {
+            if !quiet && !warnings.is_empty() {
+                eprint!("{}", render(&warnings, &loaded.sources));
+            }
+            Ok(plan)
+        }
+        Err(adr_engine::rules::plan::PlanError::Invalid(diagnostics)) => {
+            eprint!("{}", render(&diagnostics, &loaded.sources));
+            let errors = diagnostics
+                .iter()
+                .filter(|d| d.level == Level::Error)
+                .count();
+            bail!(
+                "the rules have {errors} error{}; see `adr check`",
+                if errors == 1 { "" } else { "s" }
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn open_input(
+    args: &InputArgs,
+    evaluator: &Evaluator<'_>,
+) -> anyhow::Result<(EventInput, Option<u64>)> {
+    let source =
+        open_path(&args.input).with_context(|| format!("cannot open input {}", args.input))?;
+    let format = match args.format {
+        Format::Auto => InputFormat::from_path(&args.input),
+        Format::Csv => InputFormat::Csv,
+        Format::Jsonl => InputFormat::JsonLines,
+    };
+    // Progress is by bytes read; a compressed file's length is not comparable.
+    let size = (args.input != "-" && !args.input.ends_with(".gz"))
+        .then(|| std::fs::metadata(&args.input).ok().map(|m| m.len()))
+        .flatten();
+    let input = EventInput::open(source, format, &event_spec(evaluator))
+        .with_context(|| format!("cannot read input {}", args.input))?;
+    Ok((input, size))
+}
+
+fn progress_bar(size: Option<u64>, quiet: bool) -> Option<indicatif::ProgressBar> {
+    let len = size.filter(|_| !quiet && std::io::stderr().is_terminal())?;
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} evaluating {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta} left",
+        )
+        .expect("valid template"),
+    );
+    Some(bar)
+}
+
+pub(crate) fn run(registry: &Registry, args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let plan = plan(&args.rules, registry, quiet)?;
+    let mut evaluator = Evaluator::new(plan, registry)?;
+    if args.input.allow_unsorted {
+        evaluator.set_unsorted(UnsortedPolicy::Allow);
+    }
+    let (mut input, size) = open_input(&args.input, &evaluator)?;
+    let alerts_out: Box<dyn Write> = if args.alerts == "-" {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(
+            File::create(&args.alerts).with_context(|| format!("cannot create {}", args.alerts))?,
+        ))
+    };
+    let mut alert_writer = sinks::AlertWriter::new(alerts_out);
+    let mut scored = match &args.output {
+        Some(path) => Some(sinks::ScoredWriter::new(
+            BufWriter::with_capacity(
+                1 << 20,
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            ),
+            evaluator.plan(),
+        )),
+        None => None,
+    };
+    let mut notifier = (!args.no_notify).then(|| {
+        Notifier::new(move |line| {
+            if !quiet {
+                eprintln!("{line}");
+            }
+        })
+    });
+    let mut sinks: Vec<&mut dyn Sink> = vec![&mut alert_writer];
+    if let Some(s) = scored.as_mut() {
+        sinks.push(s);
+    }
+    if let Some(n) = notifier.as_mut() {
+        sinks.push(n);
+    }
+    let bar = progress_bar(size, quiet);
+    let result = run::run(
+        &mut evaluator,
+        &mut input,
+        &mut sinks,
+        |bytes| {
+            if let Some(bar) = &bar {
+                bar.set_position(bytes);
+            }
+        },
+        |failure| {
+            tracing::warn!(
+                "detector `{}` failed for key `{}`: {}; its verdicts for that key in this batch are undetermined",
+                failure.detector,
+                failure.key,
+                failure.message
+            )
+        },
+    );
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    if let Some(n) = &notifier {
+        for line in n.failures() {
+            tracing::warn!("{line}");
+        }
+    }
+    if args.json {
+        eprintln!("{}", serde_json::to_string(&summary)?);
+    } else if !quiet {
+        eprint!("{}", summary.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn test(registry: &Registry, args: TestArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let plan = plan(&args.rules, registry, quiet || args.json)?;
+    let results = run::testing::run_tests(&plan, registry);
+    let failed = results.iter().filter(|r| !r.passed).count();
+    if args.json {
+        let doc = serde_json::json!({
+            "passed": results.len() - failed,
+            "failed": failed,
+            "tests": results,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        let mut out = std::io::stdout().lock();
+        for r in &results {
+            writeln!(
+                out,
+                "{} {}  ({})",
+                if r.passed { "ok  " } else { "FAIL" },
+                r.name,
+                r.place
+            )?;
+            if let Some(e) = &r.error {
+                writeln!(out, "      cannot run: {e}")?;
+            }
+            for c in r.checks.iter().filter(|c| !c.passed) {
+                writeln!(out, "      expected: {}  ({})", c.expectation, c.place)?;
+                writeln!(out, "      got:      {}", c.got)?;
+            }
+        }
+        writeln!(
+            out,
+            "\n{} test{}: {} passed, {failed} failed",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" },
+            results.len() - failed
+        )?;
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub(crate) fn explain(
+    registry: &Registry,
+    args: ExplainArgs,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let at = TimeFormat::detect(&args.at)
+        .and_then(|f| f.parse(&args.at))
+        .with_context(|| format!("`{}` is not a timestamp (write ISO-8601 such as 2025-01-15T10:30:00Z, or epoch seconds)", args.at))?;
+    let plan = plan(&args.rules, registry, quiet)?;
+    let mut evaluator = Evaluator::new(plan, registry)?;
+    if args.input.allow_unsorted {
+        evaluator.set_unsorted(UnsortedPolicy::Allow);
+    }
+    let (mut input, _) = open_input(&args.input, &evaluator)?;
+    let found = run::explain::explain(&mut evaluator, &mut input, at, args.key.as_deref())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else {
+        let mut out = std::io::stdout().lock();
+        for (i, e) in found.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            write!(out, "{}", e.render())?;
+        }
+    }
+    if found.is_empty() {
+        let keys = evaluator.keys();
+        let known: Vec<&str> = (0..keys.len().min(10))
+            .map(|k| keys.name(k as u32))
+            .collect();
+        eprintln!(
+            "no event at {}{} in the input{}",
+            adr_engine::io::timestamp::format_rfc3339(at),
+            args.key
+                .as_ref()
+                .map(|k| format!(" for key `{k}`"))
+                .unwrap_or_default(),
+            if args.key.is_some() && !known.is_empty() {
+                format!(" (keys: {})", known.join(", "))
+            } else {
+                String::new()
+            }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

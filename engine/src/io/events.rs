@@ -1,0 +1,338 @@
+//! Event input for rules: CSV or JSON lines, plain or gzip-compressed, from a file or
+//! standard input, read in chunks with each row's key columns at hand.
+//!
+//! JSON lines are turned into CSV rows as they are read (one object per line; numbers,
+//! numeric strings, `null` for missing), so both formats share one parser, one set of
+//! policies (`docs/decisions/0003`) and the same error messages.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use super::csv_input::{Chunk, CsvInput, CsvOptions, InputError, InputStats, UnsortedPolicy};
+use adr_sdk::params::suggest;
+
+/// The format of an event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputFormat {
+    /// CSV with a header row.
+    #[default]
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+}
+
+impl InputFormat {
+    /// The format a path's extension names (`.jsonl`, `.ndjson`, optionally `.gz`);
+    /// CSV otherwise.
+    pub fn from_path(path: &str) -> InputFormat {
+        let stem = path.strip_suffix(".gz").unwrap_or(path);
+        if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") {
+            InputFormat::JsonLines
+        } else {
+            InputFormat::Csv
+        }
+    }
+}
+
+/// Opens `path` (`-` for standard input), decompressing `.gz` files.
+///
+/// # Errors
+///
+/// The file cannot be opened.
+pub fn open_path(path: &str) -> std::io::Result<Box<dyn Read + Send>> {
+    if path == "-" {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let file = File::open(Path::new(path))?;
+    Ok(if path.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            file,
+        )))
+    } else {
+        Box::new(file)
+    })
+}
+
+/// Which columns to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventSpec {
+    /// The timestamp column; `None`: the CSV reader's default names.
+    pub time: Option<String>,
+    /// Key columns.
+    pub keys: Vec<String>,
+    /// Value columns.
+    pub fields: Vec<String>,
+    /// Rows per chunk (0: the reader's default).
+    pub chunk_rows: usize,
+}
+
+/// A stream of events being read.
+pub struct EventInput {
+    csv: CsvInput<Box<dyn Read + Send>>,
+    key_indices: Vec<usize>,
+}
+
+impl std::fmt::Debug for EventInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventInput")
+            .field("headers", &self.headers())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventInput {
+    /// Opens a stream and finds its columns. Timestamps may go back across keys; each
+    /// key's order is the evaluator's to check.
+    ///
+    /// # Errors
+    ///
+    /// An [`InputError`] for a missing header or column.
+    pub fn open(
+        source: Box<dyn Read + Send>,
+        format: InputFormat,
+        spec: &EventSpec,
+    ) -> Result<Self, InputError> {
+        let source: Box<dyn Read + Send> = match format {
+            InputFormat::Csv => source,
+            InputFormat::JsonLines => Box::new(JsonToCsv::new(source, spec)),
+        };
+        let csv = CsvInput::open(
+            source,
+            &CsvOptions {
+                time: spec.time.clone(),
+                columns: spec.fields.clone(),
+                unsorted: UnsortedPolicy::Allow,
+                chunk_rows: spec.chunk_rows,
+            },
+        )?;
+        let headers = csv.headers();
+        let key_indices = spec
+            .keys
+            .iter()
+            .map(|k| {
+                headers
+                    .iter()
+                    .position(|h| h == k)
+                    .ok_or_else(|| InputError::MissingColumn {
+                        name: k.clone(),
+                        suggestion: suggest(k, headers.iter().map(String::as_str)),
+                        available: headers.to_vec(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(EventInput { csv, key_indices })
+    }
+
+    /// Fills `chunk` with the next rows; 0 at the end.
+    ///
+    /// # Errors
+    ///
+    /// An [`InputError`] naming the first bad row.
+    pub fn read_chunk(&mut self, chunk: &mut Chunk) -> Result<usize, InputError> {
+        self.csv.read_chunk(chunk)
+    }
+
+    /// The key cells of row `i` of `chunk`.
+    pub fn key_parts<'c>(
+        &self,
+        chunk: &'c Chunk,
+        i: usize,
+    ) -> impl Iterator<Item = &'c [u8]> + use<'c, '_> {
+        let record = &chunk.records[i];
+        self.key_indices
+            .iter()
+            .map(move |&k| record.get(k).unwrap_or(b""))
+    }
+
+    /// The header's column names.
+    pub fn headers(&self) -> &[String] {
+        self.csv.headers()
+    }
+
+    /// The timestamp column, if any.
+    pub fn time_column(&self) -> Option<&str> {
+        self.csv.time_column()
+    }
+
+    /// Bytes read so far (of the decompressed stream), for progress.
+    pub fn bytes_read(&self) -> u64 {
+        self.csv.bytes_read()
+    }
+
+    /// What was counted so far.
+    pub fn stats(&self) -> InputStats {
+        self.csv.stats()
+    }
+}
+
+/// Reads JSON lines and yields CSV text: a header of the requested columns, then a row per
+/// object.
+struct JsonToCsv<R: Read> {
+    lines: BufReader<R>,
+    columns: Vec<String>,
+    /// The time column when the spec names none: the first default name the first
+    /// object has.
+    find_time: bool,
+    line: String,
+    line_no: u64,
+    out: Vec<u8>,
+    pos: usize,
+    started: bool,
+}
+
+impl<R: Read> std::fmt::Debug for JsonToCsv<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonToCsv")
+            .field("line_no", &self.line_no)
+            .finish()
+    }
+}
+
+impl<R: Read> JsonToCsv<R> {
+    fn new(source: R, spec: &EventSpec) -> Self {
+        let mut columns: Vec<String> = spec.time.iter().cloned().collect();
+        columns.extend(spec.keys.iter().cloned());
+        columns.extend(spec.fields.iter().cloned());
+        JsonToCsv {
+            lines: BufReader::with_capacity(1 << 20, source),
+            find_time: spec.time.is_none(),
+            columns,
+            line: String::new(),
+            line_no: 0,
+            out: Vec::new(),
+            pos: 0,
+            started: false,
+        }
+    }
+
+    /// Converts the next non-blank line; false at the end.
+    fn next_row(&mut self) -> std::io::Result<bool> {
+        loop {
+            self.line.clear();
+            if self.lines.read_line(&mut self.line)? == 0 {
+                return Ok(false);
+            }
+            self.line_no += 1;
+            if !self.line.trim().is_empty() {
+                break;
+            }
+        }
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&self.line)
+            .map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "JSON line {}: {e} (each line must be one JSON object)",
+                    self.line_no
+                ),
+            )
+        })?;
+        if !self.started {
+            self.started = true;
+            if self.find_time {
+                if let Some(name) = object.keys().find(|k| {
+                    ["timestamp", "time", "ts", "date", "datetime"]
+                        .contains(&k.to_ascii_lowercase().as_str())
+                }) {
+                    self.columns.insert(0, name.clone());
+                }
+            }
+            let mut header = csv::Writer::from_writer(&mut self.out);
+            header.write_record(&self.columns)?;
+            header.flush()?;
+        }
+        let mut row = csv::Writer::from_writer(&mut self.out);
+        for c in &self.columns {
+            let cell = match object.get(c) {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            row.write_field(cell)?;
+        }
+        row.write_record(None::<&[u8]>)?;
+        row.flush()?;
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for JsonToCsv<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.out.len() {
+            self.out.clear();
+            self.pos = 0;
+            if !self.next_row()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &'static str, format: InputFormat) -> Result<(Chunk, Vec<String>), InputError> {
+        let spec = EventSpec {
+            keys: vec!["symbol".into()],
+            fields: vec!["close".into()],
+            ..Default::default()
+        };
+        let mut input = EventInput::open(Box::new(text.as_bytes()), format, &spec)?;
+        let mut chunk = Chunk::default();
+        input.read_chunk(&mut chunk)?;
+        let keys = (0..chunk.len)
+            .map(|i| {
+                input
+                    .key_parts(&chunk, i)
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
+        Ok((chunk, keys))
+    }
+
+    #[test]
+    fn json_lines_read_like_csv() {
+        let json = "{\"ts\": \"2025-01-01T00:00:00Z\", \"symbol\": \"BTC\", \"close\": 1.5}\n\n{\"ts\": \"2025-01-01T00:01:00Z\", \"symbol\": \"ETH\", \"close\": null}\n";
+        let csv = "ts,symbol,close\n2025-01-01T00:00:00Z,BTC,1.5\n2025-01-01T00:01:00Z,ETH,\n";
+        let (j, jk) = read(json, InputFormat::JsonLines).unwrap();
+        let (c, ck) = read(csv, InputFormat::Csv).unwrap();
+        assert_eq!((j.len, &j.timestamps), (2, &c.timestamps));
+        assert_eq!(j.columns[0][0], 1.5);
+        assert!(j.columns[0][1].is_nan() && c.columns[0][1].is_nan());
+        assert_eq!(
+            (jk, ck),
+            (
+                vec!["BTC".to_owned(), "ETH".into()],
+                vec!["BTC".to_owned(), "ETH".into()]
+            )
+        );
+    }
+
+    #[test]
+    fn bad_json_and_missing_keys_are_named() {
+        let err = read(
+            "{\"ts\": 1, \"symbol\": \"A\", \"close\": 1}\nnot json\n",
+            InputFormat::JsonLines,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("JSON line 2"), "{err}");
+        let err = read("ts,symbl,close\n1,A,2\n", InputFormat::Csv).unwrap_err();
+        assert_eq!(err.to_string(), "column `symbol` is not in the header (did you mean `symbl`?); columns: ts, symbl, close");
+    }
+
+    #[test]
+    fn formats_follow_extensions() {
+        assert_eq!(InputFormat::from_path("a.jsonl.gz"), InputFormat::JsonLines);
+        assert_eq!(InputFormat::from_path("a.ndjson"), InputFormat::JsonLines);
+        assert_eq!(InputFormat::from_path("a.csv.gz"), InputFormat::Csv);
+    }
+}

@@ -1,0 +1,114 @@
+//! Keys: each distinct combination of key-column values gets a small id, so per-key state
+//! lives in vectors indexed by it.
+
+use std::collections::HashMap;
+
+/// A key's id: its position in the order keys were first seen.
+pub type KeyId = u32;
+
+/// The keys seen so far.
+#[derive(Debug, Default, Clone)]
+pub struct KeyTable {
+    ids: HashMap<Box<[u8]>, KeyId>,
+    names: Vec<String>,
+    last: Option<KeyId>,
+    last_bytes: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// Separates the parts of a composite key in its interned bytes (a unit separator cannot
+/// occur in a CSV cell users type, and would only merge keys, never lose rows).
+const SEPARATOR: u8 = 0x1f;
+
+impl KeyTable {
+    /// The id of the key made of `parts` (one per key column), adding it if new.
+    /// Returns the id and whether the key is new.
+    pub fn intern<'a>(&mut self, parts: impl IntoIterator<Item = &'a [u8]>) -> (KeyId, bool) {
+        self.scratch.clear();
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                self.scratch.push(SEPARATOR);
+            }
+            self.scratch.extend_from_slice(trim(part));
+        }
+        // Rows of one key often come in runs: skip the hash for a repeat.
+        if let Some(id) = self.last {
+            if self.last_bytes == self.scratch {
+                return (id, false);
+            }
+        }
+        let (id, new) = match self.ids.get(self.scratch.as_slice()) {
+            Some(&id) => (id, false),
+            None => {
+                let id = KeyId::try_from(self.names.len()).expect("fewer than 2^32 keys");
+                self.ids.insert(self.scratch.clone().into_boxed_slice(), id);
+                self.names
+                    .push(String::from_utf8_lossy(&self.scratch).replace(SEPARATOR as char, "/"));
+                (id, true)
+            }
+        };
+        self.last = Some(id);
+        self.last_bytes.clear();
+        self.last_bytes.extend_from_slice(&self.scratch);
+        (id, new)
+    }
+
+    /// The key's text, its parts joined with `/` (empty for rules without key columns).
+    pub fn name(&self, id: KeyId) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// The id of the key written as `name` (parts joined with `/`).
+    pub fn find(&self, name: &str) -> Option<KeyId> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| i as KeyId)
+    }
+
+    /// How many keys were seen.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether no key was seen.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_get_ids_in_order_of_first_sight() {
+        let mut keys = KeyTable::default();
+        assert_eq!(keys.intern([&b"binance"[..], b"BTC"]), (0, true));
+        assert_eq!(keys.intern([&b"binance"[..], b"ETH"]), (1, true));
+        assert_eq!(keys.intern([&b" binance"[..], b"BTC "]), (0, false));
+        assert_eq!(keys.name(1), "binance/ETH");
+        assert_eq!(keys.find("binance/BTC"), Some(0));
+        assert_eq!(keys.len(), 2);
+    }
+
+    #[test]
+    fn parts_do_not_run_together() {
+        let mut keys = KeyTable::default();
+        let (a, _) = keys.intern([&b"ab"[..], b"c"]);
+        let (b, _) = keys.intern([&b"a"[..], b"bc"]);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,635 @@
+//! Evaluating a [`Plan`] over batches of events: features per key, detectors per key
+//! (batched through the plugin boundary), ensembles and alerts per event.
+//!
+//! Results do not depend on how the events are cut into batches: features and alerts step
+//! one event at a time, and every streaming detector gives the same scores for a batch as
+//! for its events one by one (`docs/decisions/0004`). So a file, a stream and an
+//! explanation (which stops the batch at the event it explains) agree to the bit.
+
+use adr_sdk::{host::DetectorHandle, score::ScoreColumns, Column, DetectorError, Frame, Verdict};
+use rayon::prelude::*;
+
+use super::features::State;
+use super::plan::{DetectorPlan, Member, Plan};
+use crate::io::timestamp::format_rfc3339;
+use crate::io::UnsortedPolicy;
+use crate::plugins::Registry;
+
+pub mod alerts;
+pub mod ensemble;
+pub mod keys;
+
+pub use alerts::{AlertBook, Fired, KeyAlert, Step};
+pub use ensemble::{judge, Judgement};
+pub use keys::{KeyId, KeyTable};
+
+/// Why evaluation stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// A detector cannot be built for a key (its parameters were checked, so this is the
+    /// plugin refusing, or panicking).
+    #[error("detector `{detector}` ({qualified}) cannot be built: {source}")]
+    Create {
+        /// Its name in the rules.
+        detector: String,
+        /// `family.detector`.
+        qualified: String,
+        /// What the plugin said.
+        source: DetectorError,
+    },
+    /// An event is earlier than the previous event of the same key.
+    #[error("row {row}: timestamp {time} of key `{key}` is earlier than that key's previous {previous}; each key's events must not go back in time (sort the input, or pass --unsorted allow)")]
+    Unsorted {
+        /// Data row, from 1.
+        row: u64,
+        /// The key.
+        key: String,
+        /// This row's time.
+        time: String,
+        /// The key's previous time.
+        previous: String,
+    },
+    /// A batch's columns do not match the plan.
+    #[error("a batch has {got} field columns of {len} rows; the rules read {want} fields")]
+    Shape {
+        /// Columns the plan reads.
+        want: usize,
+        /// Columns given.
+        got: usize,
+        /// Rows in the batch.
+        len: usize,
+    },
+}
+
+/// A batch of events: times, keys and the input's fields (in [`Plan::input`] order).
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    /// Event times, ns.
+    pub timestamps: &'a [i64],
+    /// Each event's key, from [`Evaluator::key`].
+    pub keys: &'a [KeyId],
+    /// One column per field.
+    pub fields: &'a [&'a [f64]],
+    /// Data row number of the first event (from 1), for messages.
+    pub first_row: u64,
+}
+
+impl<'a> Rows<'a> {
+    /// Events in the batch.
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// The events `range` of the batch.
+    pub fn slice<'b>(
+        &self,
+        range: std::ops::Range<usize>,
+        fields: &'b mut Vec<&'a [f64]>,
+    ) -> Rows<'b>
+    where
+        'a: 'b,
+    {
+        // `fields` holds the column slices the returned batch borrows.
+        fields.clear();
+        fields.extend(self.fields.iter().map(|c| &c[range.clone()]));
+        Rows {
+            timestamps: &self.timestamps[range.clone()],
+            keys: &self.keys[range.clone()],
+            fields,
+            first_row: self.first_row + range.start as u64,
+        }
+    }
+}
+
+/// A detector that failed on a key: its scores for that key's events of the batch are
+/// undetermined, and it is rebuilt for the next batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectorFailure {
+    /// The detector's name in the rules.
+    pub detector: String,
+    /// The key.
+    pub key: String,
+    /// What it reported.
+    pub message: String,
+}
+
+/// What the evaluator computed for a batch; buffers are reused between batches.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Events in the batch.
+    pub len: usize,
+    /// Feature values, one column per feature (in [`Plan::features`] order).
+    pub features: Vec<Vec<f64>>,
+    /// Detector scores, one set of columns per detector.
+    pub detectors: Vec<ScoreColumns>,
+    /// Ensemble judgements, one column per ensemble.
+    pub ensembles: Vec<Vec<Judgement>>,
+    /// Alerts fired, in event order.
+    pub fired: Vec<Fired>,
+    /// Detector failures in this batch.
+    pub failures: Vec<DetectorFailure>,
+}
+
+/// One detector's state for one key.
+#[derive(Debug)]
+struct KeyDetector {
+    handle: DetectorHandle,
+    /// Events seen since the detector was (re)built.
+    seen: u64,
+    /// Time of the first event since it was (re)built.
+    started: Option<i64>,
+}
+
+/// A plan being evaluated: per-key state for features, detectors and alerts.
+#[derive(Debug)]
+pub struct Evaluator<'r> {
+    plan: Plan,
+    registry: &'r Registry,
+    keys: KeyTable,
+    key_parts: Vec<String>,
+    last_time: Vec<i64>,
+    feature_states: Vec<State>,
+    detectors: Vec<Vec<KeyDetector>>,
+    whole_series: bool,
+    alerts: AlertBook,
+    unsorted: UnsortedPolicy,
+    unsorted_rows: u64,
+    failures: u64,
+    // scratch
+    slots: Vec<f64>,
+    members: Vec<(f64, Verdict)>,
+    sort_scratch: Vec<f64>,
+    groups: Groups,
+}
+
+impl<'r> Evaluator<'r> {
+    /// Prepares `plan`; builds each detector once to report refusals before any event.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Create`] when a plugin refuses its detector.
+    pub fn new(plan: Plan, registry: &'r Registry) -> Result<Self, EvalError> {
+        let mut whole_series = false;
+        for d in &plan.detectors {
+            let probe = create(registry, d)?;
+            whole_series |= probe.needs_whole_series();
+        }
+        let alerts = AlertBook::new(&plan.alerts, &plan.input.keys);
+        Ok(Evaluator {
+            detectors: plan.detectors.iter().map(|_| Vec::new()).collect(),
+            slots: vec![0.0; plan.slots.len()],
+            plan,
+            registry,
+            keys: KeyTable::default(),
+            key_parts: Vec::new(),
+            last_time: Vec::new(),
+            feature_states: Vec::new(),
+            whole_series,
+            alerts,
+            unsorted: UnsortedPolicy::Reject,
+            unsorted_rows: 0,
+            failures: 0,
+            members: Vec::new(),
+            sort_scratch: Vec::new(),
+            groups: Groups::default(),
+        })
+    }
+
+    /// What to do with an event earlier than its key's previous one (default: reject).
+    pub fn set_unsorted(&mut self, policy: UnsortedPolicy) {
+        self.unsorted = policy;
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Whether a detector needs the whole series in one batch (then feed one batch).
+    pub fn needs_whole_series(&self) -> bool {
+        self.whole_series
+    }
+
+    /// The keys seen so far.
+    pub fn keys(&self) -> &KeyTable {
+        &self.keys
+    }
+
+    /// Alert state and counters.
+    pub fn alerts(&self) -> &AlertBook {
+        &self.alerts
+    }
+
+    /// Events that went back in time within their key (with [`UnsortedPolicy::Allow`]).
+    pub fn unsorted_rows(&self) -> u64 {
+        self.unsorted_rows
+    }
+
+    /// Detector failures so far.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// The id of the key made of `parts` (one per key column, none without key columns),
+    /// building its state when it is new.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Create`] when a plugin refuses to build a detector for the new key.
+    pub fn key<'a>(
+        &mut self,
+        parts: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<KeyId, EvalError> {
+        let (id, new) = self.keys.intern(parts);
+        if new {
+            for (d, states) in self.plan.detectors.iter().zip(&mut self.detectors) {
+                states.push(KeyDetector {
+                    handle: create(self.registry, d)?,
+                    seen: 0,
+                    started: None,
+                });
+            }
+            self.feature_states.extend(std::iter::repeat_n(
+                State::default(),
+                self.plan.feature_states,
+            ));
+            self.last_time.push(i64::MIN);
+            let name = self.keys.name(id).to_owned();
+            let parts: Vec<&str> = if self.plan.input.keys.is_empty() {
+                Vec::new()
+            } else {
+                name.split('/').collect()
+            };
+            self.alerts.add_key(&parts);
+            self.key_parts.push(name);
+        }
+        Ok(id)
+    }
+
+    /// Evaluates a batch into `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Unsorted`] for an event earlier than its key's previous one (unless
+    /// allowed), [`EvalError::Shape`] for columns that do not match the plan.
+    pub fn process(&mut self, rows: &Rows<'_>, out: &mut Outcome) -> Result<(), EvalError> {
+        let n = rows.len();
+        let n_fields = self.plan.input.fields.len();
+        if rows.fields.len() != n_fields
+            || rows.fields.iter().any(|c| c.len() != n)
+            || rows.keys.len() != n
+        {
+            return Err(EvalError::Shape {
+                want: n_fields,
+                got: rows.fields.len(),
+                len: n,
+            });
+        }
+        self.check_order(rows)?;
+        out.len = n;
+        out.fired.clear();
+        out.failures.clear();
+        self.features(rows, out);
+        self.groups.build(rows.keys, self.keys.len());
+        self.score_detectors(rows, out);
+        self.failures += out.failures.len() as u64;
+        self.judge(rows, out);
+        Ok(())
+    }
+
+    fn check_order(&mut self, rows: &Rows<'_>) -> Result<(), EvalError> {
+        for (i, (&t, &k)) in rows.timestamps.iter().zip(rows.keys).enumerate() {
+            let last = &mut self.last_time[k as usize];
+            if t < *last {
+                if self.unsorted == UnsortedPolicy::Reject {
+                    return Err(EvalError::Unsorted {
+                        row: rows.first_row + i as u64,
+                        key: self.keys.name(k).to_owned(),
+                        time: format_rfc3339(t),
+                        previous: format_rfc3339(*last),
+                    });
+                }
+                self.unsorted_rows += 1;
+            }
+            *last = t;
+        }
+        Ok(())
+    }
+
+    fn features(&mut self, rows: &Rows<'_>, out: &mut Outcome) {
+        let n = rows.len();
+        let features = &self.plan.features;
+        out.features.resize_with(features.len(), Vec::new);
+        for column in &mut out.features {
+            column.resize(n, 0.0);
+        }
+        if features.is_empty() {
+            return;
+        }
+        let per_key = self.plan.feature_states;
+        let n_fields = rows.fields.len();
+        for i in 0..n {
+            for (slot, column) in self.slots.iter_mut().zip(rows.fields) {
+                *slot = column[i];
+            }
+            let k = rows.keys[i] as usize;
+            let states = &mut self.feature_states[k * per_key..(k + 1) * per_key];
+            for (f, feature) in features.iter().enumerate() {
+                let v = feature.node.eval(rows.timestamps[i], &self.slots, states);
+                self.slots[n_fields + f] = v;
+                out.features[f][i] = v;
+            }
+        }
+    }
+
+    fn score_detectors(&mut self, rows: &Rows<'_>, out: &mut Outcome) {
+        let n = rows.len();
+        out.detectors
+            .resize_with(self.plan.detectors.len(), ScoreColumns::default);
+        for scores in &mut out.detectors {
+            scores.resize(n);
+        }
+        let columns: Vec<&[f64]> = rows
+            .fields
+            .iter()
+            .copied()
+            .chain(out.features.iter().map(Vec::as_slice))
+            .collect();
+        let groups = &self.groups;
+        let key_names = &self.key_parts;
+        let registry = self.registry;
+        let work = |((plan, states), scores): (
+            (&DetectorPlan, &mut Vec<KeyDetector>),
+            &mut ScoreColumns,
+        )| {
+            let mut failures = Vec::new();
+            let mut gathered = Gathered::default();
+            for (key, rows_of_key) in groups.iter() {
+                let state = &mut states[key as usize];
+                let result = if groups.single() {
+                    let inputs: Vec<&[f64]> = plan.inputs.iter().map(|&s| columns[s]).collect();
+                    score_key(plan, state, rows.timestamps, &inputs, scores.as_mut())
+                } else {
+                    gathered.fill(
+                        rows_of_key,
+                        rows.timestamps,
+                        plan.inputs.iter().map(|&s| columns[s]),
+                    );
+                    let inputs: Vec<&[f64]> = gathered.columns.iter().map(Vec::as_slice).collect();
+                    let result = score_key(
+                        plan,
+                        state,
+                        &gathered.timestamps,
+                        &inputs,
+                        gathered.scores.as_mut(),
+                    );
+                    for (j, &i) in rows_of_key.iter().enumerate() {
+                        let i = i as usize;
+                        scores.raw[i] = gathered.scores.raw[j];
+                        scores.normalised[i] = gathered.scores.normalised[j];
+                        scores.verdict[i] = gathered.scores.verdict[j];
+                    }
+                    result
+                };
+                if let Err(e) = result {
+                    for &i in rows_of_key {
+                        scores.raw[i as usize] = f64::NAN;
+                        scores.normalised[i as usize] = f64::NAN;
+                        scores.verdict[i as usize] = Verdict::Undetermined;
+                    }
+                    // A fresh detector for the next batch: the failure costs this batch's
+                    // verdicts for this key, never the run.
+                    if let Ok(fresh) = create(registry, plan) {
+                        *state = KeyDetector {
+                            handle: fresh,
+                            seen: 0,
+                            started: None,
+                        };
+                    }
+                    failures.push(DetectorFailure {
+                        detector: plan.name.clone(),
+                        key: key_names[key as usize].clone(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+            failures
+        };
+        let jobs = self
+            .plan
+            .detectors
+            .iter()
+            .zip(&mut self.detectors)
+            .zip(&mut out.detectors);
+        // Detectors are independent: score them in parallel when the batch is worth it.
+        let failures: Vec<Vec<DetectorFailure>> =
+            if n * self.plan.detectors.len() >= 16_384 && self.plan.detectors.len() > 1 {
+                jobs.collect::<Vec<_>>().into_par_iter().map(work).collect()
+            } else {
+                jobs.map(work).collect()
+            };
+        out.failures.extend(failures.into_iter().flatten());
+    }
+
+    fn judge(&mut self, rows: &Rows<'_>, out: &mut Outcome) {
+        let n = rows.len();
+        let ensembles = &self.plan.ensembles;
+        out.ensembles.resize_with(ensembles.len(), Vec::new);
+        for column in &mut out.ensembles {
+            column.resize(n, Judgement::UNDETERMINED);
+        }
+        for i in 0..n {
+            for (e, plan) in ensembles.iter().enumerate() {
+                self.members.clear();
+                for m in &plan.members {
+                    self.members.push(match *m {
+                        Member::Detector(d) => {
+                            let s = &out.detectors[d];
+                            (s.normalised[i], s.verdict[i])
+                        }
+                        Member::Ensemble(x) => {
+                            let j = &out.ensembles[x][i];
+                            (j.score, j.verdict)
+                        }
+                    });
+                }
+                out.ensembles[e][i] = judge(plan, &self.members, &mut self.sort_scratch);
+            }
+            for (a, alert) in self.plan.alerts.iter().enumerate() {
+                let j = &out.ensembles[alert.ensemble][i];
+                if let Step::Fired(f) = self.alerts.step(
+                    a,
+                    rows.keys[i],
+                    rows.timestamps[i],
+                    j,
+                    rows.first_row + i as u64,
+                ) {
+                    out.fired.push(f);
+                }
+            }
+        }
+    }
+}
+
+fn create(registry: &Registry, d: &DetectorPlan) -> Result<DetectorHandle, EvalError> {
+    registry
+        .create(&d.qualified, &d.params, &d.input_names)
+        .map_err(|source| EvalError::Create {
+            detector: d.name.clone(),
+            qualified: d.qualified.clone(),
+            source,
+        })
+}
+
+/// Scores one key's events of a batch, honouring training and refits.
+fn score_key(
+    plan: &DetectorPlan,
+    state: &mut KeyDetector,
+    timestamps: &[i64],
+    inputs: &[&[f64]],
+    mut out: adr_sdk::ScoresMut<'_>,
+) -> Result<(), DetectorError> {
+    let n = timestamps.len();
+    let training = plan.training;
+    let mut start = 0;
+    while start < n {
+        let mut end = n;
+        if let Some(every) = training.refit_every {
+            let began = *state.started.get_or_insert(timestamps[start]);
+            if timestamps[start] >= began.saturating_add(every) {
+                state.handle.reset()?;
+                state.seen = 0;
+                state.started = Some(timestamps[start]);
+            }
+            let began = state.started.unwrap_or(timestamps[start]);
+            end = start
+                + 1
+                + timestamps[start + 1..].partition_point(|&t| t < began.saturating_add(every));
+        }
+        let columns: Vec<Column<'_>> = plan
+            .input_names
+            .iter()
+            .zip(inputs)
+            .map(|(name, values)| Column::f64(name, &values[start..end]))
+            .collect();
+        let frame = Frame::new(&timestamps[start..end], &columns)
+            .expect("gathered columns share the batch's length");
+        let mut tail = out.tail(start);
+        let (raw, normalised, verdict) = tail.columns_mut();
+        let len = end - start;
+        let mut part =
+            adr_sdk::ScoresMut::new(&mut raw[..len], &mut normalised[..len], &mut verdict[..len]);
+        state.handle.score(&frame, &mut part)?;
+        if !training.is_empty() {
+            for (j, &t) in timestamps[start..end].iter().enumerate() {
+                state.seen += 1;
+                let began = *state.started.get_or_insert(t);
+                let learning = training.first_events.is_some_and(|k| state.seen <= k)
+                    || training
+                        .first_span
+                        .is_some_and(|span| t < began.saturating_add(span));
+                if learning {
+                    part.set(j, adr_sdk::Score::UNDETERMINED);
+                }
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// Events of a batch grouped by key, each group in event order.
+#[derive(Debug, Default)]
+struct Groups {
+    /// Keys in the order first seen in the batch.
+    keys: Vec<KeyId>,
+    /// Row indices, grouped; group g is `rows[starts[g]..starts[g + 1]]`.
+    rows: Vec<u32>,
+    starts: Vec<usize>,
+    /// Per key id: its group in this batch, or `u32::MAX`.
+    slot: Vec<u32>,
+}
+
+impl Groups {
+    fn build(&mut self, keys: &[KeyId], n_keys: usize) {
+        self.slot.resize(n_keys, u32::MAX);
+        for &k in &self.keys {
+            self.slot[k as usize] = u32::MAX;
+        }
+        self.keys.clear();
+        let mut counts: Vec<usize> = Vec::new();
+        for &k in keys {
+            let s = &mut self.slot[k as usize];
+            if *s == u32::MAX {
+                *s = self.keys.len() as u32;
+                self.keys.push(k);
+                counts.push(0);
+            }
+            counts[*s as usize] += 1;
+        }
+        self.starts.clear();
+        self.starts.push(0);
+        for c in &counts {
+            let last = *self.starts.last().unwrap_or(&0);
+            self.starts.push(last + c);
+        }
+        self.rows.resize(keys.len(), 0);
+        let mut next: Vec<usize> = self.starts[..self.keys.len()].to_vec();
+        for (i, &k) in keys.iter().enumerate() {
+            let g = self.slot[k as usize] as usize;
+            self.rows[next[g]] = i as u32;
+            next[g] += 1;
+        }
+    }
+
+    /// Whether the batch holds one key only (its rows are the batch, in order).
+    fn single(&self) -> bool {
+        self.keys.len() == 1
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (KeyId, &[u32])> {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(g, &k)| (k, &self.rows[self.starts[g]..self.starts[g + 1]]))
+    }
+}
+
+/// One key's events of a batch, copied out so a detector sees them contiguously.
+#[derive(Debug, Default)]
+struct Gathered {
+    timestamps: Vec<i64>,
+    columns: Vec<Vec<f64>>,
+    scores: ScoreColumns,
+}
+
+impl Gathered {
+    fn fill<'a>(
+        &mut self,
+        rows: &[u32],
+        timestamps: &[i64],
+        inputs: impl Iterator<Item = &'a [f64]>,
+    ) {
+        self.timestamps.clear();
+        self.timestamps
+            .extend(rows.iter().map(|&i| timestamps[i as usize]));
+        let mut c = 0;
+        for input in inputs {
+            if self.columns.len() == c {
+                self.columns.push(Vec::new());
+            }
+            let column = &mut self.columns[c];
+            column.clear();
+            column.extend(rows.iter().map(|&i| input[i as usize]));
+            c += 1;
+        }
+        self.columns.truncate(c);
+        self.scores.resize(rows.len());
+    }
+}

@@ -1,0 +1,314 @@
+//! `adr explain`: why the rules said what they said at one event: each detector's raw and
+//! normalised score and verdict, each ensemble's vote, score and matching severity arm, and
+//! each alert's state (how long its condition has held, whether it fired, its cooldown).
+//!
+//! The input is evaluated up to and including the event, in the same batches a run uses
+//! but cut right after it, so the state shown is exactly the state at that event.
+
+use serde::Serialize;
+
+use super::{read_batch, Batch, RunError};
+use crate::io::timestamp::format_rfc3339;
+use crate::io::EventInput;
+use crate::rules::ast::Hold;
+use crate::rules::eval::{Evaluator, Outcome, Rows};
+
+/// One detector at the event.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectorView {
+    /// Its name in the rules.
+    pub name: String,
+    /// `family.detector`.
+    pub detector: String,
+    /// What it reads.
+    pub inputs: Vec<String>,
+    /// Its input values at the event.
+    pub values: Vec<f64>,
+    /// Raw score.
+    pub raw: f64,
+    /// Normalised score.
+    pub score: f64,
+    /// Verdict.
+    pub verdict: &'static str,
+}
+
+/// One ensemble at the event.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleView {
+    /// Its name.
+    pub name: String,
+    /// The vote as written.
+    pub vote: String,
+    /// Members saying anomaly, of how many.
+    pub votes: u32,
+    /// Members.
+    pub members: usize,
+    /// Its normalised score.
+    pub score: f64,
+    /// Its verdict.
+    pub verdict: &'static str,
+    /// Its severity, for an anomaly.
+    pub severity: Option<String>,
+    /// The arm that gave the severity, as written (`None`: the default, `medium`).
+    pub arm: Option<String>,
+}
+
+/// One alert at the event.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    /// Its name.
+    pub name: String,
+    /// Its condition, as a sentence.
+    pub condition: String,
+    /// Since when the condition holds, if it does.
+    pub holding_since: Option<String>,
+    /// For how many events.
+    pub holding_events: u64,
+    /// Whether it fired at this event.
+    pub fired_here: bool,
+    /// Whether it has fired (or was suppressed) for the current run of the condition.
+    pub active: bool,
+    /// When the cooldown of its group ends, if it runs.
+    pub cooldown_until: Option<String>,
+}
+
+/// Everything at one event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// Event time.
+    pub time: String,
+    /// Key.
+    pub key: String,
+    /// Data row, from 1.
+    pub row: u64,
+    /// Detectors.
+    pub detectors: Vec<DetectorView>,
+    /// Ensembles.
+    pub ensembles: Vec<EnsembleView>,
+    /// Alerts.
+    pub alerts: Vec<AlertView>,
+}
+
+/// Evaluates `input` and explains every event at `at` (of `key`, when given).
+///
+/// # Errors
+///
+/// A [`RunError`] from reading or evaluating.
+pub fn explain(
+    evaluator: &mut Evaluator<'_>,
+    input: &mut EventInput,
+    at: i64,
+    key: Option<&str>,
+) -> Result<Vec<Explanation>, RunError> {
+    let mut batch = Batch::default();
+    let mut outcome = Outcome::default();
+    let mut found = Vec::new();
+    while read_batch(input, evaluator, &mut batch)? > 0 {
+        let mut fields = Vec::new();
+        let rows = batch.rows(&mut fields);
+        let mut start = 0;
+        for i in 0..rows.len() {
+            if rows.timestamps[i] != at
+                || key.is_some_and(|k| evaluator.keys().name(rows.keys[i]) != k)
+            {
+                continue;
+            }
+            // Evaluate up to and including this event, then look.
+            let mut sub = Vec::new();
+            let part = rows.slice(start..i + 1, &mut sub);
+            evaluator.process(&part, &mut outcome)?;
+            found.push(describe(evaluator, &part, &outcome, i - start));
+            start = i + 1;
+        }
+        if start < rows.len() {
+            let mut sub = Vec::new();
+            evaluator.process(&rows.slice(start..rows.len(), &mut sub), &mut outcome)?;
+        }
+    }
+    Ok(found)
+}
+
+fn describe(
+    evaluator: &Evaluator<'_>,
+    rows: &Rows<'_>,
+    outcome: &Outcome,
+    i: usize,
+) -> Explanation {
+    let row = rows.first_row + i as u64;
+    let plan = evaluator.plan();
+    let n_fields = plan.input.fields.len();
+    let detectors = plan
+        .detectors
+        .iter()
+        .zip(&outcome.detectors)
+        .map(|(d, s)| DetectorView {
+            name: d.name.clone(),
+            detector: d.qualified.clone(),
+            inputs: d.input_names.clone(),
+            values: d
+                .inputs
+                .iter()
+                .map(|&slot| {
+                    if slot < n_fields {
+                        rows.fields[slot][i]
+                    } else {
+                        outcome.features[slot - n_fields][i]
+                    }
+                })
+                .collect(),
+            raw: s.raw[i],
+            score: s.normalised[i],
+            verdict: s.verdict[i].as_str(),
+        })
+        .collect();
+    let ensembles = plan
+        .ensembles
+        .iter()
+        .zip(&outcome.ensembles)
+        .map(|(e, column)| {
+            let j = column[i];
+            EnsembleView {
+                name: e.name.clone(),
+                vote: e
+                    .vote_text
+                    .trim_start_matches("vote")
+                    .trim_start()
+                    .trim_start_matches('=')
+                    .trim_start()
+                    .to_owned(),
+                votes: j.votes,
+                members: e.members.len(),
+                score: j.score,
+                verdict: j.verdict.as_str(),
+                severity: j.severity.map(|s| s.to_string()),
+                arm: j.arm.map(|a| e.arms[a as usize].text.clone()),
+            }
+        })
+        .collect();
+    let (key, ts) = (rows.keys[i], rows.timestamps[i]);
+    let alerts = plan
+        .alerts
+        .iter()
+        .enumerate()
+        .map(|(a, p)| {
+            let state = evaluator.alerts().state(a, key);
+            AlertView {
+                name: p.name.clone(),
+                condition: format!(
+                    "severity >= {} for {}",
+                    p.level,
+                    match p.hold {
+                        Hold::Events(n) => format!("{n} event{}", if n == 1 { "" } else { "s" }),
+                        Hold::Duration(d) => adr_sdk::params::format_duration(d),
+                    }
+                ),
+                holding_since: state.holding.map(|(t, _)| format_rfc3339(t)),
+                holding_events: state.holding.map_or(0, |(_, n)| n),
+                fired_here: outcome
+                    .fired
+                    .iter()
+                    .any(|f| f.row == row && f.alert == p.name),
+                active: state.active,
+                cooldown_until: evaluator
+                    .alerts()
+                    .cooldown_until(a, key, ts)
+                    .map(format_rfc3339),
+            }
+        })
+        .collect();
+    Explanation {
+        time: format_rfc3339(ts),
+        key: evaluator.keys().name(key).to_owned(),
+        row,
+        detectors,
+        ensembles,
+        alerts,
+    }
+}
+
+impl Explanation {
+    /// The explanation for a person.
+    pub fn render(&self) -> String {
+        let num = |x: f64| {
+            if x.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{x:.4}")
+            }
+        };
+        let mut out = format!(
+            "at {}{} (row {})\n\ndetectors\n",
+            self.time,
+            if self.key.is_empty() {
+                String::new()
+            } else {
+                format!(", key {}", self.key)
+            },
+            self.row
+        );
+        for d in &self.detectors {
+            let values: Vec<String> = d
+                .inputs
+                .iter()
+                .zip(&d.values)
+                .map(|(n, v)| format!("{n} = {}", num(*v)))
+                .collect();
+            out.push_str(&format!(
+                "  {:<14} {:<22} raw {:>10}  score {:>6}  {:<12} ({})\n",
+                d.name,
+                d.detector,
+                num(d.raw),
+                num(d.score),
+                d.verdict,
+                values.join(", ")
+            ));
+        }
+        out.push_str("\nensembles\n");
+        for e in &self.ensembles {
+            out.push_str(&format!(
+                "  {:<14} {}: {} of {} members say anomaly, score {} -> {}{}\n",
+                e.name,
+                e.vote,
+                e.votes,
+                e.members,
+                num(e.score),
+                e.verdict,
+                match (&e.severity, &e.arm) {
+                    (Some(s), Some(arm)) => format!(", severity {s} by `{arm}`"),
+                    (Some(s), None) => format!(", severity {s} (no arm matched: the default)"),
+                    _ => String::new(),
+                }
+            ));
+        }
+        if !self.alerts.is_empty() {
+            out.push_str("\nalerts\n");
+        }
+        for a in &self.alerts {
+            let holding = match &a.holding_since {
+                Some(since) => format!(
+                    "holding since {since} ({} event{})",
+                    a.holding_events,
+                    if a.holding_events == 1 { "" } else { "s" }
+                ),
+                None => "not holding".to_owned(),
+            };
+            let state = if a.fired_here {
+                "FIRED at this event".to_owned()
+            } else if a.active {
+                "active (fired or suppressed earlier in this run of the condition)".to_owned()
+            } else {
+                "not fired".to_owned()
+            };
+            out.push_str(&format!(
+                "  {:<14} when {}: {holding}; {state}{}\n",
+                a.name,
+                a.condition,
+                a.cooldown_until
+                    .as_ref()
+                    .map(|t| format!("; cooldown until {t}"))
+                    .unwrap_or_default()
+            ));
+        }
+        out
+    }
+}
