@@ -48,7 +48,8 @@ enum Command {
         adr detect statistical.mad --column volume --param window=1h --json --anomalies-only --input trades.csv\n  \
         cat prices.csv | adr detect statistical.grubbs --column price --param window=batch > scored.csv")]
     Detect(DetectArgs),
-    /// Check rule files: syntax, names, parameters, features, votes, severities, alerts, tests.
+    /// Check rule files (each with its includes): syntax, names, parameters, features, votes,
+    /// severities, alerts, tests.
     #[command(
         after_help = "Exit status: 0 when there is no error (warnings allowed), 1 otherwise."
     )]
@@ -186,19 +187,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn check(registry: &Registry, args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, diagnostics) = adr_engine::rules::check_files(&args.files, registry)?;
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.level == adr_engine::rules::diagnostic::Level::Error)
-        .count();
+    // Each file named is its own rule set (with its includes), as `adr test` runs them.
+    let mut errors = 0;
+    let mut documents = Vec::new();
+    for file in &args.files {
+        let (loaded, diagnostics) =
+            adr_engine::rules::check_files(std::slice::from_ref(file), registry)?;
+        errors += diagnostics
+            .iter()
+            .filter(|d| d.level == adr_engine::rules::diagnostic::Level::Error)
+            .count();
+        if args.json {
+            match adr_engine::rules::diagnostic::to_json(&diagnostics, &loaded.sources) {
+                serde_json::Value::Array(items) => documents.extend(items),
+                other => documents.push(other),
+            }
+        } else {
+            eprint!(
+                "{}",
+                adr_engine::rules::diagnostic::render(&diagnostics, &loaded.sources)
+            );
+        }
+    }
     if args.json {
-        let doc = adr_engine::rules::diagnostic::to_json(&diagnostics, &loaded.sources);
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        eprint!(
-            "{}",
-            adr_engine::rules::diagnostic::render(&diagnostics, &loaded.sources)
-        );
+        println!("{}", serde_json::to_string_pretty(&documents)?);
     }
     // The rendered summary already says how many errors there are.
     Ok(if errors > 0 {

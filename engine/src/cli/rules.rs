@@ -63,7 +63,7 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
-    /// Rule files whose test blocks to run.
+    /// Rule files whose test blocks to run; each file is its own rule set.
     #[arg(required = true, value_name = "RULES")]
     rules: Vec<PathBuf>,
     /// Machine-readable results: one JSON document on standard output.
@@ -223,8 +223,12 @@ pub(crate) fn run(registry: &Registry, args: RunArgs, quiet: bool) -> anyhow::Re
 }
 
 pub(crate) fn test(registry: &Registry, args: TestArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let plan = plan(&args.rules, registry, quiet || args.json)?;
-    let results = run::testing::run_tests(&plan, registry);
+    // Each file named is its own rule set, with its includes.
+    let mut results = Vec::new();
+    for file in &args.rules {
+        let plan = plan(std::slice::from_ref(file), registry, quiet || args.json)?;
+        results.extend(run::testing::run_tests(&plan, registry));
+    }
     let failed = results.iter().filter(|r| !r.passed).count();
     if args.json {
         let doc = serde_json::json!({

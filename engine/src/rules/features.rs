@@ -198,6 +198,8 @@ pub fn compile(
 pub struct State {
     /// Recent `(time, value, second value)` rows, newest last.
     rows: VecDeque<(i64, f64, f64)>,
+    /// Running sums over `rows`, so a window of any length costs O(1) per row.
+    sums: Sums,
     /// The running value of an EWMA.
     average: Option<f64>,
     /// Rows since the EWMA last saw a value.
@@ -275,30 +277,22 @@ fn step(op: Op, s: &mut State, ts: i64, x: f64, y: f64) -> f64 {
         }
         Op::Rolling(agg, span) => {
             push(s, span, ts, x, f64::NAN);
-            aggregate(agg, span, &s.rows)
+            aggregate(agg, span, s)
         }
         Op::ZScore(span) => {
             // The window before the row: expire by this row's time, judge, then add it.
             if let Lookback::Time(d) = span {
                 expire(s, ts, d);
             }
-            let mean = aggregate(Agg::Mean, span, &s.rows);
-            let std = aggregate(Agg::Std, span, &s.rows);
+            let mean = aggregate(Agg::Mean, span, s);
+            let std = aggregate(Agg::Std, span, s);
             push(s, span, ts, x, f64::NAN);
             (x - mean) / std
         }
         Op::Vwap(span) => {
             push(s, span, ts, x, y);
-            let (mut pv, mut v, mut n) = (0.0, 0.0, 0usize);
-            for &(_, p, vol) in &s.rows {
-                if !(p.is_nan() || vol.is_nan()) {
-                    pv += p * vol;
-                    v += vol;
-                    n += 1;
-                }
-            }
-            if enough(span, n) {
-                pv / v
+            if enough(span, s.sums.pairs) {
+                s.sums.pv / s.sums.v
             } else {
                 f64::NAN
             }
@@ -306,19 +300,97 @@ fn step(op: Op, s: &mut State, ts: i64, x: f64, y: f64) -> f64 {
     }
 }
 
+/// Sums over a window's rows, updated as rows come and go, and rebuilt from the rows every
+/// [`Sums::REBUILD_EVERY`] removals so rounding cannot drift.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    /// Non-NaN values.
+    n: usize,
+    /// Their mean and sum of squared deviations (Welford), for `mean` and `std`.
+    mean: f64,
+    m2: f64,
+    /// Their sum.
+    sum: f64,
+    /// Rows with a price and a volume, Σ p·v and Σ v, for `vwap`.
+    pairs: usize,
+    pv: f64,
+    v: f64,
+    removals: u32,
+}
+
+impl Sums {
+    const REBUILD_EVERY: u32 = 1024;
+
+    fn add(&mut self, x: f64, y: f64) {
+        if !x.is_nan() {
+            self.n += 1;
+            self.sum += x;
+            let delta = x - self.mean;
+            self.mean += delta / self.n as f64;
+            self.m2 += delta * (x - self.mean);
+        }
+        if !(x.is_nan() || y.is_nan()) {
+            self.pairs += 1;
+            self.pv += x * y;
+            self.v += y;
+        }
+    }
+
+    fn remove(&mut self, x: f64, y: f64) {
+        if !x.is_nan() {
+            self.n -= 1;
+            self.sum -= x;
+            if self.n == 0 {
+                (self.mean, self.m2, self.sum) = (0.0, 0.0, 0.0);
+            } else {
+                let delta = x - self.mean;
+                self.mean -= delta / self.n as f64;
+                self.m2 -= delta * (x - self.mean);
+            }
+        }
+        if !(x.is_nan() || y.is_nan()) {
+            self.pairs -= 1;
+            self.pv -= x * y;
+            self.v -= y;
+        }
+        self.removals += 1;
+    }
+
+    fn rebuild(rows: &VecDeque<(i64, f64, f64)>) -> Sums {
+        let mut sums = Sums::default();
+        for &(_, x, y) in rows {
+            sums.add(x, y);
+        }
+        sums
+    }
+}
+
+fn pop(s: &mut State) {
+    if let Some((_, x, y)) = s.rows.pop_front() {
+        s.sums.remove(x, y);
+    }
+}
+
 fn expire(s: &mut State, ts: i64, d: i64) {
     let oldest_kept = ts.saturating_sub(d);
     while s.rows.front().is_some_and(|r| r.0 <= oldest_kept) {
-        s.rows.pop_front();
+        pop(s);
+    }
+    if s.sums.removals >= Sums::REBUILD_EVERY {
+        s.sums = Sums::rebuild(&s.rows);
     }
 }
 
 fn push(s: &mut State, span: Lookback, ts: i64, x: f64, y: f64) {
     s.rows.push_back((ts, x, y));
+    s.sums.add(x, y);
     match span {
         Lookback::Count(n) => {
             if s.rows.len() > n {
-                s.rows.pop_front();
+                pop(s);
+            }
+            if s.sums.removals >= Sums::REBUILD_EVERY {
+                s.sums = Sums::rebuild(&s.rows);
             }
         }
         Lookback::Time(d) => expire(s, ts, d),
@@ -333,23 +405,24 @@ fn enough(span: Lookback, n: usize) -> bool {
     }
 }
 
-fn aggregate(agg: Agg, span: Lookback, rows: &VecDeque<(i64, f64, f64)>) -> f64 {
-    let values = rows.iter().map(|r| r.1).filter(|x| !x.is_nan());
-    let n = values.clone().count();
+fn aggregate(agg: Agg, span: Lookback, s: &State) -> f64 {
+    let n = s.sums.n;
     if !enough(span, n) || n == 0 {
         return f64::NAN;
     }
+    let values = || s.rows.iter().map(|r| r.1).filter(|x| !x.is_nan());
     match agg {
-        Agg::Sum => values.sum(),
-        Agg::Mean => values.sum::<f64>() / n as f64,
-        Agg::Min => values.fold(f64::INFINITY, f64::min),
-        Agg::Max => values.fold(f64::NEG_INFINITY, f64::max),
+        Agg::Sum => s.sums.sum,
+        Agg::Mean => s.sums.sum / n as f64,
+        // Min and max scan the window: O(window) per row, cheap for the windows features
+        // use; a monotonic deque would make them O(1) if that ever matters.
+        Agg::Min => values().fold(f64::INFINITY, f64::min),
+        Agg::Max => values().fold(f64::NEG_INFINITY, f64::max),
         Agg::Std => {
             if n < 2 {
                 return f64::NAN;
             }
-            let mean = values.clone().sum::<f64>() / n as f64;
-            (values.map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
+            (s.sums.m2.max(0.0) / (n as f64 - 1.0)).sqrt()
         }
     }
 }
@@ -450,6 +523,52 @@ mod tests {
         );
         let got = run("vwap(x, y, 5m)", &rows);
         assert!(same(&got, &[10.0, 17.5, 17.5, 20.0]), "{got:?}");
+    }
+
+    #[test]
+    fn running_sums_agree_with_recomputing_each_window() {
+        // Large level, small spread: the case where running sums drift if anything does.
+        let mut seed = 7u64;
+        let xs: Vec<f64> = (0..20_000)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (seed >> 11) as f64 / (1u64 << 53) as f64;
+                if u < 0.01 {
+                    f64::NAN
+                } else {
+                    30_000.0 + u
+                }
+            })
+            .collect();
+        let w = 50;
+        let mean = run("mean(x, 50)", &series(&xs));
+        let std = run("std(x, 50)", &series(&xs));
+        for i in w..xs.len() {
+            let window: Vec<f64> = xs[i + 1 - w..=i]
+                .iter()
+                .copied()
+                .filter(|x| !x.is_nan())
+                .collect();
+            if window.len() < w {
+                assert!(mean[i].is_nan());
+                continue;
+            }
+            let m = window.iter().sum::<f64>() / w as f64;
+            let sd =
+                (window.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (w as f64 - 1.0)).sqrt();
+            assert!(
+                (mean[i] - m).abs() < 1e-9,
+                "mean at {i}: {} vs {m}",
+                mean[i]
+            );
+            assert!(
+                (std[i] - sd).abs() < 1e-7 * sd.max(1e-3),
+                "std at {i}: {} vs {sd}",
+                std[i]
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub type KeyId = u32;
 pub struct KeyTable {
     ids: HashMap<Box<[u8]>, KeyId>,
     names: Vec<String>,
+    parts: Vec<Vec<String>>,
     last: Option<KeyId>,
     last_bytes: Vec<u8>,
     scratch: Vec<u8>,
@@ -25,11 +26,13 @@ impl KeyTable {
     /// Returns the id and whether the key is new.
     pub fn intern<'a>(&mut self, parts: impl IntoIterator<Item = &'a [u8]>) -> (KeyId, bool) {
         self.scratch.clear();
+        let mut count = 0;
         for (i, part) in parts.into_iter().enumerate() {
             if i > 0 {
                 self.scratch.push(SEPARATOR);
             }
             self.scratch.extend_from_slice(trim(part));
+            count = i + 1;
         }
         // Rows of one key often come in runs: skip the hash for a repeat.
         if let Some(id) = self.last {
@@ -42,8 +45,14 @@ impl KeyTable {
             None => {
                 let id = KeyId::try_from(self.names.len()).expect("fewer than 2^32 keys");
                 self.ids.insert(self.scratch.clone().into_boxed_slice(), id);
-                self.names
-                    .push(String::from_utf8_lossy(&self.scratch).replace(SEPARATOR as char, "/"));
+                let text = String::from_utf8_lossy(&self.scratch);
+                let parts: Vec<String> = if count == 0 {
+                    Vec::new()
+                } else {
+                    text.split(SEPARATOR as char).map(str::to_owned).collect()
+                };
+                self.names.push(parts.join("/"));
+                self.parts.push(parts);
                 (id, true)
             }
         };
@@ -56,6 +65,11 @@ impl KeyTable {
     /// The key's text, its parts joined with `/` (empty for rules without key columns).
     pub fn name(&self, id: KeyId) -> &str {
         &self.names[id as usize]
+    }
+
+    /// The key's values, one per key column.
+    pub fn parts(&self, id: KeyId) -> &[String] {
+        &self.parts[id as usize]
     }
 
     /// The id of the key written as `name` (parts joined with `/`).
@@ -100,6 +114,7 @@ mod tests {
         assert_eq!(keys.intern([&b"binance"[..], b"ETH"]), (1, true));
         assert_eq!(keys.intern([&b" binance"[..], b"BTC "]), (0, false));
         assert_eq!(keys.name(1), "binance/ETH");
+        assert_eq!(keys.parts(1), ["binance", "ETH"]);
         assert_eq!(keys.find("binance/BTC"), Some(0));
         assert_eq!(keys.len(), 2);
     }

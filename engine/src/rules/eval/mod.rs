@@ -260,14 +260,9 @@ impl<'r> Evaluator<'r> {
                 self.plan.feature_states,
             ));
             self.last_time.push(i64::MIN);
-            let name = self.keys.name(id).to_owned();
-            let parts: Vec<&str> = if self.plan.input.keys.is_empty() {
-                Vec::new()
-            } else {
-                name.split('/').collect()
-            };
+            let parts: Vec<&str> = self.keys.parts(id).iter().map(String::as_str).collect();
             self.alerts.add_key(&parts);
-            self.key_parts.push(name);
+            self.key_parts.push(self.keys.name(id).to_owned());
         }
         Ok(id)
     }
