@@ -130,3 +130,51 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
     skip(&format!("{test}: needs ../shared/data (real labelled data beside the repository), which is not here"));
     None
 }
+
+/// What a run of `adr` did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs the built `adr` with `args` in the workspace, with the statistical and the faulty
+/// plugins, feeding `stdin` if given.
+pub fn adr(args: &[&str], stdin: Option<&str>) -> Run {
+    use std::io::Write;
+    use std::process::{Command, Output, Stdio};
+    let b = built();
+    let dir = plugin_dir(&[&b.statistical, &b.faulty]);
+    let mut cmd = Command::new(&b.adr);
+    cmd.args(args)
+        .arg("--plugins")
+        .arg(dir.path())
+        .current_dir(workspace());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("adr runs");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("adr finishes");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}

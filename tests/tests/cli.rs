@@ -2,48 +2,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use adr_tests::{built, plugin_dir, workspace};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn adr(args: &[&str], stdin: Option<&str>) -> Run {
-    let b = built();
-    let dir = plugin_dir(&[&b.statistical, &b.faulty]);
-    let mut cmd = Command::new(&b.adr);
-    cmd.args(args)
-        .arg("--plugins")
-        .arg(dir.path())
-        .current_dir(workspace());
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("adr runs");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("adr finishes");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
+use adr_tests::{adr, built, plugin_dir, Run};
 
 fn detect_text(csv: &str, extra: &[&str]) -> Run {
     let mut args = vec![
@@ -64,6 +25,10 @@ fn every_command_has_help() {
         &["--help"][..],
         &["plugins", "--help"],
         &["detect", "--help"],
+        &["check", "--help"],
+        &["run", "--help"],
+        &["test", "--help"],
+        &["explain", "--help"],
     ] {
         let run = adr(args, None);
         assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
