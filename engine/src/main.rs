@@ -342,17 +342,7 @@ fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<
         },
         anomalies_only: args.anomalies_only,
     };
-    let bar = match size {
-        Some(len) if !quiet && std::io::stderr().is_terminal() => {
-            let bar = indicatif::ProgressBar::new(len);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} scoring {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta} left")
-                    .expect("valid template"),
-            );
-            Some(bar)
-        }
-        _ => None,
-    };
+    let bar = cli::rules::progress_bar(size, quiet, "scoring");
     let result = detect::run(registry, &request, input, output, |bytes| {
         if let Some(bar) = &bar {
             bar.set_position(bytes);

@@ -135,13 +135,19 @@ fn open_input(
     Ok((input, size))
 }
 
-fn progress_bar(size: Option<u64>, quiet: bool) -> Option<indicatif::ProgressBar> {
+/// A progress bar over `size` bytes on a terminal, labelled with what is being done;
+/// `None` when quiet, piped, or the size is unknown.
+pub(crate) fn progress_bar(
+    size: Option<u64>,
+    quiet: bool,
+    doing: &str,
+) -> Option<indicatif::ProgressBar> {
     let len = size.filter(|_| !quiet && std::io::stderr().is_terminal())?;
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} evaluating {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta} left",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {doing} {{bytes}}/{{total_bytes}} [{{wide_bar}}] {{bytes_per_sec}}, {{eta}} left"
+        ))
         .expect("valid template"),
     );
     Some(bar)
@@ -186,7 +192,7 @@ pub(crate) fn run(registry: &Registry, args: RunArgs, quiet: bool) -> anyhow::Re
     if let Some(n) = notifier.as_mut() {
         sinks.push(n);
     }
-    let bar = progress_bar(size, quiet);
+    let bar = progress_bar(size, quiet, "evaluating");
     let result = run::run(
         &mut evaluator,
         &mut input,

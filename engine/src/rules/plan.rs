@@ -152,7 +152,7 @@ pub struct EnsemblePlan {
     pub member_names: Vec<String>,
     /// The vote.
     pub vote: VotePlan,
-    /// The vote as written, for explanations.
+    /// The vote's rule as written (`any(a, b)`), for explanations.
     pub vote_text: String,
     /// Severity arms in order; empty: every anomaly is `medium`.
     pub arms: Vec<ArmPlan>,
@@ -481,34 +481,13 @@ impl<'a> Planner<'a> {
                 _ => None,
             })
             .collect();
-        let mut order: Vec<usize> = Vec::new();
-        let mut state = vec![0u8; defined.len()];
-        fn visit(
-            i: usize,
-            defined: &[(&Name, &Expr)],
-            state: &mut [u8],
-            order: &mut Vec<usize>,
-        ) -> Result<(), PlanError> {
-            match state[i] {
-                2 => return Ok(()),
-                1 => return Err(internal("features depend on each other in a cycle")),
-                _ => {}
-            }
-            state[i] = 1;
+        let order = dependency_order(defined.len(), "features depend on each other", |i| {
             let mut refs = Vec::new();
             names_in(defined[i].1, &mut refs);
-            for r in refs {
-                if let Some(j) = defined.iter().position(|(n, _)| n.text == r) {
-                    visit(j, defined, state, order)?;
-                }
-            }
-            state[i] = 2;
-            order.push(i);
-            Ok(())
-        }
-        for i in 0..defined.len() {
-            visit(i, &defined, &mut state, &mut order)?;
-        }
+            refs.iter()
+                .filter_map(|r| defined.iter().position(|(n, _)| n.text == *r))
+                .collect()
+        })?;
         let mut states = 0;
         let mut features = Vec::new();
         for i in order {
@@ -536,32 +515,14 @@ impl<'a> Planner<'a> {
                 _ => None,
             })
             .collect();
-        let mut order = Vec::new();
-        let mut state = vec![0u8; defined.len()];
-        fn visit(
-            i: usize,
-            defined: &[&Ensemble],
-            state: &mut [u8],
-            order: &mut Vec<usize>,
-        ) -> Result<(), PlanError> {
-            match state[i] {
-                2 => return Ok(()),
-                1 => return Err(internal("ensembles contain each other in a cycle")),
-                _ => {}
-            }
-            state[i] = 1;
-            for m in &defined[i].vote.members {
-                if let Some(j) = defined.iter().position(|e| e.name.text == m.text) {
-                    visit(j, defined, state, order)?;
-                }
-            }
-            state[i] = 2;
-            order.push(i);
-            Ok(())
-        }
-        for i in 0..defined.len() {
-            visit(i, &defined, &mut state, &mut order)?;
-        }
+        let order = dependency_order(defined.len(), "ensembles contain each other", |i| {
+            defined[i]
+                .vote
+                .members
+                .iter()
+                .filter_map(|m| defined.iter().position(|e| e.name.text == m.text))
+                .collect()
+        })?;
         let mut planned: Vec<EnsemblePlan> = Vec::new();
         for i in order {
             let e = defined[i];
@@ -617,7 +578,11 @@ impl<'a> Planner<'a> {
                 members,
                 member_names,
                 vote,
-                vote_text: self.text(e.vote.span),
+                // `vote = any(a, b)` as `any(a, b)`: the clause's rule, not its keyword.
+                vote_text: self
+                    .text(e.vote.span)
+                    .split_once('=')
+                    .map_or_else(String::new, |(_, rule)| rule.trim().to_owned()),
                 arms,
             });
         }
@@ -648,6 +613,40 @@ impl<'a> Planner<'a> {
             }
         })
     }
+}
+
+/// The indices `0..n` ordered so each comes after those `deps` names (depth first).
+fn dependency_order(
+    n: usize,
+    what: &str,
+    deps: impl Fn(usize) -> Vec<usize>,
+) -> Result<Vec<usize>, PlanError> {
+    fn visit(
+        i: usize,
+        deps: &dyn Fn(usize) -> Vec<usize>,
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+    ) -> bool {
+        match state[i] {
+            2 => return true,
+            1 => return false,
+            _ => {}
+        }
+        state[i] = 1;
+        if !deps(i).into_iter().all(|j| visit(j, deps, state, order)) {
+            return false;
+        }
+        state[i] = 2;
+        order.push(i);
+        true
+    }
+    let (mut state, mut order) = (vec![0u8; n], Vec::with_capacity(n));
+    for i in 0..n {
+        if !visit(i, &deps, &mut state, &mut order) {
+            return Err(internal(format!("{what} in a cycle")));
+        }
+    }
+    Ok(order)
 }
 
 /// Every item of every loaded file, with its file.

@@ -169,13 +169,7 @@ fn describe(
             let j = column[i];
             EnsembleView {
                 name: e.name.clone(),
-                vote: e
-                    .vote_text
-                    .trim_start_matches("vote")
-                    .trim_start()
-                    .trim_start_matches('=')
-                    .trim_start()
-                    .to_owned(),
+                vote: e.vote_text.clone(),
                 votes: j.votes,
                 members: e.members.len(),
                 score: j.score,
@@ -204,10 +198,7 @@ fn describe(
                 ),
                 holding_since: state.holding.map(|(t, _)| format_rfc3339(t)),
                 holding_events: state.holding.map_or(0, |(_, n)| n),
-                fired_here: outcome
-                    .fired
-                    .iter()
-                    .any(|f| f.row == row && f.alert == p.name),
+                fired_here: outcome.fired.iter().any(|f| f.row == row && f.index == a),
                 active: state.active,
                 cooldown_until: evaluator
                     .alerts()

@@ -111,9 +111,7 @@ fn describe(target: &NotifyPlan) -> String {
 impl Sink for Notifier {
     fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
         for f in &view.outcome.fired {
-            let Some(plan) = view.plan.alerts.iter().find(|a| a.name == f.alert) else {
-                continue;
-            };
+            let plan = &view.plan.alerts[f.index];
             if plan.notify.is_empty() {
                 continue;
             }

@@ -18,11 +18,7 @@ pub fn alert_json(
     fired: &Fired,
     key: &str,
 ) -> Value {
-    let ensemble = &plan.ensembles[plan
-        .alerts
-        .iter()
-        .find(|a| a.name == fired.alert)
-        .map_or(0, |a| a.ensemble)];
+    let ensemble = &plan.ensembles[plan.alerts[fired.index].ensemble];
     let members: Vec<Value> = ensemble
         .members
         .iter()

@@ -79,14 +79,11 @@ impl Sink for Collector<'_> {
                     })
                     .collect();
                 let row = view.chunk.first_row + i as u64;
-                let alerted = view.outcome.fired.iter().any(|f| {
-                    f.row == row
-                        && view
-                            .plan
-                            .alerts
-                            .iter()
-                            .any(|a| a.name == f.alert && a.ensemble == e.ensemble)
-                });
+                let alerted = view
+                    .outcome
+                    .fired
+                    .iter()
+                    .any(|f| f.row == row && view.plan.alerts[f.index].ensemble == e.ensemble);
                 self.hits[x].push(Hit {
                     key: key.to_owned(),
                     judgement: view.outcome.ensembles[e.ensemble][i],

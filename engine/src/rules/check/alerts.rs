@@ -7,9 +7,7 @@ use super::Checker;
 use crate::rules::ast::*;
 use crate::rules::codes::Code;
 use crate::rules::diagnostic::Diagnostic;
-
-/// Severity levels, lowest first.
-pub const LEVELS: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+use crate::rules::severity::Severity;
 
 /// Notification targets, and whether each needs an argument.
 const TARGETS: [(&str, bool); 3] = [("log", false), ("file", true), ("webhook", true)];
@@ -105,14 +103,14 @@ impl Checker<'_> {
     }
 
     pub(super) fn check_level(&mut self, level: &Name) {
-        if !LEVELS.contains(&level.text.as_str()) {
+        if Severity::parse(&level.text).is_none() {
             self.push(
                 Diagnostic::new(
                     Code::UnknownSeverity,
                     level.span,
                     format!("unknown severity `{}`", level.text),
                 )
-                .suggest(suggest(&level.text, LEVELS))
+                .suggest(suggest(&level.text, Severity::ALL.map(Severity::as_str)))
                 .note("severities, lowest first: info, low, medium, high, critical"),
             );
         }

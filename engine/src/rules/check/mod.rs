@@ -17,8 +17,6 @@ mod detectors;
 mod ensembles;
 mod features;
 
-pub use alerts::LEVELS;
-
 /// Checks everything that was loaded; returns every problem found, sorted by place, after
 /// the loading problems (syntax errors, includes).
 pub fn check(loaded: &Loaded, registry: &Registry) -> Vec<Diagnostic> {

@@ -17,6 +17,9 @@ use crate::rules::severity::Severity;
 /// A fired alert.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Fired {
+    /// The alert's index in [`Plan::alerts`](crate::rules::plan::Plan::alerts).
+    #[serde(skip)]
+    pub index: usize,
     /// The alert's (and its ensemble's) name.
     pub alert: String,
     /// Event time of the event that fired it, ns.
@@ -187,6 +190,7 @@ impl AlertBook {
         let suppressed = std::mem::take(&mut self.suppressed_since[a][g]);
         self.fired[a] += 1;
         Step::Fired(Fired {
+            index: a,
             alert: self.plans[a].name.clone(),
             ts,
             key,

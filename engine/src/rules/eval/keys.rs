@@ -72,14 +72,6 @@ impl KeyTable {
         &self.parts[id as usize]
     }
 
-    /// The id of the key written as `name` (parts joined with `/`).
-    pub fn find(&self, name: &str) -> Option<KeyId> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| i as KeyId)
-    }
-
     /// How many keys were seen.
     pub fn len(&self) -> usize {
         self.names.len()
@@ -115,7 +107,6 @@ mod tests {
         assert_eq!(keys.intern([&b" binance"[..], b"BTC "]), (0, false));
         assert_eq!(keys.name(1), "binance/ETH");
         assert_eq!(keys.parts(1), ["binance", "ETH"]);
-        assert_eq!(keys.find("binance/BTC"), Some(0));
         assert_eq!(keys.len(), 2);
     }
 

@@ -152,7 +152,6 @@ pub struct Evaluator<'r> {
     plan: Plan,
     registry: &'r Registry,
     keys: KeyTable,
-    key_parts: Vec<String>,
     last_time: Vec<i64>,
     feature_states: Vec<State>,
     detectors: Vec<Vec<KeyDetector>>,
@@ -187,7 +186,6 @@ impl<'r> Evaluator<'r> {
             plan,
             registry,
             keys: KeyTable::default(),
-            key_parts: Vec::new(),
             last_time: Vec::new(),
             feature_states: Vec::new(),
             whole_series,
@@ -262,7 +260,6 @@ impl<'r> Evaluator<'r> {
             self.last_time.push(i64::MIN);
             let parts: Vec<&str> = self.keys.parts(id).iter().map(String::as_str).collect();
             self.alerts.add_key(&parts);
-            self.key_parts.push(self.keys.name(id).to_owned());
         }
         Ok(id)
     }
@@ -357,7 +354,7 @@ impl<'r> Evaluator<'r> {
             .chain(out.features.iter().map(Vec::as_slice))
             .collect();
         let groups = &self.groups;
-        let key_names = &self.key_parts;
+        let key_names = &self.keys;
         let registry = self.registry;
         let work = |((plan, states), scores): (
             (&DetectorPlan, &mut Vec<KeyDetector>),
@@ -409,7 +406,7 @@ impl<'r> Evaluator<'r> {
                     }
                     failures.push(DetectorFailure {
                         detector: plan.name.clone(),
-                        key: key_names[key as usize].clone(),
+                        key: key_names.name(key).to_owned(),
                         message: e.to_string(),
                     });
                 }
