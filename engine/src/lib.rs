@@ -10,15 +10,21 @@
 //! - [`detect`]: one detector over one file, the thin end-to-end path of `adr detect`;
 //! - [`rules`]: the `.adr` language: parse → check → [plan](rules::plan::Plan) →
 //!   [evaluate](rules::eval::Evaluator);
-//! - [`run`]: the pipeline over a file or stream behind `adr run`, `adr test` and
-//!   `adr explain`, with sinks for alerts, scored tables and notifications.
+//! - [`run`]: the pieces behind `adr run`, `adr test` and `adr explain`, with sinks for
+//!   alerts, scored tables and notifications;
+//! - [`embed`]: the [`Engine`](embed::Engine) a service embeds and `adr run` runs: push
+//!   events, results to sinks, status, reloads;
+//! - [`reload`]: preparing reloaded rules and plugins off the event path, and watching
+//!   their files.
 //!
 //! Key decision: the engine never links a detector family statically. Every family,
 //! including the ones shipped here, goes through the same stable-ABI boundary as a
 //! third-party plugin, so the boundary is exercised by every test and every run.
 
 pub mod detect;
+pub mod embed;
 pub mod io;
 pub mod plugins;
+pub mod reload;
 pub mod rules;
 pub mod run;

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use adr_engine::{
     detect::{self, DetectRequest, DetectSummary},
@@ -170,7 +171,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let search = SearchPath::from_env(&cli.global.plugins);
-    let registry = Registry::load(&search)?;
+    let registry = Arc::new(Registry::load(&search)?);
     for skipped in registry.skipped() {
         tracing::warn!("skipped plugin {skipped}");
     }
@@ -180,7 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detect(&registry, args, cli.global.quiet).map(|()| ExitCode::SUCCESS)
         }
         Command::Check(args) => check(&registry, &args),
-        Command::Run(args) => cli::rules::run(&registry, args, cli.global.quiet),
+        Command::Run(args) => cli::rules::run(&search, &registry, args, cli.global.quiet),
         Command::Test(args) => cli::rules::test(&registry, args, cli.global.quiet),
         Command::Explain(args) => cli::rules::explain(&registry, args, cli.global.quiet),
     }

@@ -17,7 +17,7 @@ fn evaluate(rules: &str, chunk_rows: usize) -> Vec<String> {
         Registry::load(&SearchPath::explicit([plugins.path().to_path_buf()])).expect("plugins");
     let loaded = source::load(&[workspace().join(rules)]).expect("rules");
     let (plan, _warnings) = Plan::build(&loaded, &registry).expect("rules check clean");
-    let mut evaluator = Evaluator::new(plan, &registry).expect("detectors build");
+    let mut evaluator = Evaluator::new(plan, registry.into()).expect("detectors build");
     let mut spec = event_spec(&evaluator);
     spec.chunk_rows = chunk_rows;
     let path = workspace()

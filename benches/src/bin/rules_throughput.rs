@@ -11,14 +11,13 @@
 //! bars, interleaved) and prints rows per second.
 
 use std::io::{BufWriter, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use adr_benches::{statistical_plugin, workspace};
+use adr_engine::embed::EngineBuilder;
 use adr_engine::io::{open_path, EventInput, InputFormat};
-use adr_engine::rules::eval::Evaluator;
-use adr_engine::rules::plan::Plan;
-use adr_engine::rules::source;
-use adr_engine::run::{event_spec, run};
+use adr_engine::run::event_spec;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: usize = std::env::args()
@@ -53,18 +52,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         w.flush()?;
     }
-    let registry = statistical_plugin();
-    let loaded = source::load(&[workspace().join("benches/rules/throughput.adr")])?;
-    let (plan, _) = Plan::build(&loaded, &registry).map_err(|e| e.to_string())?;
-    let mut evaluator = Evaluator::new(plan, &registry)?;
-    let spec = event_spec(&evaluator);
+    let registry = Arc::new(statistical_plugin());
+    let mut engine = EngineBuilder::new([workspace().join("benches/rules/throughput.adr")])
+        .registry(Arc::clone(&registry))
+        .watch_plugins(false)
+        .build()?;
+    let spec = event_spec(engine.evaluator());
     let mut input = EventInput::open(
         open_path(&path.display().to_string())?,
         InputFormat::Csv,
         &spec,
     )?;
     let started = Instant::now();
-    let summary = run(&mut evaluator, &mut input, &mut [], |_| {}, |_| {})?;
+    engine.run_input(&mut input, |_, _| {})?;
+    let summary = engine.finish()?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{} rows, {} keys, {} alerts in {seconds:.2} s: {:.0} rows/s ({} rayon threads)",

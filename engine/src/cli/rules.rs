@@ -4,15 +4,18 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use adr_engine::embed::EngineBuilder;
 use adr_engine::io::timestamp::TimeFormat;
-use adr_engine::io::{open_path, EventInput, InputFormat, UnsortedPolicy};
-use adr_engine::plugins::Registry;
+use adr_engine::io::{open_path, EventInput, EventSpec, InputFormat, UnsortedPolicy};
+use adr_engine::plugins::{Registry, SearchPath};
 use adr_engine::rules::diagnostic::{render, Level};
 use adr_engine::rules::eval::Evaluator;
 use adr_engine::rules::plan::Plan;
 use adr_engine::rules::source;
-use adr_engine::run::{self, event_spec, notify::Notifier, sinks, Sink};
+use adr_engine::run::{self, event_spec, notify::Notifier, sinks};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
@@ -59,6 +62,17 @@ pub(crate) struct RunArgs {
     /// Print the summary as one JSON object (on standard error) instead of text.
     #[arg(long)]
     json: bool,
+    /// Reload the rules when a rule file, an include or a plugin folder changes (and on
+    /// SIGHUP), without losing an event; a bad edit is reported and the running rules stay.
+    #[arg(long)]
+    watch: bool,
+    /// How long file events must be quiet before a reload, in milliseconds.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    debounce_ms: u64,
+    /// Events per batch (default: 65,536 from a file; 1 from standard input, so a live
+    /// stream is answered event by event).
+    #[arg(long, value_name = "N")]
+    batch_rows: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -115,10 +129,7 @@ fn plan(files: &[PathBuf], registry: &Registry, quiet: bool) -> anyhow::Result<P
     }
 }
 
-fn open_input(
-    args: &InputArgs,
-    evaluator: &Evaluator<'_>,
-) -> anyhow::Result<(EventInput, Option<u64>)> {
+fn open_input(args: &InputArgs, spec: &EventSpec) -> anyhow::Result<(EventInput, Option<u64>)> {
     let source =
         open_path(&args.input).with_context(|| format!("cannot open input {}", args.input))?;
     let format = match args.format {
@@ -130,7 +141,7 @@ fn open_input(
     let size = (args.input != "-" && !args.input.ends_with(".gz"))
         .then(|| std::fs::metadata(&args.input).ok().map(|m| m.len()))
         .flatten();
-    let input = EventInput::open(source, format, &event_spec(evaluator))
+    let input = EventInput::open(source, format, spec)
         .with_context(|| format!("cannot read input {}", args.input))?;
     Ok((input, size))
 }
@@ -153,72 +164,109 @@ pub(crate) fn progress_bar(
     Some(bar)
 }
 
-pub(crate) fn run(registry: &Registry, args: RunArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let plan = plan(&args.rules, registry, quiet)?;
-    let mut evaluator = Evaluator::new(plan, registry)?;
-    if args.input.allow_unsorted {
-        evaluator.set_unsorted(UnsortedPolicy::Allow);
+pub(crate) fn run(
+    search: &SearchPath,
+    registry: &Arc<Registry>,
+    args: RunArgs,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    if args.watch && args.output.is_some() {
+        bail!("--output cannot be combined with --watch: the scored table's columns follow the rules, which a reload changes (write alerts, or run without --watch)");
     }
-    let (mut input, size) = open_input(&args.input, &evaluator)?;
-    let alerts_out: Box<dyn Write> = if args.alerts == "-" {
-        Box::new(BufWriter::new(std::io::stdout().lock()))
+    let plan = plan(&args.rules, registry, quiet)?;
+    let first = Evaluator::new(plan.clone(), Arc::clone(registry))?;
+    let mut spec = event_spec(&first);
+    if spec.chunk_rows == 0 {
+        spec.chunk_rows = args.batch_rows.unwrap_or(if args.input.input == "-" {
+            // A live stream: each event as it comes.
+            1
+        } else {
+            0
+        });
+    }
+    let (mut input, size) = open_input(&args.input, &spec)?;
+    let alerts_out: Box<dyn Write + Send> = if args.alerts == "-" {
+        Box::new(BufWriter::new(std::io::stdout()))
     } else {
         Box::new(BufWriter::new(
             File::create(&args.alerts).with_context(|| format!("cannot create {}", args.alerts))?,
         ))
     };
-    let mut alert_writer = sinks::AlertWriter::new(alerts_out);
-    let mut scored = match &args.output {
-        Some(path) => Some(sinks::ScoredWriter::new(
+    let mut builder = EngineBuilder::new(args.rules.iter().cloned())
+        .plugins(search.clone())
+        .registry(Arc::clone(registry))
+        .plan(plan)
+        .watch(args.watch)
+        .debounce(Duration::from_millis(args.debounce_ms))
+        .unsorted(if args.input.allow_unsorted {
+            UnsortedPolicy::Allow
+        } else {
+            UnsortedPolicy::Reject
+        })
+        .sink(Box::new(sinks::AlertWriter::new(alerts_out)));
+    if let Some(path) = &args.output {
+        builder = builder.sink(Box::new(sinks::ScoredWriter::new(
             BufWriter::with_capacity(
                 1 << 20,
                 File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
             ),
-            evaluator.plan(),
-        )),
-        None => None,
-    };
-    let mut notifier = (!args.no_notify).then(|| {
-        Notifier::new(move |line| {
+            first.plan(),
+        )));
+    }
+    if !args.no_notify {
+        builder = builder.sink(Box::new(Notifier::new(move |line| {
             if !quiet {
                 eprintln!("{line}");
             }
-        })
-    });
-    let mut sinks: Vec<&mut dyn Sink> = vec![&mut alert_writer];
-    if let Some(s) = scored.as_mut() {
-        sinks.push(s);
+        })));
     }
-    if let Some(n) = notifier.as_mut() {
-        sinks.push(n);
+    drop(first);
+    let mut engine = builder.build()?;
+    if args.watch {
+        let handle = engine.status_handle();
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+            .context("cannot listen for SIGHUP")?;
+        std::thread::Builder::new()
+            .name("adr-sighup".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    tracing::info!("SIGHUP: reloading the rules");
+                    handle.request_reload();
+                }
+            })
+            .context("cannot start the SIGHUP thread")?;
+        if !quiet {
+            eprintln!(
+                "watching {} (and their includes and the plugin folders); SIGHUP reloads too",
+                args.rules
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     let bar = progress_bar(size, quiet, "evaluating");
-    let result = run::run(
-        &mut evaluator,
-        &mut input,
-        &mut sinks,
-        |bytes| {
-            if let Some(bar) = &bar {
-                bar.set_position(bytes);
-            }
-        },
-        |failure| {
+    let result = engine.run_input(&mut input, |bytes, engine| {
+        if let Some(bar) = &bar {
+            bar.set_position(bytes);
+        }
+        for failure in engine.take_failures() {
             tracing::warn!(
                 "detector `{}` failed for key `{}`: {}; its verdicts for that key in this batch are undetermined",
                 failure.detector,
                 failure.key,
                 failure.message
-            )
-        },
-    );
+            );
+        }
+    });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let summary = result?;
-    if let Some(n) = &notifier {
-        for line in n.failures() {
-            tracing::warn!("{line}");
-        }
+    result?;
+    let summary = engine.finish()?;
+    for line in &summary.problems {
+        tracing::warn!("{line}");
     }
     if args.json {
         eprintln!("{}", serde_json::to_string(&summary)?);
@@ -228,7 +276,11 @@ pub(crate) fn run(registry: &Registry, args: RunArgs, quiet: bool) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn test(registry: &Registry, args: TestArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn test(
+    registry: &Arc<Registry>,
+    args: TestArgs,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     // Each file named is its own rule set, with its includes.
     let mut results = Vec::new();
     for file in &args.rules {
@@ -277,7 +329,7 @@ pub(crate) fn test(registry: &Registry, args: TestArgs, quiet: bool) -> anyhow::
 }
 
 pub(crate) fn explain(
-    registry: &Registry,
+    registry: &Arc<Registry>,
     args: ExplainArgs,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -285,11 +337,11 @@ pub(crate) fn explain(
         .and_then(|f| f.parse(&args.at))
         .with_context(|| format!("`{}` is not a timestamp (write ISO-8601 such as 2025-01-15T10:30:00Z, or epoch seconds)", args.at))?;
     let plan = plan(&args.rules, registry, quiet)?;
-    let mut evaluator = Evaluator::new(plan, registry)?;
+    let mut evaluator = Evaluator::new(plan, Arc::clone(registry))?;
     if args.input.allow_unsorted {
         evaluator.set_unsorted(UnsortedPolicy::Allow);
     }
-    let (mut input, _) = open_input(&args.input, &evaluator)?;
+    let (mut input, _) = open_input(&args.input, &event_spec(&evaluator))?;
     let found = run::explain::explain(&mut evaluator, &mut input, at, args.key.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&found)?);

@@ -210,6 +210,29 @@ impl<R: Read> CsvInput<R> {
         })
     }
 
+    /// Reads `columns` as the value columns from the next chunk on.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::MissingColumn`] for a column the header lacks; the columns read stay.
+    pub fn set_columns(&mut self, columns: &[String]) -> Result<(), InputError> {
+        let headers = &self.headers;
+        self.value_indices = columns
+            .iter()
+            .map(|name| {
+                headers
+                    .iter()
+                    .position(|h| h == name)
+                    .ok_or_else(|| InputError::MissingColumn {
+                        name: name.clone(),
+                        suggestion: suggest(name, headers.iter().map(String::as_str)),
+                        available: headers.clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
     /// The header's column names.
     pub fn headers(&self) -> &[String] {
         &self.headers

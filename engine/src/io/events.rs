@@ -151,6 +151,28 @@ impl EventInput {
         self.csv.headers()
     }
 
+    /// The columns that can be read as values: the header without the time and key
+    /// columns (for JSON lines, the fields asked for when the stream was opened).
+    pub fn value_columns(&self) -> Vec<String> {
+        let time = self.time_column();
+        self.headers()
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| Some(h.as_str()) != time && !self.key_indices.contains(i))
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
+    /// Reads `fields` as the value columns from the next chunk on (a reload may read
+    /// other fields).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::MissingColumn`] for a column the stream lacks; the fields read stay.
+    pub fn set_fields(&mut self, fields: &[String]) -> Result<(), InputError> {
+        self.csv.set_columns(fields)
+    }
+
     /// The timestamp column, if any.
     pub fn time_column(&self) -> Option<&str> {
         self.csv.time_column()

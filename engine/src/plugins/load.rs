@@ -9,10 +9,14 @@ use abi_stable::{
 use adr_sdk::{ffi::PluginRef, host::Plugin, DetectorInfo};
 
 /// A plugin library that loaded and described its detectors.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LoadedPlugin {
     /// The file it was loaded from.
     pub path: PathBuf,
+    /// The file the dynamic linker opened: `path`, or a private copy of it when a new build
+    /// replaced a file already loaded (the linker would hand back the old library for the
+    /// same name). Two builds never share it, so it tells them apart.
+    pub build: PathBuf,
     /// The plugin's entry points.
     pub plugin: Plugin,
     /// Its detectors, as it describes them.
@@ -87,9 +91,19 @@ impl LoadError {
 ///
 /// A [`LoadError`] saying in one line why the file is not a usable plugin.
 pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    load_build(path, path)
+}
+
+/// Loads the library at `build`, a private copy of `path` (see [`LoadedPlugin::build`]),
+/// reporting problems under `path`.
+///
+/// # Errors
+///
+/// As [`load`].
+pub fn load_build(path: &Path, build: &Path) -> Result<LoadedPlugin, LoadError> {
     let path_buf = path.to_path_buf();
-    check_complete(path)?;
-    let header = lib_header_from_path(path).map_err(|e| classify(path_buf.clone(), e))?;
+    check_complete(path, build)?;
+    let header = lib_header_from_path(build).map_err(|e| classify(path_buf.clone(), e))?;
     check_abi_version(path, header.version_strings())?;
     let module = header
         .init_root_module::<PluginRef>()
@@ -100,6 +114,7 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
         reason: e.to_string(),
     })?;
     Ok(LoadedPlugin {
+        build: build.to_path_buf(),
         path: path_buf,
         plugin,
         detectors,
@@ -128,13 +143,13 @@ fn check_abi_version(path: &Path, found: VersionStrings) -> Result<(), LoadError
 /// Refuses files that are not whole shared libraries before the dynamic linker sees them:
 /// it maps a truncated library without complaint, and the first touch of a page past the
 /// end of the file kills the process with SIGBUS.
-fn check_complete(path: &Path) -> Result<(), LoadError> {
+fn check_complete(path: &Path, build: &Path) -> Result<(), LoadError> {
     use object::{Object, ObjectSection, ObjectSegment};
     let open = |reason: String| LoadError::Open {
         path: path.to_path_buf(),
         reason,
     };
-    let data = std::fs::read(path).map_err(|e| open(e.to_string()))?;
+    let data = std::fs::read(build).map_err(|e| open(e.to_string()))?;
     let file =
         object::File::parse(&*data).map_err(|e| open(format!("not a shared library ({e})")))?;
     let len = data.len() as u64;

@@ -14,6 +14,6 @@ mod load;
 mod registry;
 mod search_path;
 
-pub use load::{load, LoadError, LoadedPlugin};
-pub use registry::{LookupError, Registry, RegistryError};
+pub use load::{load, load_build, LoadError, LoadedPlugin};
+pub use registry::{LookupError, Registry, RegistryError, Stamp};
 pub use search_path::SearchPath;

@@ -77,6 +77,16 @@ fn loaded_list(known: &[String]) -> String {
 pub struct Registry {
     plugins: Vec<LoadedPlugin>,
     skipped: Vec<LoadError>,
+    /// Length and modification time of each file when it was read, to see new builds.
+    stamps: Vec<(PathBuf, Stamp)>,
+}
+
+/// A file's length and modification time.
+pub type Stamp = (u64, std::time::SystemTime);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 impl Registry {
@@ -89,6 +99,9 @@ impl Registry {
     pub fn load(search: &SearchPath) -> Result<Registry, RegistryError> {
         let mut registry = Registry::default();
         for path in search.candidates() {
+            if let Some(s) = stamp(&path) {
+                registry.stamps.push((path.clone(), s));
+            }
             match load(&path) {
                 Ok(plugin) => registry.add(plugin)?,
                 Err(e) => registry.skipped.push(e),
@@ -119,6 +132,39 @@ impl Registry {
         }
         self.plugins.push(plugin);
         Ok(())
+    }
+
+    /// The length and modification time `path` had when it was read.
+    pub fn stamp_of(&self, path: &std::path::Path) -> Option<Stamp> {
+        self.stamps.iter().find(|(p, _)| p == path).map(|(_, s)| *s)
+    }
+
+    /// Adds a plugin read from a file with `stamp`, replacing any loaded plugin of its
+    /// family that exports one of its detectors (a new build); returns the files it
+    /// replaced.
+    pub fn add_stamped(&mut self, plugin: LoadedPlugin, stamp: Stamp) -> Vec<PathBuf> {
+        self.stamps.push((plugin.path.clone(), stamp));
+        let family = plugin.plugin.family();
+        let mut replaced = Vec::new();
+        self.plugins.retain(|existing| {
+            let overlaps = existing.plugin.family() == family
+                && plugin
+                    .detectors
+                    .iter()
+                    .any(|d| existing.detectors.iter().any(|e| e.name == d.name));
+            if overlaps {
+                replaced.push(existing.path.clone());
+            }
+            !overlaps
+        });
+        self.plugins.push(plugin);
+        replaced
+    }
+
+    /// Records a file with `stamp` that could not be loaded.
+    pub fn skip_stamped(&mut self, error: LoadError, stamp: Stamp) {
+        self.stamps.push((error.path().to_path_buf(), stamp));
+        self.skipped.push(error);
     }
 
     /// The loaded plugins, in load order.

@@ -12,6 +12,7 @@ pub mod codes;
 pub mod diagnostic;
 pub mod eval;
 pub mod features;
+pub mod identity;
 pub mod parse;
 pub mod plan;
 pub mod severity;

@@ -95,7 +95,7 @@ pub struct Explanation {
 ///
 /// A [`RunError`] from reading or evaluating.
 pub fn explain(
-    evaluator: &mut Evaluator<'_>,
+    evaluator: &mut Evaluator,
     input: &mut EventInput,
     at: i64,
     key: Option<&str>,
@@ -128,12 +128,7 @@ pub fn explain(
     Ok(found)
 }
 
-fn describe(
-    evaluator: &Evaluator<'_>,
-    rows: &Rows<'_>,
-    outcome: &Outcome,
-    i: usize,
-) -> Explanation {
+fn describe(evaluator: &Evaluator, rows: &Rows<'_>, outcome: &Outcome, i: usize) -> Explanation {
     let row = rows.first_row + i as u64;
     let plan = evaluator.plan();
     let n_fields = plan.input.fields.len();

@@ -1,14 +1,11 @@
 //! Running rules over an event stream: read a batch, evaluate it, hand it to the sinks
 //! (alerts, the scored table, notifications, tests, explanations), and count.
 //!
-//! This is the pipeline behind `adr run`, `adr test` and `adr explain`, and the one a
-//! service embeds: [`Evaluator`] for the state, [`read_batch`] to feed it from a file or
-//! stream, [`Sink`]s for what to do with the results.
+//! These are the pieces behind `adr run` (through [`crate::embed::Engine`]), `adr test`
+//! and `adr explain`: [`Evaluator`] for the state, [`read_batch`] to feed it from a file
+//! or stream, [`Sink`]s for what to do with the results.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
-
-use adr_sdk::Verdict;
 
 use crate::io::{Chunk, EventInput, EventSpec, InputError, InputStats};
 use crate::rules::eval::{EvalError, Evaluator, KeyId, KeyTable, Outcome, Rows};
@@ -89,11 +86,25 @@ pub trait Sink {
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+
+    /// Problems to report at the end, one line each (failed deliveries, say).
+    fn problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The text of a panic's payload.
+pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".to_owned())
 }
 
 /// The columns the plan reads, as an input spec; one batch for the whole input when a
 /// detector needs the whole series.
-pub fn event_spec(evaluator: &Evaluator<'_>) -> EventSpec {
+pub fn event_spec(evaluator: &Evaluator) -> EventSpec {
     let input = &evaluator.plan().input;
     EventSpec {
         time: input.time.clone(),
@@ -114,7 +125,7 @@ pub fn event_spec(evaluator: &Evaluator<'_>) -> EventSpec {
 /// The input's error, or a detector refusing to be built for a new key.
 pub fn read_batch(
     input: &mut EventInput,
-    evaluator: &mut Evaluator<'_>,
+    evaluator: &mut Evaluator,
     batch: &mut Batch,
 ) -> Result<usize, RunError> {
     let n = input.read_chunk(&mut batch.chunk)?;
@@ -161,83 +172,10 @@ pub struct RunSummary {
     pub seconds: f64,
     /// Rows per second.
     pub rows_per_second: f64,
-}
-
-/// Runs the evaluator over the whole input, feeding every batch to every sink; `progress`
-/// gets the bytes read after each batch and `on_failure` each detector failure.
-///
-/// # Errors
-///
-/// A [`RunError`]; what the sinks were given before it stays written.
-pub fn run(
-    evaluator: &mut Evaluator<'_>,
-    input: &mut EventInput,
-    sinks: &mut [&mut dyn Sink],
-    mut progress: impl FnMut(u64),
-    mut on_failure: impl FnMut(&crate::rules::eval::DetectorFailure),
-) -> Result<RunSummary, RunError> {
-    let started = Instant::now();
-    let mut batch = Batch::default();
-    let mut outcome = Outcome::default();
-    let mut summary = RunSummary::default();
-    let mut anomalies = vec![0u64; evaluator.plan().ensembles.len()];
-    while read_batch(input, evaluator, &mut batch)? > 0 {
-        let chunk = &batch.chunk;
-        let mut fields = Vec::new();
-        evaluator.process(&batch.rows(&mut fields), &mut outcome)?;
-        outcome.failures.iter().for_each(&mut on_failure);
-        for (count, column) in anomalies.iter_mut().zip(&outcome.ensembles) {
-            *count += column
-                .iter()
-                .filter(|j| j.verdict == Verdict::Anomaly)
-                .count() as u64;
-        }
-        for f in &outcome.fired {
-            *summary
-                .alerts_by_severity
-                .entry(f.severity.to_string())
-                .or_default() += 1;
-        }
-        let view = BatchView {
-            plan: evaluator.plan(),
-            chunk,
-            keys: &batch.keys,
-            key_names: evaluator.keys(),
-            outcome: &outcome,
-        };
-        for sink in sinks.iter_mut() {
-            sink.batch(&view)?;
-        }
-        progress(input.bytes_read());
-    }
-    for sink in sinks.iter_mut() {
-        sink.finish()?;
-    }
-    let plan = evaluator.plan();
-    summary.anomalies = plan
-        .ensembles
-        .iter()
-        .map(|e| e.name.clone())
-        .zip(anomalies)
-        .collect();
-    summary.alerts = plan
-        .alerts
-        .iter()
-        .enumerate()
-        .map(|(a, p)| AlertCount {
-            alert: p.name.clone(),
-            fired: evaluator.alerts().fired[a],
-            suppressed: evaluator.alerts().suppressed[a],
-        })
-        .collect();
-    summary.input = input.stats();
-    summary.rows = summary.input.rows;
-    summary.keys = evaluator.keys().len() as u64;
-    summary.detector_failures = evaluator.failures();
-    summary.unsorted_rows = evaluator.unsorted_rows();
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.rows_per_second = summary.rows as f64 / summary.seconds.max(1e-9);
-    Ok(summary)
+    /// Reloads of the rules.
+    pub reloads: crate::reload::ReloadStatus,
+    /// What the sinks had to report (failed notification deliveries).
+    pub problems: Vec<String>,
 }
 
 impl RunSummary {
@@ -285,6 +223,15 @@ impl RunSummary {
             if n > 0 {
                 out.push_str(&format!("{n} {what}\n"));
             }
+        }
+        let r = &self.reloads;
+        if r.attempts > 0 {
+            out.push_str(&format!(
+                "reloads: {} applied, {} refused (longest pause of the event path {:.3} ms)\n",
+                r.successes,
+                r.failures,
+                r.longest_swap_ns as f64 / 1e6
+            ));
         }
         out
     }

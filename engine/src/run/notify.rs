@@ -109,6 +109,10 @@ fn describe(target: &NotifyPlan) -> String {
 }
 
 impl Sink for Notifier {
+    fn problems(&self) -> Vec<String> {
+        self.failures()
+    }
+
     fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
         for f in &view.outcome.fired {
             let plan = &view.plan.alerts[f.index];

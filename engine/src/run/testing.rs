@@ -2,6 +2,7 @@
 //! its expectations at the events they name.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use adr_sdk::Verdict;
 
@@ -9,7 +10,7 @@ use super::{event_spec, BatchView, Sink};
 use crate::io::timestamp::format_rfc3339;
 use crate::io::{open_path, EventInput, InputFormat};
 use crate::plugins::Registry;
-use crate::rules::eval::{Evaluator, Judgement};
+use crate::rules::eval::{Evaluator, Judgement, Outcome};
 use crate::rules::plan::{Expect, ExpectPlan, Plan, TestPlan};
 
 /// The result of one expectation.
@@ -97,14 +98,14 @@ impl Sink for Collector<'_> {
 }
 
 /// Runs every test of `plan`.
-pub fn run_tests(plan: &Plan, registry: &Registry) -> Vec<TestResult> {
+pub fn run_tests(plan: &Plan, registry: &Arc<Registry>) -> Vec<TestResult> {
     plan.tests
         .iter()
         .map(|t| run_test(plan, t, registry))
         .collect()
 }
 
-fn run_test(plan: &Plan, test: &TestPlan, registry: &Registry) -> TestResult {
+fn run_test(plan: &Plan, test: &TestPlan, registry: &Arc<Registry>) -> TestResult {
     let mut result = TestResult {
         name: test.name.clone(),
         place: test.place.clone(),
@@ -121,7 +122,8 @@ fn run_test(plan: &Plan, test: &TestPlan, registry: &Registry) -> TestResult {
         collector.at.entry(e.at).or_default().push(i);
     }
     let outcome = (|| -> Result<(), String> {
-        let mut evaluator = Evaluator::new(plan.clone(), registry).map_err(|e| e.to_string())?;
+        let mut evaluator =
+            Evaluator::new(plan.clone(), Arc::clone(registry)).map_err(|e| e.to_string())?;
         let path = test.data.display().to_string();
         let source = open_path(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let mut input = EventInput::open(
@@ -130,14 +132,22 @@ fn run_test(plan: &Plan, test: &TestPlan, registry: &Registry) -> TestResult {
             &event_spec(&evaluator),
         )
         .map_err(|e| format!("{path}: {e}"))?;
-        super::run(
-            &mut evaluator,
-            &mut input,
-            &mut [&mut collector],
-            |_| {},
-            |_| {},
-        )
-        .map_err(|e| format!("{path}: {e}"))?;
+        let (mut batch, mut outcome) = (super::Batch::default(), Outcome::default());
+        let fail = |e: &dyn std::fmt::Display| format!("{path}: {e}");
+        while super::read_batch(&mut input, &mut evaluator, &mut batch).map_err(|e| fail(&e))? > 0 {
+            let mut fields = Vec::new();
+            evaluator
+                .process(&batch.rows(&mut fields), &mut outcome)
+                .map_err(|e| fail(&e))?;
+            let view = BatchView {
+                plan: evaluator.plan(),
+                chunk: &batch.chunk,
+                keys: &batch.keys,
+                key_names: evaluator.keys(),
+                outcome: &outcome,
+            };
+            collector.batch(&view).map_err(|e| fail(&e))?;
+        }
         Ok(())
     })();
     if let Err(e) = outcome {

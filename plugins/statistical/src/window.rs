@@ -256,7 +256,7 @@ impl Tracker for Moments {
 
     #[inline]
     fn maintain(&mut self, values: &VecDeque<(i64, f64)>, pushed: u64) {
-        if pushed % REBUILD_EVERY == 0 {
+        if pushed.is_multiple_of(REBUILD_EVERY) {
             self.rebuild(values.iter().map(|&(_, x)| x));
         } else {
             self.refresh();

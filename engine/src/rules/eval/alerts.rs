@@ -203,6 +203,28 @@ impl AlertBook {
             row,
         })
     }
+
+    /// Takes alert `a`'s state from alert `hold` of `old` (how long its condition has held
+    /// per key) and its cooldown state from alert `cooldown` of `old` (when each group last
+    /// fired, what was suppressed, the counters). Both books must hold the same keys in the
+    /// same order, and the alerts the same group-by, so group ids line up.
+    pub fn carry(
+        &mut self,
+        a: usize,
+        old: &AlertBook,
+        hold: Option<usize>,
+        cooldown: Option<usize>,
+    ) {
+        if let Some(o) = hold {
+            self.states[a].clone_from(&old.states[o]);
+        }
+        if let Some(o) = cooldown {
+            self.last_fired[a].clone_from(&old.last_fired[o]);
+            self.suppressed_since[a].clone_from(&old.suppressed_since[o]);
+            self.fired[a] = old.fired[o];
+            self.suppressed[a] = old.suppressed[o];
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 use adr_sdk::{host::DetectorHandle, score::ScoreColumns, Column, DetectorError, Frame, Verdict};
 use rayon::prelude::*;
 
+use std::sync::Arc;
+
 use super::features::State;
+use super::identity::Identities;
 use super::plan::{DetectorPlan, Member, Plan};
 use crate::io::timestamp::format_rfc3339;
 use crate::io::UnsortedPolicy;
@@ -18,10 +21,12 @@ use crate::plugins::Registry;
 pub mod alerts;
 pub mod ensemble;
 pub mod keys;
+pub mod swap;
 
 pub use alerts::{AlertBook, Fired, KeyAlert, Step};
 pub use ensemble::{judge, Judgement};
 pub use keys::{KeyId, KeyTable};
+pub use swap::{Prepared, SwapReport};
 
 /// Why evaluation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -148,9 +153,10 @@ struct KeyDetector {
 
 /// A plan being evaluated: per-key state for features, detectors and alerts.
 #[derive(Debug)]
-pub struct Evaluator<'r> {
+pub struct Evaluator {
     plan: Plan,
-    registry: &'r Registry,
+    identities: Identities,
+    registry: Arc<Registry>,
     keys: KeyTable,
     last_time: Vec<i64>,
     feature_states: Vec<State>,
@@ -167,23 +173,30 @@ pub struct Evaluator<'r> {
     groups: Groups,
 }
 
-impl<'r> Evaluator<'r> {
+impl Evaluator {
     /// Prepares `plan`; builds each detector once to report refusals before any event.
     ///
     /// # Errors
     ///
     /// [`EvalError::Create`] when a plugin refuses its detector.
-    pub fn new(plan: Plan, registry: &'r Registry) -> Result<Self, EvalError> {
-        let mut whole_series = false;
-        for d in &plan.detectors {
-            let probe = create(registry, d)?;
-            whole_series |= probe.needs_whole_series();
-        }
+    pub fn new(plan: Plan, registry: Arc<Registry>) -> Result<Self, EvalError> {
+        Ok(Self::from_prepared(Prepared::new(plan, registry)?))
+    }
+
+    /// An evaluator of a prepared plan, with no keys yet.
+    pub fn from_prepared(prepared: Prepared) -> Self {
+        let Prepared {
+            plan,
+            identities,
+            registry,
+            whole_series,
+        } = prepared;
         let alerts = AlertBook::new(&plan.alerts, &plan.input.keys);
-        Ok(Evaluator {
+        Evaluator {
             detectors: plan.detectors.iter().map(|_| Vec::new()).collect(),
             slots: vec![0.0; plan.slots.len()],
             plan,
+            identities,
             registry,
             keys: KeyTable::default(),
             last_time: Vec::new(),
@@ -196,7 +209,7 @@ impl<'r> Evaluator<'r> {
             members: Vec::new(),
             sort_scratch: Vec::new(),
             groups: Groups::default(),
-        })
+        }
     }
 
     /// What to do with an event earlier than its key's previous one (default: reject).
@@ -207,6 +220,16 @@ impl<'r> Evaluator<'r> {
     /// The plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The identities of the plan's definitions (what a reload compares).
+    pub fn identities(&self) -> &Identities {
+        &self.identities
+    }
+
+    /// The plugins the plan's detectors come from.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// Whether a detector needs the whole series in one batch (then feed one batch).
@@ -248,7 +271,7 @@ impl<'r> Evaluator<'r> {
         if new {
             for (d, states) in self.plan.detectors.iter().zip(&mut self.detectors) {
                 states.push(KeyDetector {
-                    handle: create(self.registry, d)?,
+                    handle: create(&self.registry, d)?,
                     seen: 0,
                     started: None,
                 });
@@ -355,7 +378,7 @@ impl<'r> Evaluator<'r> {
             .collect();
         let groups = &self.groups;
         let key_names = &self.keys;
-        let registry = self.registry;
+        let registry = &*self.registry;
         let work = |((plan, states), scores): (
             (&DetectorPlan, &mut Vec<KeyDetector>),
             &mut ScoreColumns,

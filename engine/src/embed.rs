@@ -1,0 +1,769 @@
+//! The engine as a library: build it from rule files and a plugin path, push events, get
+//! results through [`Sink`]s, ask for its status, reload it, stop it with everything
+//! flushed. `adr run` is this code path over a file or standard input.
+//!
+//! ```no_run
+//! use adr_engine::embed::{EngineBuilder, Events};
+//! use adr_engine::plugins::SearchPath;
+//!
+//! let mut engine = EngineBuilder::new(["rules/market_stress.adr"])
+//!     .plugins(SearchPath::explicit(["target/release".into()]))
+//!     .watch(true)
+//!     .build()?;
+//! let mut events = Events::new(&["open", "high", "low", "close", "volume"], 1);
+//! events.push(1_736_935_800_000_000_000, &["BTC-USD"], &[98533.8, 98535.5, 94411.5, 94423.7, 159.6])?;
+//! engine.push_batch(&events)?;
+//! let summary = engine.finish()?;
+//! println!("{}", summary.render());
+//! # Ok::<(), adr_engine::embed::EngineError>(())
+//! ```
+//!
+//! Reloads (a watched file changed, [`StatusHandle::request_reload`], SIGHUP in `adr run
+//! --watch`) are prepared on a background thread and swapped in between two batches, so
+//! every event is scored exactly once, by the rules in force when its batch began.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use adr_sdk::Verdict;
+
+use crate::io::{EventInput, UnsortedPolicy};
+use crate::plugins::{Registry, RegistryError, SearchPath};
+use crate::reload::watch::{WatchError, Watcher};
+use crate::reload::{compatible, libraries_mapped, Attempt, ReloadStatus, Reloader};
+use crate::rules::eval::{DetectorFailure, EvalError, Evaluator, Outcome, Prepared};
+use crate::rules::plan::{Plan, PlanError};
+use crate::rules::source;
+use crate::run::{AlertCount, Batch, BatchView, RunSummary, Sink};
+
+/// Why the engine cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The plugins cannot be loaded.
+    #[error(transparent)]
+    Plugins(#[from] RegistryError),
+    /// A rule file cannot be read.
+    #[error(transparent)]
+    Read(#[from] source::ReadError),
+    /// The rules have errors; the text is the rendered diagnostics.
+    #[error("the rules have errors:\n{0}")]
+    Invalid(String),
+    /// A detector cannot be built, or a batch cannot be evaluated.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The rules read a field the pushed events do not carry.
+    #[error("the rules read field `{field}`, which the events do not carry (they have: {})", have.join(", "))]
+    MissingField {
+        /// The field.
+        field: String,
+        /// The events' columns.
+        have: Vec<String>,
+    },
+    /// Pushed events with the wrong number of values or key parts.
+    #[error("an event has {got} {what}, its batch {want}")]
+    EventShape {
+        /// `values` or `key parts`.
+        what: &'static str,
+        /// What it has.
+        got: usize,
+        /// What the batch has.
+        want: usize,
+    },
+    /// The watch on the rule files cannot be set up.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// Reading the input failed.
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
+}
+
+/// Events to push: times, keys, and named value columns.
+#[derive(Debug, Clone, Default)]
+pub struct Events {
+    names: Vec<String>,
+    key_width: usize,
+    timestamps: Vec<i64>,
+    key_parts: Vec<String>,
+    columns: Vec<Vec<f64>>,
+}
+
+impl Events {
+    /// An empty batch with value columns `names` and keys of `key_width` parts (one per
+    /// key column of the rules; 0 without keys).
+    pub fn new(names: &[&str], key_width: usize) -> Self {
+        Events {
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            key_width,
+            columns: vec![Vec::new(); names.len()],
+            ..Events::default()
+        }
+    }
+
+    /// Adds an event at `time` (ns since the epoch) of key `key` with `values` (one per
+    /// column, NaN for missing).
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::EventShape`] for the wrong number of values or key parts.
+    pub fn push(&mut self, time: i64, key: &[&str], values: &[f64]) -> Result<(), EngineError> {
+        if values.len() != self.names.len() {
+            return Err(EngineError::EventShape {
+                what: "values",
+                got: values.len(),
+                want: self.names.len(),
+            });
+        }
+        if key.len() != self.key_width {
+            return Err(EngineError::EventShape {
+                what: "key parts",
+                got: key.len(),
+                want: self.key_width,
+            });
+        }
+        self.timestamps.push(time);
+        self.key_parts.extend(key.iter().map(|k| (*k).to_owned()));
+        for (column, &v) in self.columns.iter_mut().zip(values) {
+            column.push(v);
+        }
+        Ok(())
+    }
+
+    /// Events in the batch.
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// Empties the batch, keeping its columns.
+    pub fn clear(&mut self) {
+        self.timestamps.clear();
+        self.key_parts.clear();
+        self.columns.iter_mut().for_each(Vec::clear);
+    }
+
+    /// The value columns' names.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// How to build an [`Engine`].
+pub struct EngineBuilder {
+    rules: Vec<PathBuf>,
+    search: Option<SearchPath>,
+    registry: Option<Arc<Registry>>,
+    watch: bool,
+    watch_plugins: bool,
+    debounce: Duration,
+    unsorted: UnsortedPolicy,
+    columns: Option<Vec<String>>,
+    sinks: Vec<Box<dyn Sink + Send>>,
+    plan: Option<Plan>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("rules", &self.rules)
+            .field("watch", &self.watch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// An engine running the rule files `rules` (their includes are read too).
+    pub fn new(rules: impl IntoIterator<Item = impl Into<PathBuf>>) -> Self {
+        EngineBuilder {
+            rules: rules.into_iter().map(Into::into).collect(),
+            search: None,
+            registry: None,
+            watch: false,
+            watch_plugins: true,
+            debounce: Duration::from_millis(200),
+            unsorted: UnsortedPolicy::Reject,
+            columns: None,
+            sinks: Vec::new(),
+            plan: None,
+        }
+    }
+
+    /// Starts from `plan`, already checked and planned from the same rule files (the
+    /// CLI does this to print the checker's diagnostics its own way).
+    pub fn plan(mut self, plan: Plan) -> Self {
+        self.plan = Some(plan);
+        self
+    }
+
+    /// Where plugins are found (default: [`SearchPath::from_env`] with no folders given).
+    pub fn plugins(mut self, search: SearchPath) -> Self {
+        self.search = Some(search);
+        self
+    }
+
+    /// Plugins already loaded from the [`plugins`](Self::plugins) search path.
+    pub fn registry(mut self, registry: Arc<Registry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Watch the rule files, their includes and the plugin folders, and reload on change
+    /// (default: off; [`StatusHandle::request_reload`] works either way).
+    pub fn watch(mut self, on: bool) -> Self {
+        self.watch = on;
+        self
+    }
+
+    /// Whether reloads rescan the plugin folders for new builds (default: on).
+    pub fn watch_plugins(mut self, on: bool) -> Self {
+        self.watch_plugins = on;
+        self
+    }
+
+    /// How long a burst of file events must be quiet before a reload (default: 200 ms).
+    pub fn debounce(mut self, quiet: Duration) -> Self {
+        self.debounce = quiet;
+        self
+    }
+
+    /// What to do with an event earlier than its key's previous one (default: reject).
+    pub fn unsorted(mut self, policy: UnsortedPolicy) -> Self {
+        self.unsorted = policy;
+        self
+    }
+
+    /// The value columns pushed events carry; a reload reading another field is refused
+    /// (default: the fields the first rules read).
+    pub fn columns(mut self, names: &[&str]) -> Self {
+        self.columns = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        self
+    }
+
+    /// Adds a sink: it sees every evaluated batch, in order.
+    pub fn sink(mut self, sink: Box<dyn Sink + Send>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Loads the plugins (unless given), checks and plans the rules, builds each detector
+    /// once, and starts the reload thread (and the watch, if asked).
+    ///
+    /// # Errors
+    ///
+    /// An [`EngineError`]: plugins, unreadable or invalid rules, a refused detector, or a
+    /// watch the system refuses.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let search = self.search.unwrap_or_else(|| SearchPath::from_env(&[]));
+        let registry = match self.registry {
+            Some(r) => r,
+            None => Arc::new(Registry::load(&search)?),
+        };
+        let plan = match self.plan {
+            Some(plan) => plan,
+            None => first_plan(&self.rules, &registry)?,
+        };
+        let mut evaluator = Evaluator::new(plan, Arc::clone(&registry))?;
+        evaluator.set_unsorted(self.unsorted);
+        let columns = self
+            .columns
+            .unwrap_or_else(|| evaluator.plan().input.fields.clone());
+        let reloader = Reloader::new(
+            self.rules.clone(),
+            self.watch_plugins.then(|| search.clone()),
+            Arc::clone(&registry),
+        );
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(None),
+            ready: AtomicBool::new(false),
+            status: Mutex::new(ReloadStatus {
+                libraries_mapped: libraries_mapped(&registry),
+                ..ReloadStatus::default()
+            }),
+            reloader: Mutex::new(reloader),
+        });
+        let (tx, rx) = channel();
+        let watcher = if self.watch {
+            let (files, dirs) = lock(&shared.reloader).watched();
+            let tx = tx.clone();
+            Some(Watcher::new(&files, &dirs, self.debounce, move || {
+                let _ = tx.send(Trigger::Changed);
+            })?)
+        } else {
+            None
+        };
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("adr-reload".into())
+                .spawn(move || reload_worker(&shared, &rx, watcher))
+                .ok()
+        };
+        Ok(Engine {
+            anomalies: BTreeMap::new(),
+            evaluator,
+            outcome: Outcome::default(),
+            batch: Batch::default(),
+            sinks: self.sinks,
+            columns,
+            shared,
+            trigger: tx,
+            worker,
+            rows: 0,
+            alerts_by_severity: BTreeMap::new(),
+            failures: Vec::new(),
+            input_stats: Default::default(),
+            started: Instant::now(),
+        })
+    }
+}
+
+fn first_plan(rules: &[PathBuf], registry: &Registry) -> Result<Plan, EngineError> {
+    let loaded = source::load(rules)?;
+    match Plan::build(&loaded, registry) {
+        Ok((plan, warnings)) => {
+            if !warnings.is_empty() {
+                tracing::warn!(
+                    "{}",
+                    crate::rules::diagnostic::render(&warnings, &loaded.sources)
+                );
+            }
+            Ok(plan)
+        }
+        Err(PlanError::Invalid(d)) => Err(EngineError::Invalid(crate::rules::diagnostic::render(
+            &d,
+            &loaded.sources,
+        ))),
+        Err(e) => Err(EngineError::Invalid(e.to_string())),
+    }
+}
+
+enum Trigger {
+    /// A watched file changed.
+    Changed,
+    /// Someone asked.
+    Requested,
+    /// The engine is stopping.
+    Stop,
+}
+
+/// What the reload thread and the event path share.
+struct Shared {
+    pending: Mutex<Option<Box<Prepared>>>,
+    ready: AtomicBool,
+    status: Mutex<ReloadStatus>,
+    reloader: Mutex<Reloader>,
+}
+
+/// A poisoned lock means a reload panicked half-way; what it guards is still whole (each
+/// value is replaced in one assignment), so go on with it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// One attempt; a panic in it is a failed attempt, never a dead engine.
+    fn attempt(&self, force: bool) -> Attempt {
+        let mut reloader = lock(&self.reloader);
+        match catch_unwind(AssertUnwindSafe(|| reloader.attempt(force))) {
+            Ok(attempt) => attempt,
+            Err(panic) => Attempt::Failed(format!(
+                "the reload panicked: {}",
+                crate::run::panic_message(&panic)
+            )),
+        }
+    }
+
+    fn fail(&self, why: String) {
+        tracing::warn!("reload refused, the running rules stay: {why}");
+        lock(&self.status).failed(why);
+    }
+}
+
+fn reload_worker(shared: &Shared, rx: &Receiver<Trigger>, mut watcher: Option<Watcher>) {
+    while let Ok(first) = rx.recv() {
+        let mut force = matches!(first, Trigger::Requested);
+        let mut stop = matches!(first, Trigger::Stop);
+        // Everything that arrived meanwhile is one reload.
+        while let Ok(next) = rx.try_recv() {
+            force |= matches!(next, Trigger::Requested);
+            stop |= matches!(next, Trigger::Stop);
+        }
+        if stop {
+            return;
+        }
+        match shared.attempt(force) {
+            Attempt::Unchanged => tracing::debug!("rule files touched, nothing changed"),
+            Attempt::Failed(why) => shared.fail(why),
+            Attempt::Ready(prepared, warnings) => {
+                if !warnings.is_empty() {
+                    tracing::warn!("{warnings}");
+                }
+                *lock(&shared.pending) = Some(prepared);
+                shared.ready.store(true, Ordering::Release);
+            }
+        }
+        if let Some(w) = watcher.as_mut() {
+            let (files, dirs) = lock(&shared.reloader).watched();
+            if let Err(e) = w.update(&files, &dirs) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// A handle to a running engine for other threads: its reload status, and reloads on
+/// demand.
+#[derive(Clone)]
+pub struct StatusHandle {
+    shared: Arc<Shared>,
+    trigger: Sender<Trigger>,
+}
+
+impl std::fmt::Debug for StatusHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusHandle").finish_non_exhaustive()
+    }
+}
+
+impl StatusHandle {
+    /// The reload history.
+    pub fn reload_status(&self) -> ReloadStatus {
+        lock(&self.shared.status).clone()
+    }
+
+    /// Asks for a reload even if no file changed (what SIGHUP does); it is prepared in
+    /// the background and applied at the next batch.
+    pub fn request_reload(&self) {
+        let _ = self.trigger.send(Trigger::Requested);
+    }
+}
+
+/// A running engine: rules, their state per key, sinks, and the reload machinery.
+pub struct Engine {
+    evaluator: Evaluator,
+    outcome: Outcome,
+    batch: Batch,
+    sinks: Vec<Box<dyn Sink + Send>>,
+    /// The value columns the stream carries.
+    columns: Vec<String>,
+    shared: Arc<Shared>,
+    trigger: Sender<Trigger>,
+    worker: Option<JoinHandle<()>>,
+    rows: u64,
+    anomalies: BTreeMap<String, u64>,
+    alerts_by_severity: BTreeMap<String, u64>,
+    failures: Vec<DetectorFailure>,
+    input_stats: crate::io::InputStats,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rows", &self.rows)
+            .field("keys", &self.evaluator.keys().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// The rules in force.
+    pub fn plan(&self) -> &Plan {
+        self.evaluator.plan()
+    }
+
+    /// The evaluator (state per key, alert counters).
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
+    }
+
+    /// A handle for other threads.
+    pub fn status_handle(&self) -> StatusHandle {
+        StatusHandle {
+            shared: Arc::clone(&self.shared),
+            trigger: self.trigger.clone(),
+        }
+    }
+
+    /// The reload history.
+    pub fn reload_status(&self) -> ReloadStatus {
+        lock(&self.shared.status).clone()
+    }
+
+    /// Reloads now, on this thread, even if no file changed; returns what the swap did.
+    ///
+    /// # Errors
+    ///
+    /// Why the new rules were refused (they are not applied; the running rules stay).
+    pub fn reload_now(&mut self) -> Result<crate::rules::eval::SwapReport, String> {
+        // What the reload thread prepared is older than what this attempt reads.
+        lock(&self.shared.pending).take();
+        match self.shared.attempt(true) {
+            Attempt::Unchanged => unreachable!("a forced attempt is never unchanged"),
+            Attempt::Failed(why) => {
+                self.shared.fail(why.clone());
+                Err(why)
+            }
+            Attempt::Ready(prepared, _) => self.apply(*prepared),
+        }
+    }
+
+    /// Swaps in what the reload thread prepared, if anything; called between batches.
+    fn apply_pending(&mut self) -> bool {
+        if !self.shared.ready.swap(false, Ordering::Acquire) {
+            return false;
+        }
+        let Some(prepared) = lock(&self.shared.pending).take() else {
+            return false;
+        };
+        self.apply(*prepared).is_ok()
+    }
+
+    fn apply(&mut self, prepared: Prepared) -> Result<crate::rules::eval::SwapReport, String> {
+        let started = Instant::now();
+        if let Err(why) = compatible(
+            &self.evaluator.plan().input,
+            &prepared.plan().input,
+            Some(&self.columns),
+        ) {
+            self.shared.fail(why.clone());
+            return Err(why);
+        }
+        match self.evaluator.swap(prepared) {
+            Ok(report) => {
+                let pause = started.elapsed().as_nanos() as u64;
+                log_swap(&report, pause);
+                let mut status = lock(&self.shared.status);
+                status.libraries_mapped = libraries_mapped(self.evaluator.registry());
+                status.swapped(report.clone(), pause);
+                Ok(report)
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.shared.fail(why.clone());
+                Err(why)
+            }
+        }
+    }
+
+    /// Evaluates one event (see [`Events::push`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`push_batch`](Self::push_batch).
+    pub fn push(
+        &mut self,
+        time: i64,
+        key: &[&str],
+        values: &[(&str, f64)],
+    ) -> Result<(), EngineError> {
+        let names: Vec<&str> = values.iter().map(|(n, _)| *n).collect();
+        let mut events = Events::new(&names, key.len());
+        let values: Vec<f64> = values.iter().map(|(_, v)| *v).collect();
+        events.push(time, key, &values)?;
+        self.push_batch(&events)
+    }
+
+    /// Evaluates a batch of events and hands the results to the sinks. A reload prepared
+    /// meanwhile is applied first, so the whole batch is scored by one rule set.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::MissingField`] when the rules read a column the events lack;
+    /// [`EngineError::Eval`] for events out of order within their key (unless allowed);
+    /// a sink's write error. The batch is then not evaluated, and nothing of it is lost:
+    /// push it again after fixing it.
+    pub fn push_batch(&mut self, events: &Events) -> Result<(), EngineError> {
+        self.apply_pending();
+        let fields = &self.evaluator.plan().input.fields;
+        let mut order = Vec::with_capacity(fields.len());
+        for f in fields {
+            match events.names.iter().position(|n| n == f) {
+                Some(i) => order.push(i),
+                None => {
+                    return Err(EngineError::MissingField {
+                        field: f.clone(),
+                        have: events.names.clone(),
+                    })
+                }
+            }
+        }
+        let chunk = &mut self.batch.chunk;
+        chunk.timestamps.clone_from(&events.timestamps);
+        chunk.columns.resize_with(order.len(), Vec::new);
+        for (column, &i) in chunk.columns.iter_mut().zip(&order) {
+            column.clone_from(&events.columns[i]);
+        }
+        chunk.len = events.len();
+        chunk.first_row = self.rows + 1;
+        self.batch.keys.clear();
+        let width = events.key_width;
+        for i in 0..events.len() {
+            let parts = &events.key_parts[i * width..(i + 1) * width];
+            let id = self.evaluator.key(parts.iter().map(|p| p.as_bytes()))?;
+            self.batch.keys.push(id);
+        }
+        self.evaluate()
+    }
+
+    /// Evaluates `self.batch` and feeds the sinks.
+    fn evaluate(&mut self) -> Result<(), EngineError> {
+        let mut fields = Vec::new();
+        self.evaluator
+            .process(&self.batch.rows(&mut fields), &mut self.outcome)?;
+        self.rows += self.batch.chunk.len as u64;
+        let plan = self.evaluator.plan();
+        for (e, column) in plan.ensembles.iter().zip(&self.outcome.ensembles) {
+            let n = column
+                .iter()
+                .filter(|j| j.verdict == Verdict::Anomaly)
+                .count() as u64;
+            if let Some(count) = self.anomalies.get_mut(&e.name) {
+                *count += n;
+            } else {
+                self.anomalies.insert(e.name.clone(), n);
+            }
+        }
+        for f in &self.outcome.fired {
+            *self
+                .alerts_by_severity
+                .entry(f.severity.to_string())
+                .or_default() += 1;
+        }
+        self.failures.extend(self.outcome.failures.iter().cloned());
+        let view = BatchView {
+            plan,
+            chunk: &self.batch.chunk,
+            keys: &self.batch.keys,
+            key_names: self.evaluator.keys(),
+            outcome: &self.outcome,
+        };
+        for sink in &mut self.sinks {
+            sink.batch(&view).map_err(crate::run::RunError::Output)?;
+        }
+        Ok(())
+    }
+
+    /// Detector failures since the last call (each cost that detector's verdicts for one
+    /// key in one batch).
+    pub fn take_failures(&mut self) -> Vec<DetectorFailure> {
+        std::mem::take(&mut self.failures)
+    }
+
+    /// Runs the whole of `input` through the engine, applying reloads between batches;
+    /// `progress` gets the bytes read after each batch.
+    ///
+    /// # Errors
+    ///
+    /// The input's or the evaluation's error; what the sinks were given stays written.
+    pub fn run_input(
+        &mut self,
+        input: &mut EventInput,
+        mut progress: impl FnMut(u64, &mut Self),
+    ) -> Result<(), EngineError> {
+        self.columns = input.value_columns();
+        loop {
+            if self.apply_pending() {
+                input
+                    .set_fields(&self.evaluator.plan().input.fields)
+                    .map_err(crate::run::RunError::Input)?;
+            }
+            if crate::run::read_batch(input, &mut self.evaluator, &mut self.batch)? == 0 {
+                break;
+            }
+            self.evaluate()?;
+            self.input_stats = input.stats();
+            progress(input.bytes_read(), self);
+        }
+        self.input_stats = input.stats();
+        Ok(())
+    }
+
+    /// Stops the reload thread and the watch, flushes the sinks, and summarises the run.
+    ///
+    /// # Errors
+    ///
+    /// A sink's write error.
+    pub fn finish(mut self) -> Result<RunSummary, EngineError> {
+        self.stop_worker();
+        let mut problems = Vec::new();
+        for sink in &mut self.sinks {
+            sink.finish().map_err(crate::run::RunError::Output)?;
+            problems.extend(sink.problems());
+        }
+        let evaluator = &self.evaluator;
+        let plan = evaluator.plan();
+        let seconds = self.started.elapsed().as_secs_f64();
+        Ok(RunSummary {
+            rows: self.rows,
+            keys: evaluator.keys().len() as u64,
+            anomalies: std::mem::take(&mut self.anomalies),
+            alerts_by_severity: std::mem::take(&mut self.alerts_by_severity),
+            alerts: plan
+                .alerts
+                .iter()
+                .enumerate()
+                .map(|(a, p)| AlertCount {
+                    alert: p.name.clone(),
+                    fired: evaluator.alerts().fired[a],
+                    suppressed: evaluator.alerts().suppressed[a],
+                })
+                .collect(),
+            detector_failures: evaluator.failures(),
+            input: self.input_stats,
+            unsorted_rows: evaluator.unsorted_rows(),
+            seconds,
+            rows_per_second: self.rows as f64 / seconds.max(1e-9),
+            reloads: lock(&self.shared.status).clone(),
+            problems,
+        })
+    }
+
+    fn stop_worker(&mut self) {
+        let _ = self.trigger.send(Trigger::Stop);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_worker();
+    }
+}
+
+fn log_swap(report: &crate::rules::eval::SwapReport, pause_ns: u64) {
+    tracing::info!(
+        "rules reloaded in {:.3} ms of the event path ({} keys): {} kept, {} fresh, {} dropped",
+        pause_ns as f64 / 1e6,
+        report.keys,
+        report.kept.len(),
+        report.fresh.len(),
+        report.dropped.len()
+    );
+    for what in &report.fresh {
+        tracing::info!("{what} is new or changed: it starts with no state");
+    }
+    for what in &report.dropped {
+        tracing::info!("{what} is gone from the rules: its state is dropped");
+    }
+    for what in &report.moved {
+        tracing::info!("{what} moved to the new plugin build with its state");
+    }
+    for what in &report.reinitialised {
+        tracing::warn!(
+            "{what} moved to the new plugin build, which cannot take its state: it starts fresh"
+        );
+    }
+}

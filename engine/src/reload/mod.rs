@@ -1,0 +1,255 @@
+//! Reloading rules and plugins while events flow (see `docs/decisions/0009-hot-reload.md`).
+//!
+//! A [`Reloader`] turns the files on disk into a [`Prepared`] plan off the event path:
+//! read the rule files and their includes, rescan the plugin folders, check, plan, and
+//! build each detector once. It does nothing when nothing it reads changed (editors save
+//! in storms; a watcher reports a directory event for every temporary file). The event
+//! path then swaps the prepared plan in between two batches
+//! ([`Evaluator::swap`](crate::rules::eval::Evaluator::swap)), so no event is dropped or
+//! scored twice, and a failed attempt leaves the running rules untouched: the
+//! [`ReloadStatus`] and the log say why.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::plugins::{Registry, SearchPath};
+use crate::rules::diagnostic::{render, Level};
+use crate::rules::eval::{Prepared, SwapReport};
+use crate::rules::plan::{InputPlan, Plan, PlanError};
+use crate::rules::source;
+
+mod plugins;
+pub mod watch;
+
+pub use plugins::{libraries_mapped, rescan};
+
+/// The outcome of one reload attempt.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Nothing the rules read changed since the last attempt.
+    Unchanged,
+    /// A new plan, ready to swap in; with the checker's warnings, rendered.
+    Ready(Box<Prepared>, String),
+    /// The new files cannot run; the running rules stay. Why, for a person.
+    Failed(String),
+}
+
+/// Reload history, for operators (`adr run --watch` logs it; a service exposes it).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ReloadStatus {
+    /// Rule sets swapped in since the start (0: still the first).
+    pub generation: u64,
+    /// Reload attempts that found something changed.
+    pub attempts: u64,
+    /// Attempts that were swapped in.
+    pub successes: u64,
+    /// Attempts refused; the running rules stayed.
+    pub failures: u64,
+    /// When the last attempt ended (RFC 3339).
+    pub last_attempt: Option<String>,
+    /// When the last successful swap happened (RFC 3339).
+    pub last_success: Option<String>,
+    /// Why the last failed attempt failed: the rendered diagnostics or error.
+    pub last_error: Option<String>,
+    /// What the last swap kept, started fresh and dropped.
+    pub last_swap: Option<SwapReport>,
+    /// The longest pause of the event path for a swap so far, in ns.
+    pub longest_swap_ns: u64,
+    /// Plugin libraries mapped into the process; superseded builds stay mapped (a
+    /// loaded library is never unloaded), so this only grows.
+    pub libraries_mapped: usize,
+}
+
+impl ReloadStatus {
+    /// Records an attempt that failed with `why`.
+    pub fn failed(&mut self, why: String) {
+        self.attempts += 1;
+        self.failures += 1;
+        self.last_attempt = Some(now());
+        self.last_error = Some(why);
+    }
+
+    /// Records a swap that took `pause_ns` of the event path.
+    pub fn swapped(&mut self, report: SwapReport, pause_ns: u64) {
+        self.attempts += 1;
+        self.successes += 1;
+        self.generation += 1;
+        let at = now();
+        self.last_attempt = Some(at.clone());
+        self.last_success = Some(at);
+        self.last_swap = Some(report);
+        self.longest_swap_ns = self.longest_swap_ns.max(pause_ns);
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Whether a plan can take over from `running` on the same stream: the time and key
+/// columns must stay (state is kept per key), and every field must be one the stream
+/// carries (`columns`; `None`: the stream can read any column).
+///
+/// # Errors
+///
+/// Why not, for a person.
+pub fn compatible(
+    running: &InputPlan,
+    next: &InputPlan,
+    columns: Option<&[String]>,
+) -> Result<(), String> {
+    if next.time != running.time {
+        return Err(format!(
+            "the new rules read time from {}, the running ones from {}; a running engine keeps its time column (restart to change it)",
+            describe(&next.time),
+            describe(&running.time)
+        ));
+    }
+    if next.keys != running.keys {
+        return Err(format!(
+            "the new rules key events by [{}], the running ones by [{}]; state is kept per key, so a running engine keeps its key columns (restart to change them)",
+            next.keys.join(", "),
+            running.keys.join(", ")
+        ));
+    }
+    if let Some(columns) = columns {
+        if let Some(f) = next.fields.iter().find(|f| !columns.contains(f)) {
+            return Err(format!(
+                "the new rules read field `{f}`, which the stream does not carry (it has: {})",
+                columns.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe(time: &Option<String>) -> String {
+    time.as_ref()
+        .map_or("the default column".to_owned(), |t| format!("`{t}`"))
+}
+
+/// Prepares new plans from the rule files and plugin folders on disk.
+#[derive(Debug)]
+pub struct Reloader {
+    rules: Vec<PathBuf>,
+    plugins: Option<SearchPath>,
+    registry: Arc<Registry>,
+    /// What the last attempt read (rule texts, plugin files), to skip unchanged attempts.
+    fingerprint: Option<u64>,
+    /// Every file the rules read at the last attempt (roots and includes).
+    files: Vec<PathBuf>,
+}
+
+impl Reloader {
+    /// A reloader of `rules`; `plugins` are rescanned on each attempt when given.
+    /// `running` is what the engine runs now (its files count as read).
+    pub fn new(rules: Vec<PathBuf>, plugins: Option<SearchPath>, registry: Arc<Registry>) -> Self {
+        let mut reloader = Reloader {
+            rules,
+            plugins,
+            registry,
+            fingerprint: None,
+            files: Vec::new(),
+        };
+        // The running rules are the baseline: an attempt that reads the same is unchanged.
+        let _ = reloader.read();
+        reloader
+    }
+
+    /// The files the rules read (roots and includes), as of the last attempt, and the
+    /// plugin folders: what a watcher watches.
+    pub fn watched(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let mut files = self.files.clone();
+        for root in &self.rules {
+            if !files.contains(root) {
+                files.push(root.clone());
+            }
+        }
+        let dirs = self
+            .plugins
+            .iter()
+            .flat_map(|s| s.dirs().map(std::path::Path::to_path_buf))
+            .collect();
+        (files, dirs)
+    }
+
+    /// The plugins the last successful attempt used.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Reads the rules and rescans the plugins; `Err` is a read failure, rendered.
+    fn read(&mut self) -> Result<(source::Loaded, Option<Registry>, u64), (String, u64)> {
+        let mut hasher = DefaultHasher::new();
+        let rescanned = self
+            .plugins
+            .as_ref()
+            .and_then(|search| rescan(&self.registry, search, &mut hasher));
+        match source::load(&self.rules) {
+            Ok(loaded) => {
+                self.files = (0..loaded.sources.files().count())
+                    .map(|f| loaded.sources.path(f).to_path_buf())
+                    .collect();
+                for (name, text) in loaded.sources.files() {
+                    (name, text).hash(&mut hasher);
+                }
+                let fingerprint = hasher.finish();
+                self.fingerprint.get_or_insert(fingerprint);
+                Ok((loaded, rescanned, fingerprint))
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                why.hash(&mut hasher);
+                Err((why, hasher.finish()))
+            }
+        }
+    }
+
+    /// One attempt: read, check, plan and prepare the rules on disk. `force` attempts even
+    /// when nothing changed (a manual reload).
+    pub fn attempt(&mut self, force: bool) -> Attempt {
+        let (loaded, rescanned, fingerprint) = match self.read() {
+            Ok(read) => read,
+            Err((why, fingerprint)) => {
+                if !force && self.fingerprint == Some(fingerprint) {
+                    return Attempt::Unchanged;
+                }
+                self.fingerprint = Some(fingerprint);
+                return Attempt::Failed(why);
+            }
+        };
+        if !force && self.fingerprint == Some(fingerprint) && rescanned.is_none() {
+            return Attempt::Unchanged;
+        }
+        self.fingerprint = Some(fingerprint);
+        let registry = rescanned.map_or_else(|| Arc::clone(&self.registry), Arc::new);
+        let plan = match Plan::build(&loaded, &registry) {
+            Ok((plan, warnings)) => {
+                let warnings = render(&warnings, &loaded.sources);
+                (plan, warnings)
+            }
+            Err(PlanError::Invalid(diagnostics)) => {
+                let errors = diagnostics
+                    .iter()
+                    .filter(|d| d.level == Level::Error)
+                    .count();
+                return Attempt::Failed(format!(
+                    "{} error{} in the rules:\n{}",
+                    errors,
+                    if errors == 1 { "" } else { "s" },
+                    render(&diagnostics, &loaded.sources)
+                ));
+            }
+            Err(e) => return Attempt::Failed(e.to_string()),
+        };
+        match Prepared::new(plan.0, Arc::clone(&registry)) {
+            Ok(prepared) => {
+                self.registry = registry;
+                Attempt::Ready(Box::new(prepared), plan.1)
+            }
+            Err(e) => Attempt::Failed(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Swapping a running evaluator to a new plan at an event boundary, keeping the state of
+//! every definition whose identity did not change (see [`crate::rules::identity`]).
+//!
+//! The costly part, checking the rules and building each detector once, happens in
+//! [`Prepared::new`], off the event path. [`Evaluator::swap`] then only moves state: per
+//! key, the detector handles and feature states of unchanged definitions change hands,
+//! new and changed definitions get fresh state, and detectors whose plugin was replaced
+//! by a new build are moved to it (their saved state restored where the build accepts
+//! it). Fresh detectors are built for every known key before anything is moved, so a
+//! plugin that refuses leaves the running evaluator as it was.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use adr_sdk::host::DetectorHandle;
+
+use super::{create, AlertBook, EvalError, Evaluator, KeyDetector};
+use crate::plugins::Registry;
+use crate::rules::features::State;
+use crate::rules::identity::{state_range, Identities};
+use crate::rules::plan::Plan;
+
+/// A checked plan with its detectors probed, ready to be swapped in.
+#[derive(Debug)]
+pub struct Prepared {
+    pub(super) plan: Plan,
+    pub(super) identities: Identities,
+    pub(super) registry: Arc<Registry>,
+    pub(super) whole_series: bool,
+}
+
+impl Prepared {
+    /// Builds each of `plan`'s detectors once, so a plugin that refuses its parameters is
+    /// reported before any event.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Create`] when a plugin refuses a detector.
+    pub fn new(plan: Plan, registry: Arc<Registry>) -> Result<Self, EvalError> {
+        let mut whole_series = false;
+        for d in &plan.detectors {
+            whole_series |= create(&registry, d)?.needs_whole_series();
+        }
+        Ok(Prepared {
+            identities: Identities::of(&plan),
+            plan,
+            registry,
+            whole_series,
+        })
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+/// What a swap did with each definition, for the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SwapReport {
+    /// Definitions that kept their state (`detector spike`, `feature r`, `alert x`).
+    pub kept: Vec<String>,
+    /// New or changed definitions, starting fresh.
+    pub fresh: Vec<String>,
+    /// Definitions of the old plan that the new one lacks.
+    pub dropped: Vec<String>,
+    /// Detectors moved to a new build of their plugin with their state.
+    pub moved: Vec<String>,
+    /// Detectors moved to a new build of their plugin that could not take their state
+    /// back (each with the reason): they start fresh.
+    pub reinitialised: Vec<String>,
+    /// Keys whose state was carried.
+    pub keys: usize,
+}
+
+impl SwapReport {
+    /// Whether the new plan kept every definition's state.
+    pub fn all_kept(&self) -> bool {
+        self.fresh.is_empty() && self.dropped.is_empty() && self.reinitialised.is_empty()
+    }
+}
+
+/// The file a detector's code comes from, to tell a new plugin build from the old one.
+fn provider<'r>(registry: &'r Registry, qualified: &str) -> Option<&'r std::path::Path> {
+    registry
+        .find(qualified)
+        .ok()
+        .map(|(p, _)| p.build.as_path())
+}
+
+impl Evaluator {
+    /// Switches to `next` between two batches. The keys, their order checks and the
+    /// counters carry over; so does the state of every feature, detector and alert whose
+    /// identity is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Create`] when a plugin refuses to build a new detector for a known
+    /// key; the evaluator is then unchanged.
+    pub fn swap(&mut self, next: Prepared) -> Result<SwapReport, EvalError> {
+        let Prepared {
+            plan,
+            identities,
+            registry,
+            whole_series,
+        } = next;
+        let n_keys = self.keys.len();
+        let mut report = SwapReport {
+            keys: n_keys,
+            ..SwapReport::default()
+        };
+        let same_plugins = Arc::ptr_eq(&self.registry, &registry);
+
+        // Detectors: the n-th new definition of an identity takes the n-th old one's state.
+        let mut old_by_identity: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, id) in self.identities.detectors.iter().enumerate().rev() {
+            old_by_identity.entry(id).or_default().push(i);
+        }
+        let matched: Vec<Option<usize>> = identities
+            .detectors
+            .iter()
+            .map(|id| old_by_identity.get_mut(id.as_str()).and_then(Vec::pop))
+            .collect();
+        // Phase 1, fallible: build every handle the new plan needs that is not moved.
+        enum Source {
+            Old(usize),
+            Rebuilt(usize, Vec<DetectorHandle>, Vec<bool>),
+            Fresh(Vec<DetectorHandle>),
+        }
+        let mut sources = Vec::with_capacity(plan.detectors.len());
+        for (d, old) in plan.detectors.iter().zip(&matched) {
+            let source = match *old {
+                Some(o) if same_plugins => Source::Old(o),
+                Some(o)
+                    if provider(&self.registry, &d.qualified)
+                        == provider(&registry, &d.qualified) =>
+                {
+                    Source::Old(o)
+                }
+                Some(o) => {
+                    // A new build of its plugin: save each key's state, restore it there.
+                    let mut handles = Vec::with_capacity(n_keys);
+                    let mut restored = Vec::with_capacity(n_keys);
+                    let mut reason = None;
+                    for state in &self.detectors[o] {
+                        let mut fresh = create(&registry, d)?;
+                        let carried = state
+                            .handle
+                            .save()
+                            .and_then(|saved| match saved {
+                                Some(bytes) => fresh.restore(&bytes).map(|()| true),
+                                None => Ok(true),
+                            })
+                            .unwrap_or_else(|e| {
+                                reason.get_or_insert(e.to_string());
+                                false
+                            });
+                        if !carried {
+                            // `restore` may have left it half-way: start from scratch.
+                            fresh = create(&registry, d)?;
+                        }
+                        handles.push(fresh);
+                        restored.push(carried);
+                    }
+                    match reason {
+                        None => report.moved.push(format!("detector `{}`", d.name)),
+                        Some(r) => report
+                            .reinitialised
+                            .push(format!("detector `{}` ({r})", d.name)),
+                    }
+                    Source::Rebuilt(o, handles, restored)
+                }
+                None => {
+                    report.fresh.push(format!("detector `{}`", d.name));
+                    Source::Fresh(
+                        (0..n_keys)
+                            .map(|_| create(&registry, d))
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
+            };
+            sources.push(source);
+        }
+
+        // Phase 2, infallible: move the state.
+        let mut old_detectors = std::mem::take(&mut self.detectors);
+        self.detectors = sources
+            .into_iter()
+            .zip(&plan.detectors)
+            .map(|(source, d)| match source {
+                Source::Old(o) => {
+                    report.kept.push(format!("detector `{}`", d.name));
+                    std::mem::take(&mut old_detectors[o])
+                }
+                Source::Rebuilt(o, handles, restored) => handles
+                    .into_iter()
+                    .zip(restored)
+                    .zip(&old_detectors[o])
+                    .map(|((handle, carried), old)| KeyDetector {
+                        handle,
+                        seen: if carried { old.seen } else { 0 },
+                        started: if carried { old.started } else { None },
+                    })
+                    .collect(),
+                Source::Fresh(handles) => handles
+                    .into_iter()
+                    .map(|handle| KeyDetector {
+                        handle,
+                        seen: 0,
+                        started: None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        for (o, d) in self.plan.detectors.iter().enumerate() {
+            if !matched.contains(&Some(o)) {
+                report.dropped.push(format!("detector `{}`", d.name));
+            }
+        }
+
+        self.swap_features(&plan, &identities, &mut report);
+        self.swap_alerts(&plan, &identities, &mut report);
+
+        self.slots = vec![0.0; plan.slots.len()];
+        self.plan = plan;
+        self.identities = identities;
+        self.registry = registry;
+        self.whole_series = whole_series;
+        Ok(report)
+    }
+
+    fn swap_features(&mut self, plan: &Plan, identities: &Identities, report: &mut SwapReport) {
+        let n_keys = self.keys.len();
+        let (old_per_key, new_per_key) = (self.plan.feature_states, plan.feature_states);
+        let old_ranges: Vec<_> = self
+            .plan
+            .features
+            .iter()
+            .map(|f| state_range(&f.node))
+            .collect();
+        let mut states = vec![State::default(); n_keys * new_per_key];
+        let mut used = vec![false; self.plan.features.len()];
+        for (f, id) in plan.features.iter().zip(&identities.features) {
+            let Some(o) = self.identities.features.iter().position(|x| x == id) else {
+                report.fresh.push(format!("feature `{}`", f.name));
+                continue;
+            };
+            used[o] = true;
+            report.kept.push(format!("feature `{}`", f.name));
+            let (from, to) = (old_ranges[o].clone(), state_range(&f.node));
+            if from.is_empty() {
+                continue;
+            }
+            for k in 0..n_keys {
+                let old = &self.feature_states[k * old_per_key..][from.clone()];
+                states[k * new_per_key..][to.clone()].clone_from_slice(old);
+            }
+        }
+        for (f, used) in self.plan.features.iter().zip(used) {
+            if !used {
+                report.dropped.push(format!("feature `{}`", f.name));
+            }
+        }
+        self.feature_states = states;
+    }
+
+    fn swap_alerts(&mut self, plan: &Plan, identities: &Identities, report: &mut SwapReport) {
+        let mut book = AlertBook::new(&plan.alerts, &plan.input.keys);
+        for k in 0..self.keys.len() {
+            let parts: Vec<&str> = self
+                .keys
+                .parts(k as u32)
+                .iter()
+                .map(String::as_str)
+                .collect();
+            book.add_key(&parts);
+        }
+        let mut used = vec![false; self.plan.alerts.len()];
+        for (a, alert) in plan.alerts.iter().enumerate() {
+            let hold = self
+                .identities
+                .alert_holds
+                .iter()
+                .position(|x| *x == identities.alert_holds[a]);
+            let cooldown = self
+                .identities
+                .alert_cooldowns
+                .iter()
+                .position(|x| *x == identities.alert_cooldowns[a]);
+            if let Some(o) = hold.or(cooldown) {
+                used[o] = true;
+            }
+            book.carry(a, &self.alerts, hold, cooldown);
+            match (hold, cooldown) {
+                (Some(_), Some(_)) => report.kept.push(format!("alert `{}`", alert.name)),
+                (None, Some(_)) => report
+                    .fresh
+                    .push(format!("alert `{}` (its cooldown kept)", alert.name)),
+                _ => report.fresh.push(format!("alert `{}`", alert.name)),
+            }
+        }
+        for (a, used) in self.plan.alerts.iter().zip(used) {
+            if !used {
+                report.dropped.push(format!("alert `{}`", a.name));
+            }
+        }
+        self.alerts = book;
+    }
+}
