@@ -509,7 +509,8 @@ impl Engine {
         // What the reload thread prepared is older than what this attempt reads.
         lock(&self.shared.pending).take();
         match self.shared.attempt(true) {
-            Attempt::Unchanged => unreachable!("a forced attempt is never unchanged"),
+            // A forced attempt always reads; nothing to swap if it did not.
+            Attempt::Unchanged => Ok(crate::rules::eval::SwapReport::default()),
             Attempt::Failed(why) => {
                 self.shared.fail(why.clone());
                 Err(why)
