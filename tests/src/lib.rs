@@ -98,6 +98,43 @@ pub fn built() -> &'static Built {
     })
 }
 
+/// Builds the versioned test plugin (`tests/plugins/versioned`) with package version
+/// `version` and returns a copy of the library named `name` in `dir`. Each build replaces
+/// the last in the target folder, hence the copy.
+pub fn build_versioned_plugin(version: &str, dir: &Path, name: &str) -> PathBuf {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let source = workspace().join("tests/plugins/versioned");
+    let build = tempfile::tempdir().expect("temp dir");
+    let manifest = std::fs::read_to_string(source.join("Cargo.toml"))
+        .expect("manifest")
+        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
+        .replace(
+            "path = \"../../../sdk\"",
+            &format!("path = {:?}", workspace().join("sdk")),
+        );
+    std::fs::write(build.path().join("Cargo.toml"), manifest).expect("write manifest");
+    std::fs::copy(source.join("Cargo.lock"), build.path().join("Cargo.lock")).expect("lock");
+    std::fs::create_dir_all(build.path().join("src")).expect("src");
+    std::fs::copy(source.join("src/lib.rs"), build.path().join("src/lib.rs")).expect("source");
+    let mut command = cargo();
+    command
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(build.path().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir());
+    run_build(command, &format!("the versioned test plugin {version}"));
+    let out = dir.join(name);
+    std::fs::copy(
+        library(&target_dir().join("debug"), "adr_test_plugin_versioned"),
+        &out,
+    )
+    .expect("copy the build");
+    out
+}
+
 /// A temporary plugin folder holding copies of `plugins` (each test gets its own, so
 /// folders can hold broken files without disturbing other tests).
 pub fn plugin_dir(plugins: &[&Path]) -> tempfile::TempDir {

@@ -161,6 +161,17 @@ impl Registry {
         replaced
     }
 
+    /// Records a file with `stamp` that is neither loaded nor refused now (a superseded
+    /// build), so a rescan knows it.
+    pub fn remember(&mut self, path: &std::path::Path, stamp: Stamp) {
+        self.stamps.push((path.to_path_buf(), stamp));
+    }
+
+    /// Every file read, loaded or not.
+    pub fn stamped(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.stamps.iter().map(|(p, _)| p.as_path())
+    }
+
     /// Records a file with `stamp` that could not be loaded.
     pub fn skip_stamped(&mut self, error: LoadError, stamp: Stamp) {
         self.stamps.push((error.path().to_path_buf(), stamp));

@@ -10,9 +10,8 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
 
-use crate::plugins::{load_build, LoadedPlugin, Registry, SearchPath};
+use crate::plugins::{load_build, LoadedPlugin, Registry, SearchPath, Stamp};
 
 /// Libraries mapped by rescans (beyond the first load), for the status.
 static MAPPED_BY_RESCANS: AtomicUsize = AtomicUsize::new(0);
@@ -29,7 +28,7 @@ pub fn rescan(
     search: &SearchPath,
     hasher: &mut impl Hasher,
 ) -> Option<Registry> {
-    let mut candidates: Vec<(PathBuf, (u64, SystemTime))> = search
+    let mut candidates: Vec<(PathBuf, Stamp)> = search
         .candidates()
         .into_iter()
         .filter_map(|p| {
@@ -40,29 +39,23 @@ pub fn rescan(
     // Oldest first, so the newest build of a plugin is added last and wins.
     candidates.sort_by(|a, b| a.1 .1.cmp(&b.1 .1).then_with(|| a.0.cmp(&b.0)));
     candidates.hash(hasher);
-    let fresh: Vec<&(PathBuf, (u64, SystemTime))> = candidates
-        .iter()
-        .filter(|(path, s)| {
-            let known = current.plugins().iter().any(|p| &p.path == path)
-                || current.skipped().iter().any(|e| e.path() == path);
-            !known || current.stamp_of(path) != Some(*s)
-        })
-        .collect();
-    if fresh.is_empty() {
+    let unchanged = |path: &PathBuf, s: &Stamp| current.stamp_of(path) == Some(*s);
+    let removed = current
+        .stamped()
+        .any(|p| !candidates.iter().any(|(c, _)| c == p));
+    if !removed && candidates.iter().all(|(p, s)| unchanged(p, s)) {
         return None;
     }
     let mut next = Registry::default();
     for (path, s) in &candidates {
-        let kept = current
-            .plugins()
-            .iter()
-            .find(|p| &p.path == path && current.stamp_of(path) == Some(*s));
-        if let Some(plugin) = kept {
-            next.add_stamped(plugin.clone(), *s);
-            continue;
-        }
-        if current.skipped().iter().any(|e| e.path() == path) && current.stamp_of(path) == Some(*s)
-        {
+        if unchanged(path, s) {
+            // As it was: loaded, superseded or refused.
+            match current.plugins().iter().find(|p| &p.path == path) {
+                Some(plugin) => {
+                    next.add_stamped(plugin.clone(), *s);
+                }
+                None => next.remember(path, *s),
+            }
             continue;
         }
         match load_new(path, current) {
