@@ -555,3 +555,64 @@ fn pushed_events_missing_a_field_are_refused_whole() {
         .expect("a single event");
     assert_eq!(record.lock().unwrap().events.len(), 1);
 }
+
+#[test]
+fn panicking_detectors_during_reloads_are_reported_and_the_engine_goes_on() {
+    let plugins = plugin_dir(&[&built().statistical, &built().faulty]);
+    let registry = Arc::new(
+        Registry::load(&SearchPath::explicit([plugins.path().to_path_buf()])).expect("plugins"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Files {
+        dir: dir.path().to_path_buf(),
+        configmap_version: 0,
+    };
+    let with = |params: &str| {
+        common(3.0).replace(
+            "ensemble stress {\n    vote = any(spike, burst)",
+            &format!(
+                "detector broken = faulty.panics({params}) on close\n\
+                 ensemble stress {{\n    vote = any(spike, burst, broken)"
+            ),
+        )
+    };
+    files.in_place(&with("after = 1000000"));
+    files.configmap(&alerts(2));
+    let (mut engine, record) = start(&files, &registry, false);
+    let mut stream = Stream {
+        market: Market::new(),
+        events: Events::new(&["close", "volume"], 1),
+        batches: 0,
+    };
+    stream.push(&mut engine);
+
+    // A detector that panics while being built: the reload is refused, nothing changes.
+    files.in_place(&with("after = 1000000, in_new = true"));
+    let why = engine.reload_now().expect_err("refused");
+    assert!(why.contains("deliberate panic while being built"), "{why}");
+    assert_eq!(engine.reload_status().generation, 0);
+    stream.push(&mut engine);
+    assert!(engine.take_failures().is_empty());
+
+    // One that panics while scoring right after the swap: the swap completes, the panic
+    // costs that detector's verdicts for the batch, every event is still scored.
+    files.in_place(&with("after = 5"));
+    let report = engine.reload_now().expect("swapped");
+    assert!(
+        report.fresh.contains(&"detector `broken`".to_owned()),
+        "{report:?}"
+    );
+    stream.push(&mut engine);
+    let failures = engine.take_failures();
+    assert_eq!(failures.len(), SYMBOLS, "one failure per key: {failures:?}");
+    assert!(
+        failures[0]
+            .message
+            .contains("deliberate panic after 5 points"),
+        "{failures:?}"
+    );
+    stream.push(&mut engine);
+    let summary = engine.finish().unwrap();
+    assert_eq!(summary.rows, 4 * BATCH as u64);
+    assert_eq!(record.lock().unwrap().events.len(), 4 * BATCH);
+}

@@ -1,4 +1,5 @@
-//! A plugin whose detector panics on purpose, to test that the engine survives it.
+//! A plugin whose detector panics on purpose (while scoring, or while being built), to
+//! test that the engine survives it.
 
 use adr_sdk::{Detector, DetectorError, Event, Frame, Score, ScoresMut};
 
@@ -7,6 +8,8 @@ adr_sdk::params! {
     pub struct PanicsParams {
         /// Points scored normally before the detector panics.
         after: usize = 2;
+        /// Panic while being built instead.
+        in_new: bool = false;
     }
 }
 
@@ -33,6 +36,9 @@ impl Detector for Panics {
     const SUMMARY: &'static str = "panics after `after` points (for tests)";
 
     fn new(params: PanicsParams, _inputs: &[String]) -> Result<Self, DetectorError> {
+        if params.in_new {
+            panic!("deliberate panic while being built");
+        }
         Ok(Panics {
             after: params.after,
             seen: 0,
