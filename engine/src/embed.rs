@@ -754,10 +754,10 @@ fn log_swap(report: &crate::rules::eval::SwapReport, pause_ns: u64) {
         report.dropped.len()
     );
     for what in &report.fresh {
-        tracing::info!("{what} is new or changed: it starts with no state");
+        tracing::info!("{what}: new or changed, starts fresh");
     }
     for what in &report.dropped {
-        tracing::info!("{what} is gone from the rules: its state is dropped");
+        tracing::info!("{what}: gone from the rules, its state dropped");
     }
     for what in &report.moved {
         tracing::info!("{what} moved to the new plugin build with its state");

@@ -138,17 +138,26 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    // A watching engine runs for long: say what each reload did, with the time.
+    let watching = matches!(&cli.command, Command::Run(args) if args.watching());
+    let default_filter = match (cli.global.quiet, watching) {
+        (true, _) => "error",
+        (false, true) => "warn,adr=info,adr_engine=info",
+        (false, false) => "warn",
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ADR_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(if cli.global.quiet { "error" } else { "warn" })
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("ADR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .without_time()
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    if watching {
+        logs.init();
+    } else {
+        logs.without_time().init();
+    }
     match run(cli) {
         Ok(code) => code,
         // A reader that stops early (`adr detect ... | head`) is not an error.

@@ -470,7 +470,7 @@ fn a_manual_reload_applies_at_once_and_reports_what_it_kept() {
         report
             .fresh
             .iter()
-            .any(|f| f.starts_with("alert `stress` (its cooldown kept)")),
+            .any(|f| f.starts_with("alert `stress` (hold only: its cooldown carries over)")),
         "{report:?}"
     );
     assert!(

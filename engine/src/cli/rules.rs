@@ -75,6 +75,13 @@ pub(crate) struct RunArgs {
     batch_rows: Option<usize>,
 }
 
+impl RunArgs {
+    /// Whether the run watches its files (and so runs for long).
+    pub(crate) fn watching(&self) -> bool {
+        self.watch
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
     /// Rule files whose test blocks to run; each file is its own rule set.

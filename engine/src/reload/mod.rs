@@ -226,10 +226,8 @@ impl Reloader {
         self.fingerprint = Some(fingerprint);
         let registry = rescanned.map_or_else(|| Arc::clone(&self.registry), Arc::new);
         let plan = match Plan::build(&loaded, &registry) {
-            Ok((plan, warnings)) => {
-                let warnings = render(&warnings, &loaded.sources);
-                (plan, warnings)
-            }
+            Ok((plan, warnings)) if warnings.is_empty() => (plan, String::new()),
+            Ok((plan, warnings)) => (plan, render(&warnings, &loaded.sources)),
             Err(PlanError::Invalid(diagnostics)) => {
                 let errors = diagnostics
                     .iter()

@@ -62,7 +62,8 @@ pub struct SwapReport {
     pub kept: Vec<String>,
     /// New or changed definitions, starting fresh.
     pub fresh: Vec<String>,
-    /// Definitions of the old plan that the new one lacks.
+    /// Definitions of the old plan whose names the new one lacks (a changed definition
+    /// under the same name is in `fresh`).
     pub dropped: Vec<String>,
     /// Detectors moved to a new build of their plugin with their state.
     pub moved: Vec<String>,
@@ -213,7 +214,7 @@ impl Evaluator {
             })
             .collect();
         for (o, d) in self.plan.detectors.iter().enumerate() {
-            if !matched.contains(&Some(o)) {
+            if !matched.contains(&Some(o)) && !plan.detectors.iter().any(|n| n.name == d.name) {
                 report.dropped.push(format!("detector `{}`", d.name));
             }
         }
@@ -257,7 +258,7 @@ impl Evaluator {
             }
         }
         for (f, used) in self.plan.features.iter().zip(used) {
-            if !used {
+            if !used && !plan.features.iter().any(|n| n.name == f.name) {
                 report.dropped.push(format!("feature `{}`", f.name));
             }
         }
@@ -293,14 +294,15 @@ impl Evaluator {
             book.carry(a, &self.alerts, hold, cooldown);
             match (hold, cooldown) {
                 (Some(_), Some(_)) => report.kept.push(format!("alert `{}`", alert.name)),
-                (None, Some(_)) => report
-                    .fresh
-                    .push(format!("alert `{}` (its cooldown kept)", alert.name)),
+                (None, Some(_)) => report.fresh.push(format!(
+                    "alert `{}` (hold only: its cooldown carries over)",
+                    alert.name
+                )),
                 _ => report.fresh.push(format!("alert `{}`", alert.name)),
             }
         }
         for (a, used) in self.plan.alerts.iter().zip(used) {
-            if !used {
+            if !used && !plan.alerts.iter().any(|n| n.name == a.name) {
                 report.dropped.push(format!("alert `{}`", a.name));
             }
         }
