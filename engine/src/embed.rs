@@ -352,6 +352,8 @@ enum Trigger {
     Changed,
     /// Someone asked.
     Requested,
+    /// State a swap replaced, to drop off the event path.
+    Retire(Box<crate::rules::eval::Retired>),
     /// The engine is stopping.
     Stop,
 }
@@ -391,15 +393,21 @@ impl Shared {
 
 fn reload_worker(shared: &Shared, rx: &Receiver<Trigger>, mut watcher: Option<Watcher>) {
     while let Ok(first) = rx.recv() {
-        let mut force = matches!(first, Trigger::Requested);
-        let mut stop = matches!(first, Trigger::Stop);
+        let (mut attempt, mut force, mut stop) = (false, false, false);
         // Everything that arrived meanwhile is one reload.
-        while let Ok(next) = rx.try_recv() {
-            force |= matches!(next, Trigger::Requested);
-            stop |= matches!(next, Trigger::Stop);
+        for trigger in std::iter::once(first).chain(rx.try_iter()) {
+            match trigger {
+                Trigger::Changed => attempt = true,
+                Trigger::Requested => (attempt, force) = (true, true),
+                Trigger::Retire(retired) => drop(retired),
+                Trigger::Stop => stop = true,
+            }
         }
         if stop {
             return;
+        }
+        if !attempt {
+            continue;
         }
         match shared.attempt(force) {
             Attempt::Unchanged => tracing::debug!("rule files touched, nothing changed"),
@@ -541,8 +549,10 @@ impl Engine {
             return Err(why);
         }
         match self.evaluator.swap(prepared) {
-            Ok(report) => {
+            Ok((report, retired)) => {
                 let pause = started.elapsed().as_nanos() as u64;
+                // Freeing the old state is for the reload thread, not the event path.
+                let _ = self.trigger.send(Trigger::Retire(Box::new(retired)));
                 log_swap(&report, pause);
                 let mut status = lock(&self.shared.status);
                 status.libraries_mapped = libraries_mapped(self.evaluator.registry());
@@ -716,8 +726,8 @@ impl Engine {
                 .enumerate()
                 .map(|(a, p)| AlertCount {
                     alert: p.name.clone(),
-                    fired: evaluator.alerts().fired[a],
-                    suppressed: evaluator.alerts().suppressed[a],
+                    fired: evaluator.alerts().fired(a),
+                    suppressed: evaluator.alerts().suppressed(a),
                 })
                 .collect(),
             detector_failures: evaluator.failures(),

@@ -57,6 +57,8 @@ pub struct ReloadStatus {
     pub last_swap: Option<SwapReport>,
     /// The longest pause of the event path for a swap so far, in ns.
     pub longest_swap_ns: u64,
+    /// The pauses of the last swaps (up to 256), in ns, oldest first.
+    pub recent_swaps_ns: Vec<u64>,
     /// Plugin libraries mapped into the process; superseded builds stay mapped (a
     /// loaded library is never unloaded), so this only grows.
     pub libraries_mapped: usize,
@@ -81,6 +83,10 @@ impl ReloadStatus {
         self.last_success = Some(at);
         self.last_swap = Some(report);
         self.longest_swap_ns = self.longest_swap_ns.max(pause_ns);
+        if self.recent_swaps_ns.len() == 256 {
+            self.recent_swaps_ns.remove(0);
+        }
+        self.recent_swaps_ns.push(pause_ns);
     }
 }
 

@@ -66,102 +66,125 @@ pub enum Step {
     },
 }
 
+/// One alert's state, for every key.
+#[derive(Debug, Clone)]
+struct AlertState {
+    plan: AlertPlan,
+    /// Positions of the group-by columns among the key columns.
+    group_columns: Vec<usize>,
+    states: Vec<KeyAlert>,
+    group_of: Vec<u32>,
+    group_ids: HashMap<String, u32>,
+    group_names: Vec<String>,
+    last_fired: Vec<Option<i64>>,
+    suppressed_since: Vec<u64>,
+    fired: u64,
+    suppressed: u64,
+}
+
+impl AlertState {
+    fn add_key(&mut self, parts: &[&str]) {
+        self.states.push(KeyAlert::default());
+        let group = if self.group_columns.is_empty() {
+            parts.join("/")
+        } else {
+            self.group_columns
+                .iter()
+                .map(|&i| parts[i])
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let next = self.group_names.len() as u32;
+        let id = *self.group_ids.entry(group.clone()).or_insert(next);
+        if id == next {
+            self.group_names.push(group);
+            self.last_fired.push(None);
+            self.suppressed_since.push(0);
+        }
+        self.group_of.push(id);
+    }
+
+    fn cooldown_group(&self, key: KeyId) -> usize {
+        match self.plan.cooldown {
+            // One cooldown shared by every group: kept in group 0's slot.
+            Some((_, false)) => 0,
+            _ => self.group_of[key as usize] as usize,
+        }
+    }
+
+    fn cooldown_until(&self, key: KeyId, ts: i64) -> Option<i64> {
+        let (span, _) = self.plan.cooldown?;
+        self.last_fired[self.cooldown_group(key)]
+            .map(|t| t.saturating_add(span))
+            .filter(|&end| ts < end)
+    }
+}
+
 /// Every alert's state, for every key.
 #[derive(Debug, Default)]
 pub struct AlertBook {
-    plans: Vec<AlertPlan>,
-    /// Positions of each alert's group-by columns among the key columns.
-    group_columns: Vec<Vec<usize>>,
-    states: Vec<Vec<KeyAlert>>,
-    group_of: Vec<Vec<u32>>,
-    group_ids: Vec<HashMap<String, u32>>,
-    group_names: Vec<Vec<String>>,
-    last_fired: Vec<Vec<Option<i64>>>,
-    suppressed_since: Vec<Vec<u64>>,
-    /// Alerts fired, per alert.
-    pub fired: Vec<u64>,
-    /// Firings suppressed by cooldowns, per alert.
-    pub suppressed: Vec<u64>,
+    alerts: Vec<AlertState>,
 }
 
 impl AlertBook {
     /// Alert state for `plans`; `key_columns` are the input's key columns.
     pub fn new(plans: &[AlertPlan], key_columns: &[String]) -> Self {
-        let n = plans.len();
         AlertBook {
-            plans: plans.to_vec(),
-            group_columns: plans
+            alerts: plans
                 .iter()
-                .map(|p| {
-                    p.group_by
+                .map(|p| AlertState {
+                    plan: p.clone(),
+                    group_columns: p
+                        .group_by
                         .iter()
                         .filter_map(|g| key_columns.iter().position(|k| k == g))
-                        .collect()
+                        .collect(),
+                    states: Vec::new(),
+                    group_of: Vec::new(),
+                    group_ids: HashMap::new(),
+                    group_names: Vec::new(),
+                    last_fired: Vec::new(),
+                    suppressed_since: Vec::new(),
+                    fired: 0,
+                    suppressed: 0,
                 })
                 .collect(),
-            states: vec![Vec::new(); n],
-            group_of: vec![Vec::new(); n],
-            group_ids: vec![HashMap::new(); n],
-            group_names: vec![Vec::new(); n],
-            last_fired: vec![Vec::new(); n],
-            suppressed_since: vec![Vec::new(); n],
-            fired: vec![0; n],
-            suppressed: vec![0; n],
         }
     }
 
     /// Registers a new key (ids in order), given its parts, one per key column.
     pub fn add_key(&mut self, parts: &[&str]) {
-        for a in 0..self.plans.len() {
-            self.states[a].push(KeyAlert::default());
-            let group = if self.group_columns[a].is_empty() {
-                parts.join("/")
-            } else {
-                self.group_columns[a]
-                    .iter()
-                    .map(|&i| parts[i])
-                    .collect::<Vec<_>>()
-                    .join("/")
-            };
-            let next = self.group_names[a].len() as u32;
-            let id = *self.group_ids[a].entry(group.clone()).or_insert(next);
-            if id == next {
-                self.group_names[a].push(group);
-                self.last_fired[a].push(None);
-                self.suppressed_since[a].push(0);
-            }
-            self.group_of[a].push(id);
+        for alert in &mut self.alerts {
+            alert.add_key(parts);
         }
+    }
+
+    /// Times alert `a` fired.
+    pub fn fired(&self, a: usize) -> u64 {
+        self.alerts[a].fired
+    }
+
+    /// Firings of alert `a` its cooldown suppressed.
+    pub fn suppressed(&self, a: usize) -> u64 {
+        self.alerts[a].suppressed
     }
 
     /// The state of alert `a` for `key`.
     pub fn state(&self, a: usize, key: KeyId) -> KeyAlert {
-        self.states[a][key as usize]
+        self.alerts[a].states[key as usize]
     }
 
     /// When alert `a`'s cooldown for `key`'s group ends, if it is running at `ts`.
     pub fn cooldown_until(&self, a: usize, key: KeyId, ts: i64) -> Option<i64> {
-        let (span, _) = self.plans[a].cooldown?;
-        let g = self.cooldown_group(a, key);
-        self.last_fired[a][g]
-            .map(|t| t.saturating_add(span))
-            .filter(|&end| ts < end)
-    }
-
-    fn cooldown_group(&self, a: usize, key: KeyId) -> usize {
-        match self.plans[a].cooldown {
-            // One cooldown shared by every group: kept in group 0's slot.
-            Some((_, false)) => 0,
-            _ => self.group_of[a][key as usize] as usize,
-        }
+        self.alerts[a].cooldown_until(key, ts)
     }
 
     /// Advances alert `a` for `key` with the ensemble's judgement of the event at `ts`.
     #[inline]
     pub fn step(&mut self, a: usize, key: KeyId, ts: i64, j: &Judgement, row: u64) -> Step {
-        let plan = &self.plans[a];
-        let state = &mut self.states[a][key as usize];
-        let on = j.severity.is_some_and(|s| s >= plan.level);
+        let alert = &mut self.alerts[a];
+        let state = &mut alert.states[key as usize];
+        let on = j.severity.is_some_and(|s| s >= alert.plan.level);
         if !on {
             *state = KeyAlert::default();
             return Step::Quiet;
@@ -171,7 +194,7 @@ impl AlertBook {
             None => (ts, 1),
         };
         state.holding = Some((since, events));
-        let held = match plan.hold {
+        let held = match alert.plan.hold {
             Hold::Events(n) => events >= n,
             Hold::Duration(d) => ts.saturating_sub(since) >= d,
         };
@@ -179,22 +202,21 @@ impl AlertBook {
             return Step::Quiet;
         }
         state.active = true;
-        if let Some(until) = self.cooldown_until(a, key, ts) {
-            let g = self.cooldown_group(a, key);
-            self.suppressed_since[a][g] += 1;
-            self.suppressed[a] += 1;
+        let g = alert.cooldown_group(key);
+        if let Some(until) = alert.cooldown_until(key, ts) {
+            alert.suppressed_since[g] += 1;
+            alert.suppressed += 1;
             return Step::Suppressed { until };
         }
-        let g = self.cooldown_group(a, key);
-        self.last_fired[a][g] = Some(ts);
-        let suppressed = std::mem::take(&mut self.suppressed_since[a][g]);
-        self.fired[a] += 1;
+        alert.last_fired[g] = Some(ts);
+        let suppressed = std::mem::take(&mut alert.suppressed_since[g]);
+        alert.fired += 1;
         Step::Fired(Fired {
             index: a,
-            alert: self.plans[a].name.clone(),
+            alert: alert.plan.name.clone(),
             ts,
             key,
-            group: self.group_names[a][self.group_of[a][key as usize] as usize].clone(),
+            group: alert.group_names[alert.group_of[key as usize] as usize].clone(),
             severity: j.severity.unwrap_or(Severity::Info),
             score: j.score,
             since,
@@ -204,25 +226,41 @@ impl AlertBook {
         })
     }
 
-    /// Takes alert `a`'s state from alert `hold` of `old` (how long its condition has held
-    /// per key) and its cooldown state from alert `cooldown` of `old` (when each group last
-    /// fired, what was suppressed, the counters). Both books must hold the same keys in the
-    /// same order, and the alerts the same group-by, so group ids line up.
-    pub fn carry(
+    /// Gives alert `a` (with no keys yet) the state of alert `o` of `old`, whose cooldown
+    /// or hold identity it shares, so the same group-by: the groups and what `keep`s —
+    /// how long the condition has held per key (`hold`), when each group last fired, what
+    /// was suppressed and the counters (`cooldown`); the rest starts fresh. Both books
+    /// must hold the same keys in the same order. Moves rather than copies: `old` is on
+    /// its way out.
+    pub fn take_from(
         &mut self,
         a: usize,
-        old: &AlertBook,
-        hold: Option<usize>,
-        cooldown: Option<usize>,
+        old: &mut AlertBook,
+        o: usize,
+        hold: bool,
+        cooldown: bool,
     ) {
-        if let Some(o) = hold {
-            self.states[a].clone_from(&old.states[o]);
+        std::mem::swap(&mut self.alerts[a], &mut old.alerts[o]);
+        // Each keeps its own plan.
+        std::mem::swap(&mut self.alerts[a].plan, &mut old.alerts[o].plan);
+        let state = &mut self.alerts[a];
+        if !hold {
+            state.states.fill(KeyAlert::default());
         }
-        if let Some(o) = cooldown {
-            self.last_fired[a].clone_from(&old.last_fired[o]);
-            self.suppressed_since[a].clone_from(&old.suppressed_since[o]);
-            self.fired[a] = old.fired[o];
-            self.suppressed[a] = old.suppressed[o];
+        if !cooldown {
+            state.last_fired.fill(None);
+            state.suppressed_since.fill(0);
+            state.fired = 0;
+            state.suppressed = 0;
+        }
+    }
+
+    /// Registers keys for alert `a` alone (a new alert joining a running book).
+    pub fn add_keys_to(&mut self, a: usize, keys: &super::KeyTable) {
+        let alert = &mut self.alerts[a];
+        for k in 0..keys.len() {
+            let parts: Vec<&str> = keys.parts(k as KeyId).iter().map(String::as_str).collect();
+            alert.add_key(&parts);
         }
     }
 }
@@ -286,7 +324,7 @@ mod tests {
             trace(&mut book, 0, &[M, M, M, None, M, L, M, M]),
             ".F.....F"
         );
-        assert_eq!(book.fired[0], 2);
+        assert_eq!(book.fired(0), 2);
     }
 
     #[test]
@@ -304,7 +342,7 @@ mod tests {
             trace(&mut book, 0, &[M, None, M, None, M, None, M]),
             "F.S.S.F"
         );
-        assert_eq!((book.fired[0], book.suppressed[0]), (2, 2));
+        assert_eq!((book.fired(0), book.suppressed(0)), (2, 2));
         // the firing at minute 6 carries the two suppressed ones
         let mut book2 = AlertBook::new(&[plan(Hold::Events(1), Some((5 * MIN, true)))], &[]);
         book2.add_key(&[]);

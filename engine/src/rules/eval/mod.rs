@@ -26,7 +26,7 @@ pub mod swap;
 pub use alerts::{AlertBook, Fired, KeyAlert, Step};
 pub use ensemble::{judge, Judgement};
 pub use keys::{KeyId, KeyTable};
-pub use swap::{Prepared, SwapReport};
+pub use swap::{Prepared, Retired, SwapReport};
 
 /// Why evaluation stopped.
 #[derive(Debug, thiserror::Error)]

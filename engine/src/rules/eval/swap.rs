@@ -55,6 +55,19 @@ impl Prepared {
     }
 }
 
+/// What a swap replaced: the old plan and the state nothing took over. Freeing it costs
+/// time (detector handles, windows, strings), so the event path hands it to another
+/// thread to drop.
+#[derive(Debug)]
+pub struct Retired {
+    _plan: Plan,
+    _identities: Identities,
+    _registry: Arc<Registry>,
+    _detectors: Vec<Vec<KeyDetector>>,
+    _feature_states: Vec<State>,
+    _alerts: AlertBook,
+}
+
 /// What a swap did with each definition, for the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SwapReport {
@@ -98,7 +111,7 @@ impl Evaluator {
     ///
     /// [`EvalError::Create`] when a plugin refuses to build a new detector for a known
     /// key; the evaluator is then unchanged.
-    pub fn swap(&mut self, next: Prepared) -> Result<SwapReport, EvalError> {
+    pub fn swap(&mut self, next: Prepared) -> Result<(SwapReport, Retired), EvalError> {
         let Prepared {
             plan,
             identities,
@@ -219,18 +232,28 @@ impl Evaluator {
             }
         }
 
-        self.swap_features(&plan, &identities, &mut report);
-        self.swap_alerts(&plan, &identities, &mut report);
+        let feature_states = self.swap_features(&plan, &identities, &mut report);
+        let alerts = self.swap_alerts(&plan, &identities, &mut report);
 
         self.slots = vec![0.0; plan.slots.len()];
-        self.plan = plan;
-        self.identities = identities;
-        self.registry = registry;
         self.whole_series = whole_series;
-        Ok(report)
+        let retired = Retired {
+            _plan: std::mem::replace(&mut self.plan, plan),
+            _identities: std::mem::replace(&mut self.identities, identities),
+            _registry: std::mem::replace(&mut self.registry, registry),
+            _detectors: old_detectors,
+            _feature_states: feature_states,
+            _alerts: alerts,
+        };
+        Ok((report, retired))
     }
 
-    fn swap_features(&mut self, plan: &Plan, identities: &Identities, report: &mut SwapReport) {
+    fn swap_features(
+        &mut self,
+        plan: &Plan,
+        identities: &Identities,
+        report: &mut SwapReport,
+    ) -> Vec<State> {
         let n_keys = self.keys.len();
         let (old_per_key, new_per_key) = (self.plan.feature_states, plan.feature_states);
         let old_ranges: Vec<_> = self
@@ -241,8 +264,12 @@ impl Evaluator {
             .collect();
         let mut states = vec![State::default(); n_keys * new_per_key];
         let mut used = vec![false; self.plan.features.len()];
+        let mut old_index: HashMap<&str, usize> = HashMap::new();
+        for (i, id) in self.identities.features.iter().enumerate() {
+            old_index.entry(id).or_insert(i);
+        }
         for (f, id) in plan.features.iter().zip(&identities.features) {
-            let Some(o) = self.identities.features.iter().position(|x| x == id) else {
+            let Some(&o) = old_index.get(id.as_str()) else {
                 report.fresh.push(format!("feature `{}`", f.name));
                 continue;
             };
@@ -262,50 +289,63 @@ impl Evaluator {
                 report.dropped.push(format!("feature `{}`", f.name));
             }
         }
-        self.feature_states = states;
+        std::mem::replace(&mut self.feature_states, states)
     }
 
-    fn swap_alerts(&mut self, plan: &Plan, identities: &Identities, report: &mut SwapReport) {
+    fn swap_alerts(
+        &mut self,
+        plan: &Plan,
+        identities: &Identities,
+        report: &mut SwapReport,
+    ) -> AlertBook {
+        let old = &self.identities;
+        let index = |ids: &'_ [String]| -> HashMap<String, usize> {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect()
+        };
+        let (holds, cooldowns) = (index(&old.alert_holds), index(&old.alert_cooldowns));
         let mut book = AlertBook::new(&plan.alerts, &plan.input.keys);
-        for k in 0..self.keys.len() {
-            let parts: Vec<&str> = self
-                .keys
-                .parts(k as u32)
-                .iter()
-                .map(String::as_str)
-                .collect();
-            book.add_key(&parts);
-        }
-        let mut used = vec![false; self.plan.alerts.len()];
+        let mut taken = vec![false; self.plan.alerts.len()];
         for (a, alert) in plan.alerts.iter().enumerate() {
-            let hold = self
-                .identities
-                .alert_holds
-                .iter()
-                .position(|x| *x == identities.alert_holds[a]);
-            let cooldown = self
-                .identities
-                .alert_cooldowns
-                .iter()
-                .position(|x| *x == identities.alert_cooldowns[a]);
-            if let Some(o) = hold.or(cooldown) {
-                used[o] = true;
-            }
-            book.carry(a, &self.alerts, hold, cooldown);
-            match (hold, cooldown) {
-                (Some(_), Some(_)) => report.kept.push(format!("alert `{}`", alert.name)),
-                (None, Some(_)) => report.fresh.push(format!(
-                    "alert `{}` (hold only: its cooldown carries over)",
-                    alert.name
-                )),
-                _ => report.fresh.push(format!("alert `{}`", alert.name)),
+            let hold = holds.get(&identities.alert_holds[a]).copied();
+            let cooldown = cooldowns.get(&identities.alert_cooldowns[a]).copied();
+            // The cooldown's match first: it is the one that names the alert.
+            match cooldown.or(hold).filter(|&o| !taken[o]) {
+                Some(o) => {
+                    taken[o] = true;
+                    let (hold, cooldown) = (hold == Some(o), cooldown == Some(o));
+                    book.take_from(a, &mut self.alerts, o, hold, cooldown);
+                    report.kept.push(match (hold, cooldown) {
+                        (true, true) => format!("alert `{}`", alert.name),
+                        (false, _) => {
+                            report.fresh.push(format!(
+                                "alert `{}` (hold only: its cooldown carries over)",
+                                alert.name
+                            ));
+                            continue;
+                        }
+                        (true, false) => {
+                            report.fresh.push(format!(
+                                "alert `{}` (cooldown only: how long it has held carries over)",
+                                alert.name
+                            ));
+                            continue;
+                        }
+                    });
+                }
+                None => {
+                    book.add_keys_to(a, &self.keys);
+                    report.fresh.push(format!("alert `{}`", alert.name));
+                }
             }
         }
-        for (a, used) in self.plan.alerts.iter().zip(used) {
-            if !used && !plan.alerts.iter().any(|n| n.name == a.name) {
+        for (a, taken) in self.plan.alerts.iter().zip(taken) {
+            if !taken && !plan.alerts.iter().any(|n| n.name == a.name) {
                 report.dropped.push(format!("alert `{}`", a.name));
             }
         }
-        self.alerts = book;
+        std::mem::replace(&mut self.alerts, book)
     }
 }
