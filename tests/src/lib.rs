@@ -98,6 +98,16 @@ pub fn built() -> &'static Built {
     })
 }
 
+/// Builds the engine's example `name` (dev profile) and returns its binary.
+pub fn example(name: &str) -> PathBuf {
+    let mut command = cargo();
+    command.args(["build", "--quiet", "-p", "adr-engine", "--example", name]);
+    run_build(command, &format!("the example {name}"));
+    target_dir()
+        .join("debug/examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// Builds the versioned test plugin (`tests/plugins/versioned`) with package version
 /// `version` and returns a copy of the library named `name` in `dir`. Each build replaces
 /// the last in the target folder, hence the copy.

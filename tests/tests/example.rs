@@ -1,4 +1,5 @@
-//! The shipped example data is exactly what its generator writes.
+//! The shipped examples: the data is exactly what its generator writes, and the embedding
+//! example runs, alerts and reloads.
 
 #[path = "../../examples/gen_market.rs"]
 mod gen_market;
@@ -14,4 +15,25 @@ fn examples_market_csv_is_reproducible() {
     );
     assert_eq!(gen_market::CRASH_AT % 60, 0);
     assert_eq!(gen_market::SPIKE_AT % 60, 0);
+}
+
+#[test]
+fn the_embedding_example_alerts_and_reloads_while_streaming() {
+    let plugins = adr_tests::plugin_dir(&[&adr_tests::built().statistical]);
+    let out = std::process::Command::new(adr_tests::example("embed"))
+        .arg(plugins.path())
+        .output()
+        .expect("the example runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(r#"alert: {"alert":"stress""#), "{stdout}");
+    assert!(stderr.contains("reloads: 1 applied, 0 refused"), "{stderr}");
+    assert!(
+        stderr.contains("kept [detector `burst`, feature `returns`]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("4320 rows, 1 key"), "{stderr}");
 }
