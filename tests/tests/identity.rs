@@ -39,8 +39,18 @@ fn identities(registry: &Registry, text: &str) -> Identities {
     Identities::of(&plan)
 }
 
-/// (what, edit, spike kept, burst kept, alert hold kept, alert cooldown kept)
-const CASES: [(&str, &[(&str, &str)], bool, bool, bool, bool); 9] = [
+/// An edit: what it is, its replacements, and whether spike, burst, the alert's hold and
+/// its cooldown keep their identity.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    bool,
+    bool,
+    bool,
+    bool,
+);
+
+const CASES: [Case; 9] = [
     (
         "comments and spacing",
         &[("feature r =", "// returns\nfeature   r =")],
