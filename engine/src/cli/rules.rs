@@ -113,13 +113,22 @@ pub(crate) struct ExplainArgs {
 /// Loads, checks and plans rule files; prints diagnostics (errors always, warnings unless
 /// quiet) and fails on errors.
 fn plan(files: &[PathBuf], registry: &Registry, quiet: bool) -> anyhow::Result<Plan> {
+    Ok(plan_with_sources(files, registry, quiet)?.0)
+}
+
+/// [`plan`], and the sources it was planned from.
+fn plan_with_sources(
+    files: &[PathBuf],
+    registry: &Registry,
+    quiet: bool,
+) -> anyhow::Result<(Plan, source::Loaded)> {
     let loaded = source::load(files)?;
     match Plan::build(&loaded, registry) {
         Ok((plan, warnings)) => {
             if !quiet && !warnings.is_empty() {
                 eprint!("{}", render(&warnings, &loaded.sources));
             }
-            Ok(plan)
+            Ok((plan, loaded))
         }
         Err(adr_engine::rules::plan::PlanError::Invalid(diagnostics)) => {
             eprint!("{}", render(&diagnostics, &loaded.sources));
@@ -180,7 +189,7 @@ pub(crate) fn run(
     if args.watch && args.output.is_some() {
         bail!("--output cannot be combined with --watch: the scored table's columns follow the rules, which a reload changes (write alerts, or run without --watch)");
     }
-    let plan = plan(&args.rules, registry, quiet)?;
+    let (plan, loaded) = plan_with_sources(&args.rules, registry, quiet)?;
     let first = Evaluator::new(plan.clone(), Arc::clone(registry))?;
     let mut spec = event_spec(&first);
     if spec.chunk_rows == 0 {
@@ -202,7 +211,7 @@ pub(crate) fn run(
     let mut builder = EngineBuilder::new(args.rules.iter().cloned())
         .plugins(search.clone())
         .registry(Arc::clone(registry))
-        .plan(plan)
+        .plan(plan, loaded)
         .watch(args.watch)
         .debounce(Duration::from_millis(args.debounce_ms))
         .unsorted(if args.input.allow_unsorted {

@@ -90,6 +90,20 @@ impl ReloadStatus {
     }
 }
 
+fn files_of(loaded: &source::Loaded) -> Vec<PathBuf> {
+    (0..loaded.sources.files().count())
+        .map(|f| loaded.sources.path(f).to_path_buf())
+        .collect()
+}
+
+/// What the rules read, hashed after what the plugin scan saw.
+fn fingerprint(loaded: &source::Loaded, mut hasher: DefaultHasher) -> u64 {
+    for (name, text) in loaded.sources.files() {
+        (name, text).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -150,18 +164,26 @@ pub struct Reloader {
 
 impl Reloader {
     /// A reloader of `rules`; `plugins` are rescanned on each attempt when given.
-    /// `running` is what the engine runs now (its files count as read).
-    pub fn new(rules: Vec<PathBuf>, plugins: Option<SearchPath>, registry: Arc<Registry>) -> Self {
-        let mut reloader = Reloader {
+    /// `running` is what the running plan was built from: an attempt that reads the same
+    /// (and finds the same plugin files as `registry` was loaded from) is unchanged.
+    pub fn new(
+        rules: Vec<PathBuf>,
+        plugins: Option<SearchPath>,
+        registry: Arc<Registry>,
+        running: &source::Loaded,
+    ) -> Self {
+        let mut hasher = DefaultHasher::new();
+        if let Some(search) = &plugins {
+            // Nothing new since the registry was loaded: this only hashes the folders.
+            let _ = rescan(&registry, search, &mut hasher);
+        }
+        Reloader {
+            files: files_of(running),
+            fingerprint: Some(fingerprint(running, hasher)),
             rules,
             plugins,
             registry,
-            fingerprint: None,
-            files: Vec::new(),
-        };
-        // The running rules are the baseline: an attempt that reads the same is unchanged.
-        let _ = reloader.read();
-        reloader
+        }
     }
 
     /// The files the rules read (roots and includes), as of the last attempt, and the
@@ -195,14 +217,8 @@ impl Reloader {
             .and_then(|search| rescan(&self.registry, search, &mut hasher));
         match source::load(&self.rules) {
             Ok(loaded) => {
-                self.files = (0..loaded.sources.files().count())
-                    .map(|f| loaded.sources.path(f).to_path_buf())
-                    .collect();
-                for (name, text) in loaded.sources.files() {
-                    (name, text).hash(&mut hasher);
-                }
-                let fingerprint = hasher.finish();
-                self.fingerprint.get_or_insert(fingerprint);
+                self.files = files_of(&loaded);
+                let fingerprint = fingerprint(&loaded, hasher);
                 Ok((loaded, rescanned, fingerprint))
             }
             Err(e) => {

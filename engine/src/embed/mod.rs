@@ -23,24 +23,31 @@
 //! every event is scored exactly once, by the rules in force when its batch began.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use adr_sdk::Verdict;
 
-use crate::io::{EventInput, UnsortedPolicy};
-use crate::plugins::{Registry, RegistryError, SearchPath};
-use crate::reload::watch::{WatchError, Watcher};
-use crate::reload::{compatible, libraries_mapped, Attempt, ReloadStatus, Reloader};
+use crate::io::EventInput;
+use crate::plugins::RegistryError;
+use crate::reload::watch::WatchError;
+use crate::reload::{compatible, libraries_mapped, Attempt, ReloadStatus};
 use crate::rules::eval::{DetectorFailure, EvalError, Evaluator, Outcome, Prepared};
-use crate::rules::plan::{Plan, PlanError};
+use crate::rules::plan::Plan;
 use crate::rules::source;
 use crate::run::{AlertCount, Batch, BatchView, RunSummary, Sink};
+
+mod builder;
+mod events;
+mod worker;
+
+pub use builder::EngineBuilder;
+pub use events::Events;
+pub use worker::StatusHandle;
+use worker::{lock, Shared, Trigger};
 
 /// Why the engine cannot start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -79,381 +86,12 @@ pub enum EngineError {
     /// The watch on the rule files cannot be set up.
     #[error(transparent)]
     Watch(#[from] WatchError),
+    /// The reload thread cannot be started.
+    #[error("cannot start the reload thread: {0}")]
+    Start(std::io::Error),
     /// Reading the input failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
-}
-
-/// Events to push: times, keys, and named value columns.
-#[derive(Debug, Clone, Default)]
-pub struct Events {
-    names: Vec<String>,
-    key_width: usize,
-    timestamps: Vec<i64>,
-    key_parts: Vec<String>,
-    columns: Vec<Vec<f64>>,
-}
-
-impl Events {
-    /// An empty batch with value columns `names` and keys of `key_width` parts (one per
-    /// key column of the rules; 0 without keys).
-    pub fn new(names: &[&str], key_width: usize) -> Self {
-        Events {
-            names: names.iter().map(|n| (*n).to_owned()).collect(),
-            key_width,
-            columns: vec![Vec::new(); names.len()],
-            ..Events::default()
-        }
-    }
-
-    /// Adds an event at `time` (ns since the epoch) of key `key` with `values` (one per
-    /// column, NaN for missing).
-    ///
-    /// # Errors
-    ///
-    /// [`EngineError::EventShape`] for the wrong number of values or key parts.
-    pub fn push(&mut self, time: i64, key: &[&str], values: &[f64]) -> Result<(), EngineError> {
-        if values.len() != self.names.len() {
-            return Err(EngineError::EventShape {
-                what: "values",
-                got: values.len(),
-                want: self.names.len(),
-            });
-        }
-        if key.len() != self.key_width {
-            return Err(EngineError::EventShape {
-                what: "key parts",
-                got: key.len(),
-                want: self.key_width,
-            });
-        }
-        self.timestamps.push(time);
-        self.key_parts.extend(key.iter().map(|k| (*k).to_owned()));
-        for (column, &v) in self.columns.iter_mut().zip(values) {
-            column.push(v);
-        }
-        Ok(())
-    }
-
-    /// Events in the batch.
-    pub fn len(&self) -> usize {
-        self.timestamps.len()
-    }
-
-    /// Whether the batch is empty.
-    pub fn is_empty(&self) -> bool {
-        self.timestamps.is_empty()
-    }
-
-    /// Empties the batch, keeping its columns.
-    pub fn clear(&mut self) {
-        self.timestamps.clear();
-        self.key_parts.clear();
-        self.columns.iter_mut().for_each(Vec::clear);
-    }
-
-    /// The value columns' names.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-}
-
-/// How to build an [`Engine`].
-pub struct EngineBuilder {
-    rules: Vec<PathBuf>,
-    search: Option<SearchPath>,
-    registry: Option<Arc<Registry>>,
-    watch: bool,
-    watch_plugins: bool,
-    debounce: Duration,
-    unsorted: UnsortedPolicy,
-    columns: Option<Vec<String>>,
-    sinks: Vec<Box<dyn Sink + Send>>,
-    plan: Option<Plan>,
-}
-
-impl std::fmt::Debug for EngineBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineBuilder")
-            .field("rules", &self.rules)
-            .field("watch", &self.watch)
-            .finish_non_exhaustive()
-    }
-}
-
-impl EngineBuilder {
-    /// An engine running the rule files `rules` (their includes are read too).
-    pub fn new(rules: impl IntoIterator<Item = impl Into<PathBuf>>) -> Self {
-        EngineBuilder {
-            rules: rules.into_iter().map(Into::into).collect(),
-            search: None,
-            registry: None,
-            watch: false,
-            watch_plugins: true,
-            debounce: Duration::from_millis(200),
-            unsorted: UnsortedPolicy::Reject,
-            columns: None,
-            sinks: Vec::new(),
-            plan: None,
-        }
-    }
-
-    /// Starts from `plan`, already checked and planned from the same rule files (the
-    /// CLI does this to print the checker's diagnostics its own way).
-    pub fn plan(mut self, plan: Plan) -> Self {
-        self.plan = Some(plan);
-        self
-    }
-
-    /// Where plugins are found (default: [`SearchPath::from_env`] with no folders given).
-    pub fn plugins(mut self, search: SearchPath) -> Self {
-        self.search = Some(search);
-        self
-    }
-
-    /// Plugins already loaded from the [`plugins`](Self::plugins) search path.
-    pub fn registry(mut self, registry: Arc<Registry>) -> Self {
-        self.registry = Some(registry);
-        self
-    }
-
-    /// Watch the rule files, their includes and the plugin folders, and reload on change
-    /// (default: off; [`StatusHandle::request_reload`] works either way).
-    pub fn watch(mut self, on: bool) -> Self {
-        self.watch = on;
-        self
-    }
-
-    /// Whether reloads rescan the plugin folders for new builds (default: on).
-    pub fn watch_plugins(mut self, on: bool) -> Self {
-        self.watch_plugins = on;
-        self
-    }
-
-    /// How long a burst of file events must be quiet before a reload (default: 200 ms).
-    pub fn debounce(mut self, quiet: Duration) -> Self {
-        self.debounce = quiet;
-        self
-    }
-
-    /// What to do with an event earlier than its key's previous one (default: reject).
-    pub fn unsorted(mut self, policy: UnsortedPolicy) -> Self {
-        self.unsorted = policy;
-        self
-    }
-
-    /// The value columns pushed events carry; a reload reading another field is refused
-    /// (default: the fields the first rules read).
-    pub fn columns(mut self, names: &[&str]) -> Self {
-        self.columns = Some(names.iter().map(|n| (*n).to_owned()).collect());
-        self
-    }
-
-    /// Adds a sink: it sees every evaluated batch, in order.
-    pub fn sink(mut self, sink: Box<dyn Sink + Send>) -> Self {
-        self.sinks.push(sink);
-        self
-    }
-
-    /// Loads the plugins (unless given), checks and plans the rules, builds each detector
-    /// once, and starts the reload thread (and the watch, if asked).
-    ///
-    /// # Errors
-    ///
-    /// An [`EngineError`]: plugins, unreadable or invalid rules, a refused detector, or a
-    /// watch the system refuses.
-    pub fn build(self) -> Result<Engine, EngineError> {
-        let search = self.search.unwrap_or_else(|| SearchPath::from_env(&[]));
-        let registry = match self.registry {
-            Some(r) => r,
-            None => Arc::new(Registry::load(&search)?),
-        };
-        let plan = match self.plan {
-            Some(plan) => plan,
-            None => first_plan(&self.rules, &registry)?,
-        };
-        let mut evaluator = Evaluator::new(plan, Arc::clone(&registry))?;
-        evaluator.set_unsorted(self.unsorted);
-        let columns = self
-            .columns
-            .unwrap_or_else(|| evaluator.plan().input.fields.clone());
-        let reloader = Reloader::new(
-            self.rules.clone(),
-            self.watch_plugins.then(|| search.clone()),
-            Arc::clone(&registry),
-        );
-        let shared = Arc::new(Shared {
-            pending: Mutex::new(None),
-            ready: AtomicBool::new(false),
-            status: Mutex::new(ReloadStatus {
-                libraries_mapped: libraries_mapped(&registry),
-                ..ReloadStatus::default()
-            }),
-            reloader: Mutex::new(reloader),
-        });
-        let (tx, rx) = channel();
-        let watcher = if self.watch {
-            let (files, dirs) = lock(&shared.reloader).watched();
-            let tx = tx.clone();
-            Some(Watcher::new(&files, &dirs, self.debounce, move || {
-                let _ = tx.send(Trigger::Changed);
-            })?)
-        } else {
-            None
-        };
-        let worker = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("adr-reload".into())
-                .spawn(move || reload_worker(&shared, &rx, watcher))
-                .ok()
-        };
-        Ok(Engine {
-            anomalies: BTreeMap::new(),
-            evaluator,
-            outcome: Outcome::default(),
-            batch: Batch::default(),
-            sinks: self.sinks,
-            columns,
-            shared,
-            trigger: tx,
-            worker,
-            rows: 0,
-            alerts_by_severity: BTreeMap::new(),
-            failures: Vec::new(),
-            input_stats: Default::default(),
-            started: Instant::now(),
-        })
-    }
-}
-
-fn first_plan(rules: &[PathBuf], registry: &Registry) -> Result<Plan, EngineError> {
-    let loaded = source::load(rules)?;
-    match Plan::build(&loaded, registry) {
-        Ok((plan, warnings)) => {
-            if !warnings.is_empty() {
-                tracing::warn!(
-                    "{}",
-                    crate::rules::diagnostic::render(&warnings, &loaded.sources)
-                );
-            }
-            Ok(plan)
-        }
-        Err(PlanError::Invalid(d)) => Err(EngineError::Invalid(crate::rules::diagnostic::render(
-            &d,
-            &loaded.sources,
-        ))),
-        Err(e) => Err(EngineError::Invalid(e.to_string())),
-    }
-}
-
-enum Trigger {
-    /// A watched file changed.
-    Changed,
-    /// Someone asked.
-    Requested,
-    /// State a swap replaced, to drop off the event path.
-    Retire(Box<crate::rules::eval::Retired>),
-    /// The engine is stopping.
-    Stop,
-}
-
-/// What the reload thread and the event path share.
-struct Shared {
-    pending: Mutex<Option<Box<Prepared>>>,
-    ready: AtomicBool,
-    status: Mutex<ReloadStatus>,
-    reloader: Mutex<Reloader>,
-}
-
-/// A poisoned lock means a reload panicked half-way; what it guards is still whole (each
-/// value is replaced in one assignment), so go on with it.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    /// One attempt; a panic in it is a failed attempt, never a dead engine.
-    fn attempt(&self, force: bool) -> Attempt {
-        let mut reloader = lock(&self.reloader);
-        match catch_unwind(AssertUnwindSafe(|| reloader.attempt(force))) {
-            Ok(attempt) => attempt,
-            Err(panic) => Attempt::Failed(format!(
-                "the reload panicked: {}",
-                crate::run::panic_message(&panic)
-            )),
-        }
-    }
-
-    fn fail(&self, why: String) {
-        tracing::warn!("reload refused, the running rules stay: {why}");
-        lock(&self.status).failed(why);
-    }
-}
-
-fn reload_worker(shared: &Shared, rx: &Receiver<Trigger>, mut watcher: Option<Watcher>) {
-    while let Ok(first) = rx.recv() {
-        let (mut attempt, mut force, mut stop) = (false, false, false);
-        // Everything that arrived meanwhile is one reload.
-        for trigger in std::iter::once(first).chain(rx.try_iter()) {
-            match trigger {
-                Trigger::Changed => attempt = true,
-                Trigger::Requested => (attempt, force) = (true, true),
-                Trigger::Retire(retired) => drop(retired),
-                Trigger::Stop => stop = true,
-            }
-        }
-        if stop {
-            return;
-        }
-        if !attempt {
-            continue;
-        }
-        match shared.attempt(force) {
-            Attempt::Unchanged => tracing::debug!("rule files touched, nothing changed"),
-            Attempt::Failed(why) => shared.fail(why),
-            Attempt::Ready(prepared, warnings) => {
-                if !warnings.is_empty() {
-                    tracing::warn!("{warnings}");
-                }
-                *lock(&shared.pending) = Some(prepared);
-                shared.ready.store(true, Ordering::Release);
-            }
-        }
-        if let Some(w) = watcher.as_mut() {
-            let (files, dirs) = lock(&shared.reloader).watched();
-            if let Err(e) = w.update(&files, &dirs) {
-                tracing::warn!("{e}");
-            }
-        }
-    }
-}
-
-/// A handle to a running engine for other threads: its reload status, and reloads on
-/// demand.
-#[derive(Clone)]
-pub struct StatusHandle {
-    shared: Arc<Shared>,
-    trigger: Sender<Trigger>,
-}
-
-impl std::fmt::Debug for StatusHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatusHandle").finish_non_exhaustive()
-    }
-}
-
-impl StatusHandle {
-    /// The reload history.
-    pub fn reload_status(&self) -> ReloadStatus {
-        lock(&self.shared.status).clone()
-    }
-
-    /// Asks for a reload even if no file changed (what SIGHUP does); it is prepared in
-    /// the background and applied at the next batch.
-    pub fn request_reload(&self) {
-        let _ = self.trigger.send(Trigger::Requested);
-    }
 }
 
 /// A running engine: rules, their state per key, sinks, and the reload machinery.
@@ -599,28 +237,29 @@ impl Engine {
         let fields = &self.evaluator.plan().input.fields;
         let mut order = Vec::with_capacity(fields.len());
         for f in fields {
-            match events.names.iter().position(|n| n == f) {
+            match events.names().iter().position(|n| n == f) {
                 Some(i) => order.push(i),
                 None => {
                     return Err(EngineError::MissingField {
                         field: f.clone(),
-                        have: events.names.clone(),
+                        have: events.names().to_vec(),
                     })
                 }
             }
         }
         let chunk = &mut self.batch.chunk;
-        chunk.timestamps.clone_from(&events.timestamps);
+        chunk.timestamps.clear();
+        chunk.timestamps.extend_from_slice(events.timestamps());
         chunk.columns.resize_with(order.len(), Vec::new);
         for (column, &i) in chunk.columns.iter_mut().zip(&order) {
-            column.clone_from(&events.columns[i]);
+            column.clear();
+            column.extend_from_slice(events.column(i));
         }
         chunk.len = events.len();
         chunk.first_row = self.rows + 1;
         self.batch.keys.clear();
-        let width = events.key_width;
         for i in 0..events.len() {
-            let parts = &events.key_parts[i * width..(i + 1) * width];
+            let parts = events.key(i);
             let id = self.evaluator.key(parts.iter().map(|p| p.as_bytes()))?;
             self.batch.keys.push(id);
         }
