@@ -12,35 +12,13 @@
 //! bars with a flash crash), pushed in batches of 100 as a feed handler would.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Sender};
 use std::time::Duration;
 
-use adr_engine::embed::{EngineBuilder, Events};
+use adr_engine::embed::{ChannelSink, EngineBuilder, Events};
 use adr_engine::io::timestamp::TimeFormat;
 use adr_engine::plugins::SearchPath;
-use adr_engine::run::{sinks::alert_json, BatchView, Sink};
+use adr_sdk::Verdict;
 use anyhow::Context;
-
-/// Sends each fired alert, as its JSON document, to another thread.
-struct AlertChannel(Sender<serde_json::Value>);
-
-impl Sink for AlertChannel {
-    fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
-        for fired in &view.outcome.fired {
-            let row = (fired.row - view.chunk.first_row) as usize;
-            let doc = alert_json(
-                view.plan,
-                view.outcome,
-                row,
-                fired,
-                view.key_names.name(fired.key),
-            );
-            // A receiver that hung up wants no more alerts; that is not an engine error.
-            let _ = self.0.send(doc);
-        }
-        Ok(())
-    }
-}
 
 const RULES: &str = "\
 input market {
@@ -79,17 +57,29 @@ fn main() -> anyhow::Result<()> {
     let rules = rules_dir.join("stress.adr");
     std::fs::write(&rules, RULES.replace("THRESHOLD", "6"))?;
 
-    let (alerts, received) = channel();
+    // Results go to another thread; up to 64 batches in flight, then the engine waits.
+    let (results, received) = ChannelSink::new(64);
     let mut engine = EngineBuilder::new([&rules])
         .plugins(SearchPath::explicit([plugins]))
         .watch(true)
         .debounce(Duration::from_millis(50))
-        .sink(Box::new(AlertChannel(alerts)))
+        .sink(Box::new(results))
         .build()?;
-    let printer = std::thread::spawn(move || {
-        for alert in received {
-            println!("alert: {alert}");
+    let consumer = std::thread::spawn(move || {
+        let mut anomalous = 0;
+        for batch in received {
+            for event in &batch.events {
+                anomalous += event
+                    .judgements
+                    .iter()
+                    .filter(|j| j.verdict == Verdict::Anomaly)
+                    .count();
+            }
+            for alert in &batch.alerts {
+                println!("alert: {alert}");
+            }
         }
+        anomalous
     });
 
     let mut csv = csv::Reader::from_path(workspace.join("examples/market.csv"))?;
@@ -121,9 +111,11 @@ fn main() -> anyhow::Result<()> {
     engine.push_batch(&events)?;
     let reload = engine.reload_status();
     let summary = engine.finish()?;
-    printer
+    // `finish` dropped the sink: the channel closes and the consumer ends.
+    let anomalous = consumer
         .join()
-        .map_err(|_| anyhow::anyhow!("the printer thread panicked"))?;
+        .map_err(|_| anyhow::anyhow!("the consumer thread panicked"))?;
+    eprintln!("the consumer saw {anomalous} anomalous judgements");
     let swap = reload.last_swap.unwrap_or_default();
     eprintln!(
         "reloads: {} applied, {} refused; the last kept [{}] and started [{}] fresh",

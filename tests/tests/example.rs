@@ -36,4 +36,20 @@ fn the_embedding_example_alerts_and_reloads_while_streaming() {
         "{stderr}"
     );
     assert!(stderr.contains("4320 rows, 1 key"), "{stderr}");
+    // What came through the channel is what the engine counted.
+    let number_after = |prefix: &str| -> u64 {
+        let at = stderr
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no `{prefix}`: {stderr}"));
+        stderr[at + prefix.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number after `{prefix}`: {stderr}"))
+    };
+    assert_eq!(
+        number_after("the consumer saw "),
+        number_after("ensemble stress: "),
+        "{stderr}"
+    );
 }

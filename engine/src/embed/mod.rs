@@ -18,6 +18,9 @@
 //! # Ok::<(), adr_engine::embed::EngineError>(())
 //! ```
 //!
+//! Results reach a service through [`Sink`]s, called in order on the pushing thread, or
+//! through a [`ChannelSink`] on another thread.
+//!
 //! Reloads (a watched file changed, [`StatusHandle::request_reload`], SIGHUP in `adr run
 //! --watch`) are prepared on a background thread and swapped in between two batches, so
 //! every event is scored exactly once, by the rules in force when its batch began.
@@ -41,10 +44,12 @@ use crate::rules::source;
 use crate::run::{AlertCount, Batch, BatchView, RunSummary, Sink};
 
 mod builder;
+mod channel;
 mod events;
 mod worker;
 
 pub use builder::EngineBuilder;
+pub use channel::{BatchResult, ChannelSink, EventResult};
 pub use events::Events;
 pub use worker::StatusHandle;
 use worker::{lock, Shared, Trigger};
