@@ -509,6 +509,11 @@ fn a_manual_reload_applies_at_once_and_reports_what_it_kept() {
         .last_error
         .as_deref()
         .is_some_and(|e| e.contains("error")));
+    // A whole-series detector cannot join a running stream.
+    files.in_place(&common(5.0).replace("zscore(window = 200", "zscore(window = batch"));
+    let why = engine.reload_now().expect_err("refused");
+    assert!(why.contains("needs the whole series"), "{why}");
+    assert_eq!(engine.reload_status().generation, 3);
     stream.push(&mut engine);
     let summary = engine.finish().unwrap();
     assert_eq!(summary.rows, 3 * BATCH as u64);

@@ -183,11 +183,19 @@ impl Engine {
 
     fn apply(&mut self, prepared: Prepared) -> Result<crate::rules::eval::SwapReport, String> {
         let started = Instant::now();
-        if let Err(why) = compatible(
+        let fits = compatible(
             &self.evaluator.plan().input,
             &prepared.plan().input,
             Some(&self.columns),
-        ) {
+        )
+        .and_then(|()| {
+            if prepared.needs_whole_series() && !self.evaluator.needs_whole_series() {
+                Err("the new rules have a detector that needs the whole series in one batch (window = batch), which a running stream cannot give; restart to run them".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(why) = fits {
             self.shared.fail(why.clone());
             return Err(why);
         }

@@ -53,6 +53,11 @@ impl Prepared {
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
+
+    /// Whether a detector needs the whole series in one batch.
+    pub fn needs_whole_series(&self) -> bool {
+        self.whole_series
+    }
 }
 
 /// What a swap replaced: the old plan and the state nothing took over. Freeing it costs
