@@ -139,19 +139,20 @@ impl Watcher {
         for gone in self.watched_dirs.difference(&dirs) {
             let _ = watcher.unwatch(gone);
         }
-        for dir in dirs.difference(&self.watched_dirs) {
-            // A folder that does not exist yet cannot be watched: its files are then
-            // seen at the next manual reload.
-            if dir.is_dir() {
+        self.watched_dirs.retain(|d| dirs.contains(d));
+        for dir in dirs {
+            // A folder that does not exist yet cannot be watched: it is tried again at
+            // the next update (after each reload attempt, a manual one included).
+            if !self.watched_dirs.contains(&dir) && dir.is_dir() {
                 watcher
-                    .watch(dir, RecursiveMode::NonRecursive)
+                    .watch(&dir, RecursiveMode::NonRecursive)
                     .map_err(|source| WatchError {
                         path: dir.clone(),
                         source,
                     })?;
+                self.watched_dirs.insert(dir);
             }
         }
-        self.watched_dirs = dirs;
         *self.interest.lock().unwrap_or_else(PoisonError::into_inner) = interest;
         Ok(())
     }
@@ -159,5 +160,42 @@ impl Watcher {
     /// The folders being watched.
     pub fn dirs(&self) -> impl Iterator<Item = &Path> {
         self.watched_dirs.iter().map(PathBuf::as_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_files_of_interest_trigger() {
+        let interest = Interest {
+            files: [PathBuf::from("/etc/adr/rules.adr")].into(),
+            plugin_dirs: [PathBuf::from("/opt/adr/plugins")].into(),
+        };
+        let cases = [
+            ("the file", "/etc/adr/rules.adr", true),
+            ("an editor's swap file", "/etc/adr/.rules.adr.swp", false),
+            ("another file beside it", "/etc/adr/notes.txt", false),
+            ("the ConfigMap symlink", "/etc/adr/..data", true),
+            (
+                "a ConfigMap version folder",
+                "/etc/adr/..2026_12_01_10_00_00.1",
+                true,
+            ),
+            (
+                "a new plugin build",
+                "/opt/adr/plugins/libadr_plugin_ml.so",
+                true,
+            ),
+            (
+                "a file in a folder below",
+                "/opt/adr/plugins/old/lib.so",
+                false,
+            ),
+        ];
+        for (what, path, expected) in cases {
+            assert_eq!(interest.matches(Path::new(path)), expected, "{what}");
+        }
     }
 }
