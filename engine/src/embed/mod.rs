@@ -206,7 +206,14 @@ impl Engine {
                 let _ = self.trigger.send(Trigger::Retire(Box::new(retired)));
                 log_swap(&report, pause);
                 let mut status = lock(&self.shared.status);
-                status.libraries_mapped = libraries_mapped(self.evaluator.registry());
+                let mapped = libraries_mapped(self.evaluator.registry());
+                if mapped > status.libraries_mapped {
+                    tracing::info!(
+                        "{mapped} plugin libraries are mapped, {} of them superseded builds: a library is never unloaded, restart to reclaim them",
+                        mapped.saturating_sub(self.evaluator.registry().plugins().len())
+                    );
+                }
+                status.libraries_mapped = mapped;
                 status.swapped(report.clone(), pause);
                 Ok(report)
             }
