@@ -159,6 +159,18 @@ struct Files {
 }
 
 impl Files {
+    /// A fresh folder holding `common.adr` and the ConfigMap-style `cm/alerts.adr`.
+    fn written(common: &str, alerts: &str) -> (tempfile::TempDir, Files) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Files {
+            dir: dir.path().to_path_buf(),
+            configmap_version: 0,
+        };
+        files.in_place(common);
+        files.configmap(alerts);
+        (dir, files)
+    }
+
     fn common(&self) -> PathBuf {
         self.dir.join("common.adr")
     }
@@ -218,6 +230,14 @@ struct Stream {
 }
 
 impl Stream {
+    fn new() -> Self {
+        Stream {
+            market: Market::new(),
+            events: Events::new(&["close", "volume"], 1),
+            batches: 0,
+        }
+    }
+
     fn push(&mut self, engine: &mut Engine) {
         self.market.batch(&mut self.events);
         engine.push_batch(&self.events).expect("a batch evaluates");
@@ -265,23 +285,13 @@ fn start(files: &Files, registry: &Arc<Registry>, watch: bool) -> (Engine, Arc<M
 #[test]
 fn a_million_events_through_a_hundred_rewrites_lose_nothing() {
     let (_plugins, registry) = registry();
-    let dir = tempfile::tempdir().unwrap();
-    let mut files = Files {
-        dir: dir.path().to_path_buf(),
-        configmap_version: 0,
-    };
     let (mut threshold, mut hold_events) = (3.0, 2u64);
-    files.in_place(&common(threshold));
-    files.configmap(&alerts(hold_events));
+    let (_dir, mut files) = Files::written(&common(threshold), &alerts(hold_events));
     let first_common = common(threshold);
     let first_alerts = alerts(hold_events);
 
     let (mut engine, record) = start(&files, &registry, true);
-    let mut stream = Stream {
-        market: Market::new(),
-        events: Events::new(&["close", "volume"], 1),
-        batches: 0,
-    };
+    let mut stream = Stream::new();
     for _ in 0..10 {
         stream.push(&mut engine);
     }
@@ -417,11 +427,7 @@ fn a_million_events_through_a_hundred_rewrites_lose_nothing() {
     std::fs::create_dir_all(reference_dir.path().join("cm")).unwrap();
     std::fs::write(reference_files.alerts(), first_alerts).unwrap();
     let (mut reference, reference_record) = start(&reference_files, &registry, false);
-    let mut replay = Stream {
-        market: Market::new(),
-        events: Events::new(&["close", "volume"], 1),
-        batches: 0,
-    };
+    let mut replay = Stream::new();
     while replay.batches < stream.batches {
         replay.push(&mut reference);
     }
@@ -442,19 +448,9 @@ fn a_million_events_through_a_hundred_rewrites_lose_nothing() {
 #[test]
 fn a_manual_reload_applies_at_once_and_reports_what_it_kept() {
     let (_plugins, registry) = registry();
-    let dir = tempfile::tempdir().unwrap();
-    let mut files = Files {
-        dir: dir.path().to_path_buf(),
-        configmap_version: 0,
-    };
-    files.in_place(&common(3.0));
-    files.configmap(&alerts(2));
+    let (_dir, files) = Files::written(&common(3.0), &alerts(2));
     let (mut engine, _record) = start(&files, &registry, false);
-    let mut stream = Stream {
-        market: Market::new(),
-        events: Events::new(&["close", "volume"], 1),
-        batches: 0,
-    };
+    let mut stream = Stream::new();
     stream.push(&mut engine);
     // Nothing changed: a manual reload keeps everything.
     let report = engine.reload_now().expect("reloads");
@@ -523,13 +519,7 @@ fn a_manual_reload_applies_at_once_and_reports_what_it_kept() {
 #[test]
 fn pushed_events_missing_a_field_are_refused_whole() {
     let (_plugins, registry) = registry();
-    let dir = tempfile::tempdir().unwrap();
-    let mut files = Files {
-        dir: dir.path().to_path_buf(),
-        configmap_version: 0,
-    };
-    files.in_place(&common(3.0));
-    files.configmap(&alerts(2));
+    let (_dir, files) = Files::written(&common(3.0), &alerts(2));
     let (mut engine, record) = start(&files, &registry, false);
     let mut events = Events::new(&["close"], 1);
     events.push(1, &["S0"], &[1.0]).unwrap();
@@ -567,11 +557,6 @@ fn panicking_detectors_during_reloads_are_reported_and_the_engine_goes_on() {
     let registry = Arc::new(
         Registry::load(&SearchPath::explicit([plugins.path().to_path_buf()])).expect("plugins"),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let mut files = Files {
-        dir: dir.path().to_path_buf(),
-        configmap_version: 0,
-    };
     let with = |params: &str| {
         common(3.0).replace(
             "ensemble stress {\n    vote = any(spike, burst)",
@@ -581,14 +566,9 @@ fn panicking_detectors_during_reloads_are_reported_and_the_engine_goes_on() {
             ),
         )
     };
-    files.in_place(&with("after = 1000000"));
-    files.configmap(&alerts(2));
+    let (_dir, files) = Files::written(&with("after = 1000000"), &alerts(2));
     let (mut engine, record) = start(&files, &registry, false);
-    let mut stream = Stream {
-        market: Market::new(),
-        events: Events::new(&["close", "volume"], 1),
-        batches: 0,
-    };
+    let mut stream = Stream::new();
     stream.push(&mut engine);
 
     // A detector that panics while being built: the reload is refused, nothing changes.

@@ -172,16 +172,7 @@ impl<R: Read> CsvInput<R> {
         if headers.is_empty() || headers.iter().all(String::is_empty) {
             return Err(InputError::Empty);
         }
-        let find = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h == name)
-                .ok_or_else(|| InputError::MissingColumn {
-                    name: name.to_owned(),
-                    suggestion: suggest(name, headers.iter().map(String::as_str)),
-                    available: headers.clone(),
-                })
-        };
+        let find = |name: &str| column_index(&headers, name);
         let time_index = match &options.time {
             Some(name) => Some(find(name)?),
             None => headers
@@ -216,19 +207,9 @@ impl<R: Read> CsvInput<R> {
     ///
     /// [`InputError::MissingColumn`] for a column the header lacks; the columns read stay.
     pub fn set_columns(&mut self, columns: &[String]) -> Result<(), InputError> {
-        let headers = &self.headers;
         self.value_indices = columns
             .iter()
-            .map(|name| {
-                headers
-                    .iter()
-                    .position(|h| h == name)
-                    .ok_or_else(|| InputError::MissingColumn {
-                        name: name.clone(),
-                        suggestion: suggest(name, headers.iter().map(String::as_str)),
-                        available: headers.clone(),
-                    })
-            })
+            .map(|name| column_index(&self.headers, name))
             .collect::<Result<_, _>>()?;
         Ok(())
     }
@@ -333,6 +314,18 @@ impl<R: Read> CsvInput<R> {
 }
 
 /// A value cell: a number, `NaN`/`inf`, or empty (missing, `NaN`).
+/// The position of column `name` in `headers`, or an error naming the columns there are.
+pub(crate) fn column_index(headers: &[String], name: &str) -> Result<usize, InputError> {
+    headers
+        .iter()
+        .position(|h| h == name)
+        .ok_or_else(|| InputError::MissingColumn {
+            name: name.to_owned(),
+            suggestion: suggest(name, headers.iter().map(String::as_str)),
+            available: headers.to_vec(),
+        })
+}
+
 fn parse_value(cell: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(cell).ok()?.trim();
     if text.is_empty() {

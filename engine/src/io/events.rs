@@ -10,7 +10,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::csv_input::{Chunk, CsvInput, CsvOptions, InputError, InputStats, UnsortedPolicy};
-use adr_sdk::params::suggest;
 
 /// The format of an event stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,16 +110,7 @@ impl EventInput {
         let key_indices = spec
             .keys
             .iter()
-            .map(|k| {
-                headers
-                    .iter()
-                    .position(|h| h == k)
-                    .ok_or_else(|| InputError::MissingColumn {
-                        name: k.clone(),
-                        suggestion: suggest(k, headers.iter().map(String::as_str)),
-                        available: headers.to_vec(),
-                    })
-            })
+            .map(|k| super::csv_input::column_index(headers, k))
             .collect::<Result<_, _>>()?;
         Ok(EventInput { csv, key_indices })
     }
