@@ -101,9 +101,9 @@ fn main() -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        // Halfway through, an operator tightens the threshold; the watch sees the edit,
+        // A quarter of the way in, an operator tightens the threshold; the watch sees the edit,
         // the engine swaps the rules between two batches, `burst` keeps its window.
-        if i == 2_000 {
+        if i == 1_000 {
             std::fs::write(&rules, RULES.replace("THRESHOLD", "4"))?;
             edited = true;
         }

@@ -18,16 +18,24 @@ fn rules(threshold: f64) -> String {
     )
 }
 
-/// Waits for a line of standard error containing `text`; returns it.
-fn wait_for(lines: &Receiver<String>, text: &str, log: &mut Vec<String>) -> String {
+/// Waits for a line of standard error containing `text`; returns it. `poke` runs every
+/// 50 ms meanwhile (a reload is applied at the next event: the test keeps them coming).
+fn wait_for(
+    lines: &Receiver<String>,
+    text: &str,
+    log: &mut Vec<String>,
+    mut poke: impl FnMut(),
+) -> String {
+    let started = std::time::Instant::now();
     loop {
-        match lines.recv_timeout(Duration::from_secs(30)) {
+        match lines.recv_timeout(Duration::from_millis(50)) {
             Ok(line) => {
                 log.push(line.clone());
                 if line.contains(text) {
                     return line;
                 }
             }
+            Err(_) if started.elapsed() < Duration::from_secs(30) => poke(),
             Err(e) => panic!("no `{text}` on stderr ({e}); it said:\n{}", log.join("\n")),
         }
     }
@@ -58,27 +66,30 @@ fn a_watching_run_reloads_on_edits_and_sighup_and_refuses_bad_edits() {
         }
     });
     let mut log = Vec::new();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut t = 1_700_000_000;
-    let mut write_rows = |stdin: &mut std::process::ChildStdin, n: usize| {
+    let stdin = std::cell::RefCell::new(child.stdin.take().unwrap());
+    let (rows, t) = (
+        std::cell::Cell::new(0u64),
+        std::cell::Cell::new(1_700_000_000i64),
+    );
+    let write_rows = |n: usize| {
+        let mut stdin = stdin.borrow_mut();
         for i in 0..n {
-            t += 60;
+            t.set(t.get() + 60);
             let close = 100.0 + (i % 5) as f64 * 0.1;
-            writeln!(stdin, "{t},BTC,{close}").unwrap();
+            writeln!(stdin, "{},BTC,{close}", t.get()).unwrap();
         }
         stdin.flush().unwrap();
+        rows.set(rows.get() + n as u64);
     };
-    writeln!(stdin, "ts,symbol,close").unwrap();
-    write_rows(&mut stdin, 50);
-    wait_for(&lines, "watching", &mut log);
+    writeln!(stdin.borrow_mut(), "ts,symbol,close").unwrap();
+    write_rows(50);
+    wait_for(&lines, "watching", &mut log, || {});
 
     // An edit: prepared in the background, applied at the next event.
     std::fs::write(&file, rules(5.0)).unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    write_rows(&mut stdin, 10);
-    let line = wait_for(&lines, "rules reloaded", &mut log);
+    let line = wait_for(&lines, "rules reloaded", &mut log, || write_rows(1));
     assert!(line.contains("1 kept, 2 fresh, 0 dropped"), "{line}");
-    wait_for(&lines, "detector `spike`: new or changed", &mut log);
+    wait_for(&lines, "detector `spike`: new or changed", &mut log, || {});
 
     // SIGHUP reloads even when nothing changed.
     let pid = child.id().to_string();
@@ -87,18 +98,16 @@ fn a_watching_run_reloads_on_edits_and_sighup_and_refuses_bad_edits() {
         .status()
         .unwrap()
         .success());
-    wait_for(&lines, "SIGHUP", &mut log);
-    std::thread::sleep(Duration::from_millis(200));
-    write_rows(&mut stdin, 10);
-    let line = wait_for(&lines, "rules reloaded", &mut log);
+    wait_for(&lines, "SIGHUP", &mut log, || {});
+    let line = wait_for(&lines, "rules reloaded", &mut log, || write_rows(1));
     assert!(line.contains("0 fresh"), "{line}");
 
     // A bad edit: refused with its diagnostic, the stream goes on.
     std::fs::write(&file, rules(5.0).replace("zscore", "zscroe")).unwrap();
-    let line = wait_for(&lines, "reload refused", &mut log);
+    let line = wait_for(&lines, "reload refused", &mut log, || {});
     assert!(line.contains("the running rules stay"), "{line}");
-    wait_for(&lines, "did you mean `zscore`?", &mut log);
-    write_rows(&mut stdin, 10);
+    wait_for(&lines, "did you mean `zscore`?", &mut log, || {});
+    write_rows(10);
     drop(stdin);
     let status = child.wait().unwrap();
     reader.join().unwrap();
@@ -108,7 +117,7 @@ fn a_watching_run_reloads_on_edits_and_sighup_and_refuses_bad_edits() {
     assert!(status.success(), "{}", log.join("\n"));
     let summary: serde_json::Value =
         serde_json::from_str(log.last().unwrap()).expect("JSON summary");
-    assert_eq!(summary["rows"], 80, "{summary}");
+    assert_eq!(summary["rows"], rows.get(), "{summary}");
     assert_eq!(summary["reloads"]["generation"], 2, "{summary}");
     assert_eq!(summary["reloads"]["failures"], 1, "{summary}");
     assert!(
