@@ -43,6 +43,8 @@ pub struct Built {
     pub adr: PathBuf,
     /// The statistical plugin.
     pub statistical: PathBuf,
+    /// The machine-learning plugin.
+    pub ml: PathBuf,
     /// The plugin whose detector panics.
     pub faulty: PathBuf,
     /// A dynamic library that is not a plugin.
@@ -71,6 +73,8 @@ pub fn built() -> &'static Built {
             "-p",
             "adr-plugin-statistical",
             "-p",
+            "adr-plugin-ml",
+            "-p",
             "adr-test-plugin-faulty",
             "-p",
             "adr-test-not-a-plugin",
@@ -91,6 +95,7 @@ pub fn built() -> &'static Built {
         Built {
             adr: debug.join(format!("adr{}", std::env::consts::EXE_SUFFIX)),
             statistical: library(&debug, "adr_plugin_statistical"),
+            ml: library(&debug, "adr_plugin_ml"),
             faulty: library(&debug, "adr_test_plugin_faulty"),
             not_a_plugin: library(&debug, "adr_test_not_a_plugin"),
             future_sdk: library(&debug, "adr_test_plugin_future_sdk"),

@@ -1,0 +1,278 @@
+//! HBOS, the histogram-based outlier score (Goldstein & Dengel, KI 2012), computed the way
+//! PyOD's `HBOS` (static bins) computes it, so its scores match PyOD's.
+//!
+//! Fit: per input, `n_bins` equal-width bins over the training rows' range (a constant input
+//! gets the range `[x − 0.5, x + 0.5]`), and the density of each bin, `count / (width · n)`,
+//! as `numpy.histogram(density=True)` gives it. Score of a row: `−Σ log₂(density + α)` over
+//! the inputs, the density of the bin the value falls in (`numpy.digitize(right=True)`: a
+//! bin holds `(left, right]`, the lowest value the first bin). A value outside the bins
+//! within `tol` bin widths takes the outer bin's density; farther out it takes the lowest
+//! density of that input.
+
+use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
+
+use crate::state::{Reader, Writer};
+use crate::trained::{Model, Trained};
+
+adr_sdk::params! {
+    /// Parameters of [`Hbos`].
+    pub struct HbosParams {
+        /// Events each key trains on before it is judged.
+        train: usize = 1000, min >= 2;
+        /// Bins per input.
+        n_bins: usize = 10, min >= 2;
+        /// Added to each density before the logarithm, so an empty bin scores finitely.
+        alpha: f64 = 0.1, min > 0.0;
+        /// How far outside the bins (in bin widths) a value still takes the outer bin.
+        tol: f64 = 0.5, min >= 0.0;
+        /// Share of training events expected to be outliers: the alarm threshold is the
+        /// `1 − contamination` quantile of the training scores.
+        contamination: f64 = 0.1, min > 0.0, max <= 0.5;
+    }
+}
+
+/// What HBOS is fitted with.
+#[derive(Debug, Clone, Copy)]
+pub struct HbosSettings {
+    n_bins: usize,
+    alpha: f64,
+    tol: f64,
+}
+
+/// One input's histogram.
+#[derive(Debug, Clone, PartialEq)]
+struct Histogram {
+    /// `n_bins + 1` edges, increasing.
+    edges: Vec<f64>,
+    /// `log₂(density + α)` per bin.
+    log_density: Vec<f64>,
+    /// The lowest of them.
+    lowest: f64,
+}
+
+impl Histogram {
+    fn fit(values: &[f64], settings: &HbosSettings) -> Histogram {
+        let bins = settings.n_bins;
+        let (mut lo, mut hi) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
+        if lo == hi {
+            (lo, hi) = (lo - 0.5, hi + 0.5);
+        }
+        // numpy.linspace: start + i·step, the last edge exactly the stop.
+        let step = (hi - lo) / bins as f64;
+        let mut edges: Vec<f64> = (0..bins).map(|i| i as f64 * step + lo).collect();
+        edges.push(hi);
+        let mut counts = vec![0u64; bins];
+        for &x in values {
+            // Bins are [left, right), the last one closed.
+            let b = edges[1..bins].partition_point(|&e| e <= x);
+            counts[b] += 1;
+        }
+        let n = values.len() as f64;
+        let log_density: Vec<f64> = counts
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c as f64 / (edges[b + 1] - edges[b]) / n + settings.alpha).log2())
+            .collect();
+        let lowest = log_density.iter().copied().fold(f64::INFINITY, f64::min);
+        Histogram {
+            edges,
+            log_density,
+            lowest,
+        }
+    }
+
+    fn log_density_at(&self, x: f64, tol: f64) -> f64 {
+        let bins = self.log_density.len();
+        let e = &self.edges;
+        // numpy.digitize(right=True): how many edges lie strictly below x.
+        let i = e.partition_point(|&edge| edge < x);
+        if i == 0 {
+            let width = e[1] - e[0];
+            if e[0] - x <= width * tol {
+                self.log_density[0]
+            } else {
+                self.lowest
+            }
+        } else if i == bins + 1 {
+            let width = e[bins] - e[bins - 1];
+            if x - e[bins] <= width * tol {
+                self.log_density[bins - 1]
+            } else {
+                self.lowest
+            }
+        } else {
+            self.log_density[i - 1]
+        }
+    }
+}
+
+/// A fitted HBOS model: one histogram per input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HbosModel {
+    histograms: Vec<Histogram>,
+    tol: f64,
+}
+
+impl Model for HbosModel {
+    type Settings = HbosSettings;
+
+    fn fit(settings: &HbosSettings, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
+        let n = rows.len() / d;
+        let mut column = Vec::with_capacity(n);
+        let histograms = (0..d)
+            .map(|c| {
+                column.clear();
+                column.extend(rows.iter().skip(c).step_by(d));
+                Histogram::fit(&column, settings)
+            })
+            .collect();
+        Ok(HbosModel {
+            histograms,
+            tol: settings.tol,
+        })
+    }
+
+    fn score(&self, row: &[f64]) -> f64 {
+        -row.iter()
+            .zip(&self.histograms)
+            .map(|(&x, h)| h.log_density_at(x, self.tol))
+            .sum::<f64>()
+    }
+
+    fn save(&self, out: &mut Writer) {
+        out.number(self.tol);
+        out.count(self.histograms.len());
+        for h in &self.histograms {
+            out.numbers(&h.edges);
+            out.numbers(&h.log_density);
+        }
+    }
+
+    fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError> {
+        let tol = input.number()?;
+        let d = input.count(1 << 20)?;
+        let histograms = (0..d)
+            .map(|_| {
+                let edges = input.numbers()?;
+                let log_density = input.numbers()?;
+                if edges.len() != log_density.len() + 1 || log_density.is_empty() {
+                    return Err(DetectorError::new(
+                        ErrorKind::IncompatibleState,
+                        format!(
+                            "a histogram of {} edges and {} bins",
+                            edges.len(),
+                            log_density.len()
+                        ),
+                    ));
+                }
+                let lowest = log_density.iter().copied().fold(f64::INFINITY, f64::min);
+                Ok(Histogram {
+                    edges,
+                    log_density,
+                    lowest,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(HbosModel { histograms, tol })
+    }
+}
+
+/// The histogram-based outlier score over one or more inputs.
+#[derive(Debug)]
+pub struct Hbos {
+    trained: Trained<HbosModel>,
+}
+
+impl Detector for Hbos {
+    type Params = HbosParams;
+    const NAME: &'static str = "hbos";
+    const SUMMARY: &'static str =
+        "histogram-based outlier score over one or more inputs, trained on the first events (PyOD's HBOS)";
+    const INPUTS: Arity = Arity::AtLeast(1);
+
+    fn new(params: HbosParams, inputs: &[String]) -> Result<Self, DetectorError> {
+        let settings = HbosSettings {
+            n_bins: params.n_bins,
+            alpha: params.alpha,
+            tol: params.tol,
+        };
+        Ok(Hbos {
+            trained: Trained::new(settings, inputs.len(), params.train, params.contamination),
+        })
+    }
+
+    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
+        self.trained.score(frame, out)
+    }
+
+    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
+        self.trained.update(event)
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        Some(self.trained.save())
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
+        self.trained.restore(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> HbosSettings {
+        HbosSettings {
+            n_bins: 10,
+            alpha: 0.1,
+            tol: 0.5,
+        }
+    }
+
+    #[test]
+    fn histograms_follow_numpy() {
+        // numpy.histogram([0, 1, 1, 2, 10], bins=10, density=True):
+        // edges 0, 1, ..., 10; counts 1, 2, 1, 0, ..., 0, 1; density count / 5.
+        let h = Histogram::fit(&[0.0, 1.0, 1.0, 2.0, 10.0], &settings());
+        assert_eq!(h.edges, (0..=10).map(f64::from).collect::<Vec<_>>());
+        let density: Vec<f64> = h.log_density.iter().map(|l| l.exp2() - 0.1).collect();
+        let want = [0.2, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2];
+        for (b, (got, want)) in density.iter().zip(want).enumerate() {
+            assert!((got - want).abs() < 1e-12, "bin {b}: {got} vs {want}");
+        }
+        // digitize(right=True): 1.0 lies in bin 0 ((0, 1]); 0 is the first bin's lowest.
+        assert_eq!(h.log_density_at(1.0, 0.5), h.log_density[0]);
+        assert_eq!(h.log_density_at(1.5, 0.5), h.log_density[1]);
+        assert_eq!(h.log_density_at(0.0, 0.5), h.log_density[0]);
+        // Outside: within half a bin the outer bin, farther the lowest density.
+        assert_eq!(h.log_density_at(-0.5, 0.5), h.log_density[0]);
+        assert_eq!(h.log_density_at(-0.6, 0.5), h.lowest);
+        assert_eq!(h.log_density_at(10.5, 0.5), h.log_density[9]);
+        assert_eq!(h.log_density_at(11.0, 0.5), h.lowest);
+    }
+
+    #[test]
+    fn a_constant_input_gets_a_unit_range() {
+        let h = Histogram::fit(&[3.0; 4], &settings());
+        assert_eq!(h.edges[0], 2.5);
+        assert_eq!(h.edges[10], 3.5);
+    }
+
+    #[test]
+    fn a_saved_model_scores_alike_and_damage_is_refused() {
+        let rows: Vec<f64> = (0..200).map(|i| ((i * 37) % 101) as f64 / 7.0).collect();
+        let model = HbosModel::fit(&settings(), &rows, 2).unwrap();
+        let mut out = Writer::default();
+        model.save(&mut out);
+        let back = HbosModel::restore(&mut Reader::new(&out.bytes)).unwrap();
+        assert_eq!(back, model);
+        let cut = &out.bytes[..out.bytes.len() - 8];
+        let mut r = Reader::new(cut);
+        assert!(HbosModel::restore(&mut r).is_err());
+    }
+}

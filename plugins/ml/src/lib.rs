@@ -1,0 +1,24 @@
+//! adr's machine-learning detectors: multivariate models that train inside the engine on
+//! the first events of each key, then judge every later event against what they learned.
+//!
+//! | rule name | method | raw score |
+//! |---|---|---|
+//! | `hbos` | histogram-based outlier score (Goldstein & Dengel 2012), as PyOD's `HBOS` | −Σ log₂(density + α) over the inputs |
+//!
+//! Every detector here follows one life cycle ([`trained`]): the first `train` events
+//! with finite values are its training set (their verdicts are undetermined), then it fits
+//! and scores each later event. The engine's `refit every` clause rebuilds it to train
+//! again. Inputs are used as given: standardise them in features if the method needs it
+//! (PyOD's benchmark standardises with the training rows' mean and deviation).
+//!
+//! Normalised score: `0.5` exactly at the `1 − contamination` quantile of the training
+//! rows' raw scores (PyOD's `threshold_`), `0` at the lowest training score, approaching
+//! `1` as the raw score grows (`r / (r + t)` measured from the lowest training score).
+
+pub mod hbos;
+pub mod state;
+pub mod trained;
+
+pub use hbos::Hbos;
+
+adr_sdk::export_detectors!(family = "ml", detectors = [Hbos]);

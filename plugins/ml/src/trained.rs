@@ -1,0 +1,263 @@
+//! The life cycle every detector here shares: collect the first `train` events with finite
+//! values of every input, fit a [`Model`] to them, then judge each later event.
+//!
+//! NaN and ±inf policy: an event with a non-finite value in any input is never judged
+//! (undetermined) and never trained on; it does not count towards `train`.
+
+use adr_sdk::score::ratio;
+use adr_sdk::{DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
+
+use crate::state::{Reader, Writer};
+
+/// A model fitted to training rows.
+pub trait Model: Sized + Send + 'static {
+    /// Settings the model is fitted with (the detector's parameters).
+    type Settings: Send;
+
+    /// Fits to `rows`, row-major with `d` values a row.
+    ///
+    /// # Errors
+    ///
+    /// Training data the method cannot use.
+    fn fit(settings: &Self::Settings, rows: &[f64], d: usize) -> Result<Self, DetectorError>;
+
+    /// The raw anomaly score of `row` (higher is more anomalous).
+    fn score(&self, row: &[f64]) -> f64;
+
+    /// Writes the fitted model.
+    fn save(&self, out: &mut Writer);
+
+    /// Reads a model written by [`save`](Self::save).
+    ///
+    /// # Errors
+    ///
+    /// A corrupt state.
+    fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError>;
+}
+
+/// A fitted model and its training scores' landmarks.
+#[derive(Debug)]
+struct Fitted<M> {
+    model: M,
+    /// The lowest training score: normalised 0.
+    floor: f64,
+    /// The `1 − contamination` quantile of the training scores: normalised 0.5.
+    threshold: f64,
+}
+
+/// A detector's training buffer and, once trained, its model.
+#[derive(Debug)]
+pub struct Trained<M: Model> {
+    settings: M::Settings,
+    train: usize,
+    contamination: f64,
+    d: usize,
+    buffer: Vec<f64>,
+    fitted: Option<Fitted<M>>,
+    row: Vec<f64>,
+}
+
+/// numpy's default `percentile` (linear interpolation between closest ranks).
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = q / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+impl<M: Model> Trained<M> {
+    /// A detector on `d` inputs that trains on its first `train` events.
+    pub fn new(settings: M::Settings, d: usize, train: usize, contamination: f64) -> Self {
+        Trained {
+            settings,
+            train,
+            contamination,
+            d,
+            buffer: Vec::with_capacity(train.min(1 << 20) * d),
+            fitted: None,
+            row: vec![0.0; d],
+        }
+    }
+
+    /// Whether the model is fitted.
+    pub fn is_fitted(&self) -> bool {
+        self.fitted.is_some()
+    }
+
+    fn judge_row(&mut self) -> Result<Score, DetectorError> {
+        if self.row.iter().any(|x| !x.is_finite()) {
+            return Ok(Score::UNDETERMINED);
+        }
+        if let Some(f) = &self.fitted {
+            let raw = f.model.score(&self.row);
+            return Ok(Score::new(raw, normalise(raw, f.floor, f.threshold)));
+        }
+        self.buffer.extend_from_slice(&self.row);
+        if self.buffer.len() == self.train * self.d {
+            self.fit()?;
+        }
+        Ok(Score::UNDETERMINED)
+    }
+
+    fn fit(&mut self) -> Result<(), DetectorError> {
+        let rows = std::mem::take(&mut self.buffer);
+        let model = M::fit(&self.settings, &rows, self.d)?;
+        let mut scores: Vec<f64> = rows.chunks_exact(self.d).map(|r| model.score(r)).collect();
+        scores.sort_by(f64::total_cmp);
+        self.fitted = Some(Fitted {
+            floor: scores[0],
+            threshold: percentile(&scores, 100.0 * (1.0 - self.contamination)),
+            model,
+        });
+        Ok(())
+    }
+
+    /// Judges every row of `frame` (its columns are the inputs, in order).
+    ///
+    /// # Errors
+    ///
+    /// A frame without `d` numeric columns, or a fit that fails.
+    pub fn score(
+        &mut self,
+        frame: &Frame<'_>,
+        out: &mut ScoresMut<'_>,
+    ) -> Result<(), DetectorError> {
+        let columns: Vec<&[f64]> = (0..self.d)
+            .map(|c| frame.f64(c))
+            .collect::<Result<_, _>>()?;
+        for i in 0..frame.len() {
+            for (slot, column) in self.row.iter_mut().zip(&columns) {
+                *slot = column[i];
+            }
+            out.set(i, self.judge_row()?);
+        }
+        Ok(())
+    }
+
+    /// Judges one event.
+    ///
+    /// # Errors
+    ///
+    /// An event without `d` values, or a fit that fails.
+    pub fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
+        let values = event.values();
+        if values.len() != self.d {
+            return Err(DetectorError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "an event has {} values, the detector {} inputs",
+                    values.len(),
+                    self.d
+                ),
+            ));
+        }
+        self.row.copy_from_slice(values);
+        self.judge_row()
+    }
+
+    /// The training buffer or the fitted model, as bytes.
+    pub fn save(&self) -> Vec<u8> {
+        let mut out = Writer::default();
+        out.count(self.d);
+        match &self.fitted {
+            None => {
+                out.count(0);
+                out.numbers(&self.buffer);
+            }
+            Some(f) => {
+                out.count(1);
+                out.number(f.floor);
+                out.number(f.threshold);
+                f.model.save(&mut out);
+            }
+        }
+        out.bytes
+    }
+
+    /// Restores what [`save`](Self::save) wrote, for the same inputs.
+    ///
+    /// # Errors
+    ///
+    /// A corrupt state or one for another number of inputs; the detector is unchanged.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), DetectorError> {
+        let mut input = Reader::new(bytes);
+        let d = input.count(usize::MAX)?;
+        if d != self.d {
+            return Err(DetectorError::new(
+                ErrorKind::IncompatibleState,
+                format!(
+                    "the state is of a detector on {d} inputs, this one has {}",
+                    self.d
+                ),
+            ));
+        }
+        let (buffer, fitted) = match input.count(1)? {
+            0 => {
+                let buffer = input.numbers()?;
+                if buffer.len() % d != 0 || buffer.len() >= self.train * d {
+                    return Err(DetectorError::new(
+                        ErrorKind::IncompatibleState,
+                        format!(
+                            "a training buffer of {} values does not fit {d} inputs and {} rows",
+                            buffer.len(),
+                            self.train
+                        ),
+                    ));
+                }
+                (buffer, None)
+            }
+            _ => {
+                let (floor, threshold) = (input.number()?, input.number()?);
+                let model = M::restore(&mut input)?;
+                (
+                    Vec::new(),
+                    Some(Fitted {
+                        model,
+                        floor,
+                        threshold,
+                    }),
+                )
+            }
+        };
+        input.end()?;
+        self.buffer = buffer;
+        self.fitted = fitted;
+        Ok(())
+    }
+}
+
+/// `0` at the lowest training score, `0.5` at the threshold, towards `1` beyond.
+fn normalise(raw: f64, floor: f64, threshold: f64) -> f64 {
+    let span = threshold - floor;
+    if span > 0.0 {
+        ratio(raw - floor, span)
+    } else if raw > threshold {
+        1.0
+    } else if raw == threshold {
+        0.5
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        let xs = [1.0, 2.0, 3.0, 4.0];
+        // numpy.percentile([1, 2, 3, 4], [0, 90, 50, 100]) = 1, 3.7, 2.5, 4
+        for (q, want) in [(0.0, 1.0), (90.0, 3.7), (50.0, 2.5), (100.0, 4.0)] {
+            assert!((percentile(&xs, q) - want).abs() < 1e-12, "q = {q}");
+        }
+    }
+
+    #[test]
+    fn normalised_scores_meet_the_contract() {
+        assert_eq!(normalise(1.0, 1.0, 3.0), 0.0);
+        assert_eq!(normalise(3.0, 1.0, 3.0), 0.5);
+        assert!(normalise(1e9, 1.0, 3.0) > 0.99);
+        assert_eq!(normalise(2.0, 2.0, 2.0), 0.5);
+        assert_eq!(normalise(2.5, 2.0, 2.0), 1.0);
+    }
+}
