@@ -225,6 +225,96 @@ impl Detector for Hbos {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use adr_sdk::score::ScoreColumns;
+    use adr_sdk::{Column, Verdict};
+
+    fn detector(train: usize, d: usize) -> Hbos {
+        let params = HbosParams {
+            train,
+            ..HbosParams::default()
+        };
+        let inputs: Vec<String> = (0..d).map(|c| format!("x{c}")).collect();
+        Hbos::new(params, &inputs).unwrap()
+    }
+
+    /// Two inputs: a noisy line and a constant, with a far outlier every 50 rows.
+    fn row(i: usize) -> [f64; 2] {
+        let x = ((i * 7919) % 101) as f64 / 10.0 + if i % 50 == 49 { 40.0 } else { 0.0 };
+        [x, 1.0]
+    }
+
+    fn update(h: &mut Hbos, i: usize, values: &[f64]) -> Score {
+        h.update(&Event::new(i as i64, values)).unwrap()
+    }
+
+    #[test]
+    fn it_trains_on_the_first_finite_rows_then_judges() {
+        let mut h = detector(100, 2);
+        // A NaN row is not judged and not trained on.
+        let undetermined = |s: Score| s.verdict == Verdict::Undetermined && s.raw.is_nan();
+        assert!(undetermined(update(&mut h, 0, &[f64::NAN, 1.0])));
+        for i in 0..100 {
+            assert!(undetermined(update(&mut h, i, &row(i))), "training row {i}");
+        }
+        assert!(h.trained.is_fitted());
+        let typical = update(&mut h, 100, &[5.0, 1.0]);
+        let far = update(&mut h, 101, &[500.0, 1.0]);
+        assert_eq!(typical.verdict, Verdict::Normal, "{typical:?}");
+        assert_eq!(far.verdict, Verdict::Anomaly, "{far:?}");
+        assert!(far.raw > typical.raw);
+        assert!(undetermined(update(&mut h, 102, &[f64::INFINITY, 1.0])));
+    }
+
+    #[test]
+    fn batches_events_and_restored_state_agree_bit_for_bit() {
+        let rows: Vec<[f64; 2]> = (0..300).map(row).collect();
+        let columns: Vec<Vec<f64>> = (0..2).map(|c| rows.iter().map(|r| r[c]).collect()).collect();
+        let mut batch = detector(120, 2);
+        let frame_columns = [Column::f64("x0", &columns[0]), Column::f64("x1", &columns[1])];
+        let ts: Vec<i64> = (0..300).collect();
+        let mut out = ScoreColumns::with_len(300);
+        batch
+            .score(&Frame::new(&ts, &frame_columns).unwrap(), &mut out.as_mut())
+            .unwrap();
+        // Events, saved and restored once while training and once after.
+        let mut events = detector(120, 2);
+        for (i, r) in rows.iter().enumerate() {
+            if i == 60 || i == 200 {
+                let mut restored = detector(120, 2);
+                restored.restore(&events.save().unwrap()).unwrap();
+                events = restored;
+            }
+            let s = update(&mut events, i, r);
+            assert_eq!(s.raw.to_bits(), out.raw[i].to_bits(), "row {i}");
+            assert_eq!(s.verdict, out.verdict[i], "row {i}");
+        }
+    }
+
+    #[test]
+    fn bad_input_and_bad_state_are_errors_that_change_nothing() {
+        let mut h = detector(10, 2);
+        let err = h.update(&Event::new(0, &[1.0])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("1 values, the detector 2 inputs"), "{err}");
+        for i in 0..10 {
+            update(&mut h, i, &row(i));
+        }
+        let saved = h.save().unwrap();
+        let before = update(&mut h, 10, &[3.0, 1.0]);
+        // Another detector's state, a cut one, one with trailing bytes.
+        let other = detector(10, 3).save().unwrap();
+        let mut longer = saved.clone();
+        longer.extend_from_slice(&[0; 8]);
+        for (what, bytes) in [
+            ("three inputs", other.as_slice()),
+            ("cut", &saved[..saved.len() - 5]),
+            ("trailing", longer.as_slice()),
+        ] {
+            let err = h.restore(bytes).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::IncompatibleState, "{what}: {err}");
+            assert_eq!(update(&mut h, 10, &[3.0, 1.0]), before, "{what}: unchanged");
+        }
+    }
 
     fn settings() -> HbosSettings {
         HbosSettings {

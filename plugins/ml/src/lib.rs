@@ -11,9 +11,11 @@
 //! again. Inputs are used as given: standardise them in features if the method needs it
 //! (PyOD's benchmark standardises with the training rows' mean and deviation).
 //!
-//! Normalised score: `0.5` exactly at the `1 − contamination` quantile of the training
-//! rows' raw scores (PyOD's `threshold_`), `0` at the lowest training score, approaching
-//! `1` as the raw score grows (`r / (r + t)` measured from the lowest training score).
+//! Normalised score: `0.5` exactly at the alarm threshold, the smallest number above the
+//! `1 − contamination` quantile of the training rows' raw scores (PyOD's `threshold_`; PyOD
+//! labels a point an outlier when its score is above it, and so do these); `0` at the
+//! lowest training score; approaching `1` as the raw score grows (`r / (r + t)` measured
+//! from the lowest training score).
 
 pub mod hbos;
 pub mod state;

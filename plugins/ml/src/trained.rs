@@ -41,7 +41,7 @@ struct Fitted<M> {
     model: M,
     /// The lowest training score: normalised 0.
     floor: f64,
-    /// The `1 − contamination` quantile of the training scores: normalised 0.5.
+    /// Just above the `1 − contamination` quantile of the training scores: normalised 0.5.
     threshold: f64,
 }
 
@@ -103,9 +103,12 @@ impl<M: Model> Trained<M> {
         let model = M::fit(&self.settings, &rows, self.d)?;
         let mut scores: Vec<f64> = rows.chunks_exact(self.d).map(|r| model.score(r)).collect();
         scores.sort_by(f64::total_cmp);
+        // PyOD labels a point an outlier when its score is *above* the quantile: the
+        // alarm threshold is the next number up, so a score equal to it stays normal.
+        let quantile = percentile(&scores, 100.0 * (1.0 - self.contamination));
         self.fitted = Some(Fitted {
             floor: scores[0],
-            threshold: percentile(&scores, 100.0 * (1.0 - self.contamination)),
+            threshold: quantile.next_up(),
             model,
         });
         Ok(())

@@ -1,0 +1,61 @@
+//! `ml.*` detectors in rule files: a multivariate HBOS trains on the first events of each
+//! key, is undetermined meanwhile, then flags the example market's flash crash.
+
+use std::process::Command;
+
+use adr_tests::{built, plugin_dir, workspace};
+
+const RULES: &str = "\
+input market {
+    time   = ts
+    key    = symbol
+    fields = close, volume
+}
+feature returns = log_return(close)
+detector shape = ml.hbos(train = 1000, contamination = 1%) on [returns, volume]
+ensemble odd {
+    vote = any(shape)
+}
+";
+
+#[test]
+fn hbos_in_a_rule_trains_then_flags_the_crash() {
+    let plugins = plugin_dir(&[&built().statistical, &built().ml]);
+    let dir = tempfile::tempdir().unwrap();
+    let (rules, scored) = (dir.path().join("ml.adr"), dir.path().join("scored.csv"));
+    std::fs::write(&rules, RULES).unwrap();
+    let out = Command::new(&built().adr)
+        .arg("run")
+        .arg(&rules)
+        .args(["--no-notify", "-q", "--input"])
+        .arg(workspace().join("examples/market.csv"))
+        .arg("--output")
+        .arg(&scored)
+        .arg("--plugins")
+        .arg(plugins.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = std::fs::read_to_string(&scored).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let verdict = header.iter().position(|h| *h == "shape.verdict").unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // The first return is NaN (no previous close), so training takes rows 2..=1001.
+    assert!(
+        rows[..1001].iter().all(|r| r[verdict] == "undetermined"),
+        "training rows are undetermined"
+    );
+    assert_ne!(rows[1001][verdict], "undetermined", "judged once trained");
+    let crash = rows
+        .iter()
+        .find(|r| r[0] == "2025-01-15T10:30:00Z")
+        .expect("the crash row");
+    assert_eq!(crash[verdict], "anomaly", "{crash:?}");
+    let anomalies = rows.iter().filter(|r| r[verdict] == "anomaly").count();
+    assert!(
+        anomalies < rows.len() / 20,
+        "{anomalies} anomalies of {} rows at 1% contamination",
+        rows.len()
+    );
+}
