@@ -177,9 +177,10 @@ fn roc_auc_helper_counts_ties_half() {
     assert_eq!(roc_auc(&[1.0, 1.0], &[false, true]), 0.5);
 }
 
-#[test]
-fn hbos_matches_pyod_on_the_odds_sets() {
-    let Some(data) = shared_data("hbos_matches_pyod_on_the_odds_sets") else {
+/// Checks `ml.<detector>` against the reference column `method` on every set with PyOD
+/// splits; prints the table.
+fn matches_pyod(test: &str, detector: &str, method: &str) {
+    let Some(data) = shared_data(test) else {
         return;
     };
     let odds = data.join("odds");
@@ -188,21 +189,24 @@ fn hbos_matches_pyod_on_the_odds_sets() {
     let mut report = Vec::new();
     let mut worst: f64 = 0.0;
     for (name, methods) in reference(&odds) {
-        let Some(&(_, want)) = methods.iter().find(|(m, _)| m == "HBOS") else {
+        let Some(&(_, want)) = methods.iter().find(|(m, _)| m == method) else {
             continue;
         };
         let splits = std::fs::read_to_string(odds.join(format!("splits/{name}.json"))).unwrap();
         if want.is_nan() || splits.contains("\"splits\": []") {
             continue;
         }
-        let got = mean_roc(&registry, &odds, &name, "hbos");
+        let got = mean_roc(&registry, &odds, &name, detector);
         worst = worst.max((got - want).abs());
         report.push(format!(
             "{name:12} adr {got:.4}  PyOD {want:.4}  diff {:+.4}",
             got - want
         ));
     }
-    eprintln!("{}", report.join("\n"));
+    eprintln!(
+        "ml.{detector} against PyOD {method}:\n{}",
+        report.join("\n")
+    );
     // The 17 sets of PyOD's benchmark and the 4 of the 7 others small enough for its
     // splits (breastw, mammography, thyroid, wine).
     assert_eq!(report.len(), 21, "every set with PyOD splits");
@@ -211,4 +215,14 @@ fn hbos_matches_pyod_on_the_odds_sets() {
         "largest difference {worst:.4}:\n{}",
         report.join("\n")
     );
+}
+
+#[test]
+fn hbos_matches_pyod_on_the_odds_sets() {
+    matches_pyod("hbos_matches_pyod_on_the_odds_sets", "hbos", "HBOS");
+}
+
+#[test]
+fn knn_matches_pyod_on_the_odds_sets() {
+    matches_pyod("knn_matches_pyod_on_the_odds_sets", "knn", "KNN");
 }

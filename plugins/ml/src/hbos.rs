@@ -268,9 +268,14 @@ mod tests {
     #[test]
     fn batches_events_and_restored_state_agree_bit_for_bit() {
         let rows: Vec<[f64; 2]> = (0..300).map(row).collect();
-        let columns: Vec<Vec<f64>> = (0..2).map(|c| rows.iter().map(|r| r[c]).collect()).collect();
+        let columns: Vec<Vec<f64>> = (0..2)
+            .map(|c| rows.iter().map(|r| r[c]).collect())
+            .collect();
         let mut batch = detector(120, 2);
-        let frame_columns = [Column::f64("x0", &columns[0]), Column::f64("x1", &columns[1])];
+        let frame_columns = [
+            Column::f64("x0", &columns[0]),
+            Column::f64("x1", &columns[1]),
+        ];
         let ts: Vec<i64> = (0..300).collect();
         let mut out = ScoreColumns::with_len(300);
         batch
@@ -295,7 +300,10 @@ mod tests {
         let mut h = detector(10, 2);
         let err = h.update(&Event::new(0, &[1.0])).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        assert!(err.message().contains("1 values, the detector 2 inputs"), "{err}");
+        assert!(
+            err.message().contains("1 values, the detector 2 inputs"),
+            "{err}"
+        );
         for i in 0..10 {
             update(&mut h, i, &row(i));
         }

@@ -4,6 +4,7 @@
 //! | rule name | method | raw score |
 //! |---|---|---|
 //! | `hbos` | histogram-based outlier score (Goldstein & Dengel 2012), as PyOD's `HBOS` | −Σ log₂(density + α) over the inputs |
+//! | `knn` | distance to the k nearest training rows (Ramaswamy et al. 2000), as PyOD's `KNN` | k-th, mean or median Euclidean distance |
 //!
 //! Every detector here follows one life cycle ([`trained`]): the first `train` events
 //! with finite values are its training set (their verdicts are undetermined), then it fits
@@ -18,9 +19,11 @@
 //! from the lowest training score).
 
 pub mod hbos;
+pub mod knn;
 pub mod state;
 pub mod trained;
 
 pub use hbos::Hbos;
+pub use knn::Knn;
 
-adr_sdk::export_detectors!(family = "ml", detectors = [Hbos]);
+adr_sdk::export_detectors!(family = "ml", detectors = [Hbos, Knn]);

@@ -24,6 +24,13 @@ pub trait Model: Sized + Send + 'static {
     /// The raw anomaly score of `row` (higher is more anomalous).
     fn score(&self, row: &[f64]) -> f64;
 
+    /// The scores of the training rows themselves, which set the alarm threshold (by
+    /// default [`score`](Self::score) of each; a neighbour method leaves the row out of
+    /// its own neighbours, as PyOD's `decision_scores_` do).
+    fn training_scores(&self, rows: &[f64], d: usize) -> Vec<f64> {
+        rows.chunks_exact(d).map(|r| self.score(r)).collect()
+    }
+
     /// Writes the fitted model.
     fn save(&self, out: &mut Writer);
 
@@ -101,7 +108,7 @@ impl<M: Model> Trained<M> {
     fn fit(&mut self) -> Result<(), DetectorError> {
         let rows = std::mem::take(&mut self.buffer);
         let model = M::fit(&self.settings, &rows, self.d)?;
-        let mut scores: Vec<f64> = rows.chunks_exact(self.d).map(|r| model.score(r)).collect();
+        let mut scores = model.training_scores(&rows, self.d);
         scores.sort_by(f64::total_cmp);
         // PyOD labels a point an outlier when its score is *above* the quantile: the
         // alarm threshold is the next number up, so a score equal to it stays normal.
