@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `hbos` | histogram-based outlier score (Goldstein & Dengel 2012), as PyOD's `HBOS` | −Σ log₂(density + α) over the inputs |
 //! | `knn` | distance to the k nearest training rows (Ramaswamy et al. 2000), as PyOD's `KNN` | k-th, mean or median Euclidean distance |
+//! | `lof` | local outlier factor in novelty mode (Breunig et al. 2000), as PyOD's `LOF` | mean density ratio to the k nearest training rows |
 //!
 //! Every detector here follows one life cycle ([`trained`]): the first `train` events
 //! with finite values are its training set (their verdicts are undetermined), then it fits
@@ -20,10 +21,12 @@
 
 pub mod hbos;
 pub mod knn;
+pub mod lof;
 pub mod state;
 pub mod trained;
 
 pub use hbos::Hbos;
 pub use knn::Knn;
+pub use lof::Lof;
 
-adr_sdk::export_detectors!(family = "ml", detectors = [Hbos, Knn]);
+adr_sdk::export_detectors!(family = "ml", detectors = [Hbos, Knn, Lof]);
