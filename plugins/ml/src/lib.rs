@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `hbos` | histogram-based outlier score (Goldstein & Dengel 2012), as PyOD's `HBOS` | −Σ log₂(density + α) over the inputs |
 //! | `knn` | distance to the k nearest training rows (Ramaswamy et al. 2000), as PyOD's `KNN` | k-th, mean or median Euclidean distance |
+//! | `isolation_forest` | Isolation Forest (Liu, Ting & Zhou 2008), scikit-learn's algorithm | `2^(−E[h]/c(ψ))` |
 //! | `lof` | local outlier factor in novelty mode (Breunig et al. 2000), as PyOD's `LOF` | mean density ratio to the k nearest training rows |
 //!
 //! Every detector here follows one life cycle ([`trained`]): the first `train` events
@@ -20,13 +21,15 @@
 //! from the lowest training score).
 
 pub mod hbos;
+pub mod iforest;
 pub mod knn;
 pub mod lof;
 pub mod state;
 pub mod trained;
 
 pub use hbos::Hbos;
+pub use iforest::IsolationForest;
 pub use knn::Knn;
 pub use lof::Lof;
 
-adr_sdk::export_detectors!(family = "ml", detectors = [Hbos, Knn, Lof]);
+adr_sdk::export_detectors!(family = "ml", detectors = [Hbos, IsolationForest, Knn, Lof]);

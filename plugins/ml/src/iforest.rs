@@ -1,0 +1,390 @@
+//! Isolation Forest (Liu, Ting & Zhou, ICDM 2008), built the way scikit-learn's
+//! `IsolationForest` (behind PyOD's `IForest`) builds it, with its own random numbers.
+//!
+//! Each of `trees` trees is grown on `max_samples` training rows drawn without replacement
+//! (all rows when there are fewer), to depth `⌈log₂ max_samples⌉`: at each node a feature
+//! is drawn among those not constant there (a node whose features are all constant is a
+//! leaf), and a threshold uniformly in `[min, max)` of that feature; rows `≤ threshold` go
+//! left. A row's path length in a tree is the depth of its leaf plus `c(n)` for the `n`
+//! training rows that reached the leaf, `c(n) = 2H(n − 1) − 2(n − 1)/n` the average path
+//! length of an unsuccessful search in a binary search tree. Raw score: `2^(−E[h] / c(ψ))`
+//! for the mean path length `E[h]` over the trees and `ψ` the sample size; 1 is isolated
+//! at once, about 0.5 and below is ordinary.
+//!
+//! Trees are grown in parallel, each from its own generator seeded by `seed` and its
+//! index, so a forest is the same whatever the thread count.
+
+use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use rayon::prelude::*;
+
+use crate::state::{Reader, Writer};
+use crate::trained::{Model, Trained};
+
+adr_sdk::params! {
+    /// Parameters of [`IsolationForest`].
+    pub struct IsolationForestParams {
+        /// Events each key trains on before it is judged.
+        train: usize = 1000, min >= 2;
+        /// Trees in the forest.
+        trees: usize = 100, min >= 1;
+        /// Training rows each tree is grown on.
+        max_samples: usize = 256, min >= 2;
+        /// Seed of the random numbers: the same seed grows the same forest.
+        seed: usize = 0;
+        /// Share of training events expected to be outliers: the alarm threshold is the
+        /// `1 − contamination` quantile of the training scores.
+        contamination: f64 = 0.1, min > 0.0, max <= 0.5;
+    }
+}
+
+/// What a forest is grown with.
+#[derive(Debug, Clone, Copy)]
+pub struct ForestSettings {
+    trees: usize,
+    max_samples: usize,
+    seed: u64,
+}
+
+/// A node: a split on `feature` at `threshold` into `left` and `right`, or, with
+/// `feature == LEAF`, a leaf whose path length is `threshold`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Node {
+    feature: u32,
+    threshold: f64,
+    left: u32,
+    right: u32,
+}
+
+const LEAF: u32 = u32::MAX;
+
+/// `c(n)`: the average path length of an unsuccessful search among `n` points.
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let n = n as f64;
+            2.0 * ((n - 1.0).ln() + 0.577_215_664_901_532_9) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+/// A grown forest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestModel {
+    trees: Vec<Vec<Node>>,
+    /// `c(ψ)`, the normaliser of the mean path length.
+    normaliser: f64,
+}
+
+struct Grower<'a> {
+    rows: &'a [f64],
+    d: usize,
+    max_depth: usize,
+    rng: Pcg64,
+    nodes: Vec<Node>,
+    features: Vec<usize>,
+}
+
+impl Grower<'_> {
+    fn grow(&mut self, sample: &mut [u32], depth: usize) -> u32 {
+        let at = self.nodes.len() as u32;
+        let leaf = |depth: usize, n: usize| Node {
+            feature: LEAF,
+            threshold: depth as f64 + average_path_length(n),
+            left: 0,
+            right: 0,
+        };
+        if depth >= self.max_depth || sample.len() <= 1 {
+            self.nodes.push(leaf(depth, sample.len()));
+            return at;
+        }
+        let value = |r: u32, f: usize| self.rows[r as usize * self.d + f];
+        // Draw features until one is not constant here (scikit-learn's random splitter).
+        let mut left_to_draw = self.d;
+        let split = loop {
+            if left_to_draw == 0 {
+                break None;
+            }
+            let j = self.rng.gen_range(0..left_to_draw);
+            let f = self.features[j];
+            self.features.swap(j, left_to_draw - 1);
+            left_to_draw -= 1;
+            let (lo, hi) =
+                sample
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                        let x = value(r, f);
+                        (lo.min(x), hi.max(x))
+                    });
+            if hi > lo {
+                break Some((f, lo, hi));
+            }
+        };
+        let Some((f, lo, hi)) = split else {
+            self.nodes.push(leaf(depth, sample.len()));
+            return at;
+        };
+        let mut threshold = lo + (hi - lo) * self.rng.gen::<f64>();
+        if threshold >= hi {
+            threshold = lo;
+        }
+        self.nodes.push(Node {
+            feature: f as u32,
+            threshold,
+            left: 0,
+            right: 0,
+        });
+        // Rows ≤ threshold first.
+        let mut split_at = 0;
+        for i in 0..sample.len() {
+            if value(sample[i], f) <= threshold {
+                sample.swap(i, split_at);
+                split_at += 1;
+            }
+        }
+        let (left, right) = sample.split_at_mut(split_at);
+        let l = self.grow(left, depth + 1);
+        let r = self.grow(right, depth + 1);
+        self.nodes[at as usize].left = l;
+        self.nodes[at as usize].right = r;
+        at
+    }
+}
+
+impl ForestModel {
+    fn path_length(tree: &[Node], row: &[f64]) -> f64 {
+        let mut node = &tree[0];
+        while node.feature != LEAF {
+            let next = if row[node.feature as usize] <= node.threshold {
+                node.left
+            } else {
+                node.right
+            };
+            node = &tree[next as usize];
+        }
+        node.threshold
+    }
+}
+
+impl Model for ForestModel {
+    type Settings = ForestSettings;
+
+    fn fit(settings: &ForestSettings, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
+        let n = rows.len() / d;
+        let psi = settings.max_samples.min(n);
+        let max_depth = (psi.max(2) as f64).log2().ceil() as usize;
+        let trees = (0..settings.trees)
+            .into_par_iter()
+            .map(|t| {
+                let mut rng = Pcg64::seed_from_u64((settings.seed << 32) ^ t as u64);
+                let mut sample: Vec<u32> = rand::seq::index::sample(&mut rng, n, psi)
+                    .into_iter()
+                    .map(|i| i as u32)
+                    .collect();
+                let mut grower = Grower {
+                    rows,
+                    d,
+                    max_depth,
+                    rng,
+                    nodes: Vec::with_capacity(2 * psi),
+                    features: (0..d).collect(),
+                };
+                grower.grow(&mut sample, 0);
+                grower.nodes
+            })
+            .collect();
+        Ok(ForestModel {
+            trees,
+            normaliser: average_path_length(psi),
+        })
+    }
+
+    fn score(&self, row: &[f64]) -> f64 {
+        let total: f64 = self.trees.iter().map(|t| Self::path_length(t, row)).sum();
+        let mean = total / self.trees.len() as f64;
+        (-mean / self.normaliser).exp2()
+    }
+
+    fn save(&self, out: &mut Writer) {
+        out.number(self.normaliser);
+        out.count(self.trees.len());
+        for tree in &self.trees {
+            let flat: Vec<f64> = tree
+                .iter()
+                .flat_map(|n| {
+                    [
+                        f64::from(n.feature),
+                        n.threshold,
+                        f64::from(n.left),
+                        f64::from(n.right),
+                    ]
+                })
+                .collect();
+            out.numbers(&flat);
+        }
+    }
+
+    fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError> {
+        let normaliser = input.number()?;
+        let count = input.count(1 << 20)?;
+        let bad = |why: String| DetectorError::new(ErrorKind::IncompatibleState, why);
+        let trees = (0..count)
+            .map(|_| {
+                let flat = input.numbers()?;
+                if flat.is_empty() || flat.len() % 4 != 0 {
+                    return Err(bad(format!("a tree of {} numbers", flat.len())));
+                }
+                let nodes: Vec<Node> = flat
+                    .chunks_exact(4)
+                    .map(|c| Node {
+                        feature: c[0] as u32,
+                        threshold: c[1],
+                        left: c[2] as u32,
+                        right: c[3] as u32,
+                    })
+                    .collect();
+                // Children must exist and lie after their parent (no loops).
+                for (i, n) in nodes.iter().enumerate() {
+                    if n.feature != LEAF
+                        && [n.left, n.right]
+                            .iter()
+                            .any(|&c| c as usize <= i || c as usize >= nodes.len())
+                    {
+                        return Err(bad(format!("node {i} points outside its tree")));
+                    }
+                }
+                Ok(nodes)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ForestModel { trees, normaliser })
+    }
+}
+
+/// Isolation Forest over one or more inputs.
+#[derive(Debug)]
+pub struct IsolationForest {
+    trained: Trained<ForestModel>,
+}
+
+impl Detector for IsolationForest {
+    type Params = IsolationForestParams;
+    const NAME: &'static str = "isolation_forest";
+    const SUMMARY: &'static str =
+        "Isolation Forest over one or more inputs, grown on the first events (scikit-learn's algorithm)";
+    const INPUTS: Arity = Arity::AtLeast(1);
+
+    fn new(params: IsolationForestParams, inputs: &[String]) -> Result<Self, DetectorError> {
+        let settings = ForestSettings {
+            trees: params.trees,
+            max_samples: params.max_samples,
+            seed: params.seed as u64,
+        };
+        Ok(IsolationForest {
+            trained: Trained::new(settings, inputs.len(), params.train, params.contamination),
+        })
+    }
+
+    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
+        self.trained.score(frame, out)
+    }
+
+    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
+        self.trained.update(event)
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        Some(self.trained.save())
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
+        self.trained.restore(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(seed: u64) -> ForestSettings {
+        ForestSettings {
+            trees: 50,
+            max_samples: 64,
+            seed,
+        }
+    }
+
+    fn cluster() -> Vec<f64> {
+        (0..400)
+            .flat_map(|i| {
+                [
+                    ((i * 7919) % 97) as f64 / 97.0,
+                    ((i * 104_729) % 89) as f64 / 89.0,
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn isolated_points_score_high_and_seeds_repeat() {
+        let rows = cluster();
+        let forest = ForestModel::fit(&settings(1), &rows, 2).unwrap();
+        let inside = forest.score(&[0.5, 0.5]);
+        let far = forest.score(&[5.0, -5.0]);
+        assert!(far > 0.6 && inside < 0.5, "far {far}, inside {inside}");
+        assert_eq!(ForestModel::fit(&settings(1), &rows, 2).unwrap(), forest);
+        assert_ne!(ForestModel::fit(&settings(2), &rows, 2).unwrap(), forest);
+    }
+
+    #[test]
+    fn the_thread_count_does_not_change_the_forest() {
+        let rows = cluster();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let many = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let a = one.install(|| ForestModel::fit(&settings(3), &rows, 2).unwrap());
+        let b = many.install(|| ForestModel::fit(&settings(3), &rows, 2).unwrap());
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn path_lengths_follow_the_paper() {
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        // c(256) = 2(ln 255 + γ) − 2·255/256 ≈ 10.2448
+        assert!((average_path_length(256) - 10.2448).abs() < 1e-3);
+    }
+
+    #[test]
+    fn constant_data_and_damaged_state() {
+        let rows = vec![1.0; 40];
+        let forest = ForestModel::fit(&settings(0), &rows, 2).unwrap();
+        // Every tree is one leaf of 20 rows.
+        assert!(forest.trees.iter().all(|t| t.len() == 1));
+        assert!(forest.score(&[1.0, 1.0]).is_finite());
+        let mut out = Writer::default();
+        ForestModel::fit(&settings(0), &cluster(), 2)
+            .unwrap()
+            .save(&mut out);
+        let back = ForestModel::restore(&mut Reader::new(&out.bytes)).unwrap();
+        assert_eq!(
+            back.score(&[0.1, 0.2]),
+            ForestModel::fit(&settings(0), &cluster(), 2)
+                .unwrap()
+                .score(&[0.1, 0.2])
+        );
+        let mut looped = out.bytes.clone();
+        // The first tree's root: point its left child at itself.
+        let root_left = 8 + 8 + 8 + 2 * 8;
+        looped[root_left..root_left + 8].copy_from_slice(&0.0f64.to_le_bytes());
+        let err = ForestModel::restore(&mut Reader::new(&looped)).unwrap_err();
+        assert!(err.message().contains("points outside its tree"), "{err}");
+    }
+}
