@@ -601,3 +601,28 @@ fn panicking_detectors_during_reloads_are_reported_and_the_engine_goes_on() {
     assert_eq!(summary.rows, 4 * BATCH as u64);
     assert_eq!(record.lock().unwrap().events.len(), 4 * BATCH);
 }
+
+#[test]
+fn an_engine_refuses_to_start_on_missing_or_invalid_rules() {
+    let (_plugins, registry) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.adr");
+    let err = EngineBuilder::new([&missing])
+        .registry(Arc::clone(&registry))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, adr_engine::embed::EngineError::Read(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nowhere.adr"), "{err}");
+    let bad = dir.path().join("bad.adr");
+    std::fs::write(&bad, common(3.0).replace("zscore", "zscroe")).unwrap();
+    let err = EngineBuilder::new([&bad])
+        .registry(registry)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("the rules have errors:"), "{err}");
+    assert!(err.contains("did you mean `zscore`?"), "{err}");
+}
