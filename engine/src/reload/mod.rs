@@ -203,7 +203,7 @@ impl Reloader {
         (files, dirs)
     }
 
-    /// The plugins the last successful attempt used.
+    /// The plugins as last scanned.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
@@ -246,7 +246,12 @@ impl Reloader {
             return Attempt::Unchanged;
         }
         self.fingerprint = Some(fingerprint);
-        let registry = rescanned.map_or_else(|| Arc::clone(&self.registry), Arc::new);
+        // The plugins on disk as scanned, whatever becomes of the rules: the next rescan
+        // compares with them (a build is loaded, and counted, once).
+        if let Some(rescanned) = rescanned {
+            self.registry = Arc::new(rescanned);
+        }
+        let registry = Arc::clone(&self.registry);
         let plan = match Plan::build(&loaded, &registry) {
             Ok((plan, warnings)) if warnings.is_empty() => (plan, String::new()),
             Ok((plan, warnings)) => (plan, render(&warnings, &loaded.sources)),
@@ -264,11 +269,8 @@ impl Reloader {
             }
             Err(e) => return Attempt::Failed(e.to_string()),
         };
-        match Prepared::new(plan.0, Arc::clone(&registry)) {
-            Ok(prepared) => {
-                self.registry = registry;
-                Attempt::Ready(Box::new(prepared), plan.1)
-            }
+        match Prepared::new(plan.0, registry) {
+            Ok(prepared) => Attempt::Ready(Box::new(prepared), plan.1),
             Err(e) => Attempt::Failed(e.to_string()),
         }
     }
