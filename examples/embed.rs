@@ -104,7 +104,10 @@ fn main() -> anyhow::Result<()> {
         // A quarter of the way in, an operator tightens the threshold; the watch sees the edit,
         // the engine swaps the rules between two batches, `burst` keeps its window.
         if i == 1_000 {
-            std::fs::write(&rules, RULES.replace("THRESHOLD", "4"))?;
+            // Saved as editors and deployment tools do: written beside, renamed over.
+            let tmp = rules.with_extension("adr.tmp");
+            std::fs::write(&tmp, RULES.replace("THRESHOLD", "4"))?;
+            std::fs::rename(&tmp, &rules)?;
             edited = true;
         }
     }

@@ -18,6 +18,14 @@ fn rules(threshold: f64) -> String {
     )
 }
 
+/// Saves `text` the way editors do: written beside, renamed over (a write in place can be
+/// read half-done; `tests/reload.rs` covers that case).
+fn save(file: &std::path::Path, text: &str) {
+    let tmp = file.with_extension("adr.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, file).unwrap();
+}
+
 /// Waits for a line of standard error containing `text`; returns it. `poke` runs every
 /// 50 ms meanwhile (a reload is applied at the next event: the test keeps them coming).
 fn wait_for(
@@ -86,7 +94,7 @@ fn a_watching_run_reloads_on_edits_and_sighup_and_refuses_bad_edits() {
     wait_for(&lines, "watching", &mut log, || {});
 
     // An edit: prepared in the background, applied at the next event.
-    std::fs::write(&file, rules(5.0)).unwrap();
+    save(&file, &rules(5.0));
     let line = wait_for(&lines, "rules reloaded", &mut log, || write_rows(1));
     assert!(line.contains("1 kept, 2 fresh, 0 dropped"), "{line}");
     wait_for(&lines, "detector `spike`: new or changed", &mut log, || {});
@@ -103,7 +111,7 @@ fn a_watching_run_reloads_on_edits_and_sighup_and_refuses_bad_edits() {
     assert!(line.contains("0 fresh"), "{line}");
 
     // A bad edit: refused with its diagnostic, the stream goes on.
-    std::fs::write(&file, rules(5.0).replace("zscore", "zscroe")).unwrap();
+    save(&file, &rules(5.0).replace("zscore", "zscroe"));
     let line = wait_for(&lines, "reload refused", &mut log, || {});
     assert!(line.contains("the running rules stay"), "{line}");
     wait_for(&lines, "did you mean `zscore`?", &mut log, || {});

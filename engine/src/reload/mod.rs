@@ -14,7 +14,7 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::plugins::{Registry, SearchPath};
+use crate::plugins::{Registry, SearchPath, Stamp};
 use crate::rules::diagnostic::{render, Level};
 use crate::rules::eval::{Prepared, SwapReport};
 use crate::rules::plan::{InputPlan, Plan, PlanError};
@@ -23,7 +23,7 @@ use crate::rules::source;
 mod plugins;
 pub mod watch;
 
-pub use plugins::{libraries_mapped, rescan};
+pub use plugins::{candidates, libraries_mapped, rescan};
 
 /// The outcome of one reload attempt.
 #[derive(Debug)]
@@ -96,12 +96,27 @@ fn files_of(loaded: &source::Loaded) -> Vec<PathBuf> {
         .collect()
 }
 
-/// What the rules read, hashed after what the plugin scan saw.
-fn fingerprint(loaded: &source::Loaded, mut hasher: DefaultHasher) -> u64 {
-    for (name, text) in loaded.sources.files() {
-        (name, text).hash(&mut hasher);
+/// What a reload reads: the plugin files' stamps, then the rules' texts (or why they
+/// cannot be read).
+fn fingerprint(stamps: &[(PathBuf, Stamp)], rules: Result<&source::Loaded, &String>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    stamps.hash(&mut hasher);
+    match rules {
+        Ok(loaded) => {
+            for (name, text) in loaded.sources.files() {
+                (name, text).hash(&mut hasher);
+            }
+        }
+        Err(why) => why.hash(&mut hasher),
     }
     hasher.finish()
+}
+
+/// What a reload saw on disk.
+struct Probe {
+    stamps: Vec<(PathBuf, Stamp)>,
+    rules: Result<source::Loaded, String>,
+    fingerprint: u64,
 }
 
 fn now() -> String {
@@ -150,6 +165,9 @@ fn describe(time: &Option<String>) -> String {
         .map_or("the default column".to_owned(), |t| format!("`{t}`"))
 }
 
+/// How long what a reload read must stay the same before it counts.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// Prepares new plans from the rule files and plugin folders on disk.
 #[derive(Debug)]
 pub struct Reloader {
@@ -172,14 +190,10 @@ impl Reloader {
         registry: Arc<Registry>,
         running: &source::Loaded,
     ) -> Self {
-        let mut hasher = DefaultHasher::new();
-        if let Some(search) = &plugins {
-            // Nothing new since the registry was loaded: this only hashes the folders.
-            let _ = rescan(&registry, search, &mut hasher);
-        }
+        let stamps = plugins.as_ref().map(candidates).unwrap_or_default();
         Reloader {
             files: files_of(running),
-            fingerprint: Some(fingerprint(running, hasher)),
+            fingerprint: Some(fingerprint(&stamps, Ok(running))),
             rules,
             plugins,
             registry,
@@ -208,44 +222,62 @@ impl Reloader {
         &self.registry
     }
 
-    /// Reads the rules and rescans the plugins; `Err` is a read failure, rendered.
-    fn read(&mut self) -> Result<(source::Loaded, Option<Registry>, u64), (String, u64)> {
-        let mut hasher = DefaultHasher::new();
-        let rescanned = self
-            .plugins
-            .as_ref()
-            .and_then(|search| rescan(&self.registry, search, &mut hasher));
-        match source::load(&self.rules) {
-            Ok(loaded) => {
-                self.files = files_of(&loaded);
-                let fingerprint = fingerprint(&loaded, hasher);
-                Ok((loaded, rescanned, fingerprint))
-            }
-            Err(e) => {
-                let why = format!("{e:#}");
-                why.hash(&mut hasher);
-                Err((why, hasher.finish()))
-            }
+    /// Looks at what a reload reads: the plugin files' stamps and the rules' texts.
+    fn probe(&self) -> Probe {
+        let stamps = self.plugins.as_ref().map(candidates).unwrap_or_default();
+        let rules = source::load(&self.rules).map_err(|e| format!("{e:#}"));
+        let fingerprint = fingerprint(&stamps, rules.as_ref());
+        Probe {
+            stamps,
+            rules,
+            fingerprint,
         }
+    }
+
+    /// Probes until two probes [`SETTLE`] apart agree (at most five rounds): a file
+    /// written in place is empty or half-written for a moment, a plugin build is copied
+    /// in over a while, and a loaded machine can stretch that moment past the debounce.
+    /// A probe that matches what runs needs no wait.
+    fn settled_probe(&self) -> Probe {
+        let mut probe = self.probe();
+        for _ in 0..5 {
+            if self.fingerprint == Some(probe.fingerprint) {
+                break;
+            }
+            std::thread::sleep(SETTLE);
+            let again = self.probe();
+            if again.fingerprint == probe.fingerprint {
+                break;
+            }
+            probe = again;
+        }
+        probe
     }
 
     /// One attempt: read, check, plan and prepare the rules on disk. `force` attempts even
     /// when nothing changed (a manual reload).
     pub fn attempt(&mut self, force: bool) -> Attempt {
-        let (loaded, rescanned, fingerprint) = match self.read() {
-            Ok(read) => read,
-            Err((why, fingerprint)) => {
-                if !force && self.fingerprint == Some(fingerprint) {
-                    return Attempt::Unchanged;
-                }
-                self.fingerprint = Some(fingerprint);
-                return Attempt::Failed(why);
-            }
-        };
-        if !force && self.fingerprint == Some(fingerprint) && rescanned.is_none() {
+        let Probe {
+            stamps,
+            rules,
+            fingerprint,
+        } = self.settled_probe();
+        if !force && self.fingerprint == Some(fingerprint) {
             return Attempt::Unchanged;
         }
         self.fingerprint = Some(fingerprint);
+        let loaded = match rules {
+            Ok(loaded) => {
+                self.files = files_of(&loaded);
+                loaded
+            }
+            Err(why) => return Attempt::Failed(why),
+        };
+        let rescanned = self
+            .plugins
+            .is_some()
+            .then(|| rescan(&self.registry, &stamps))
+            .flatten();
         // The plugins on disk as scanned, whatever becomes of the rules: the next rescan
         // compares with them (a build is loaded, and counted, once).
         if let Some(rescanned) = rescanned {

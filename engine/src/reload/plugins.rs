@@ -7,7 +7,6 @@
 //! loaded from a private copy (see [`LoadedPlugin::build`]). Nothing is ever unloaded:
 //! superseded builds stay mapped, counted in [`super::ReloadStatus::libraries_mapped`].
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,13 +20,9 @@ pub fn libraries_mapped(registry: &Registry) -> usize {
     registry.plugins().len() + MAPPED_BY_RESCANS.load(Ordering::Relaxed)
 }
 
-/// Rescans `search`; hashes what it saw into `hasher`. A new registry when a plugin file
-/// appeared or changed since `current` was loaded, `None` when nothing did.
-pub fn rescan(
-    current: &Registry,
-    search: &SearchPath,
-    hasher: &mut impl Hasher,
-) -> Option<Registry> {
+/// The plugin files of `search` with their length and modification time, oldest first
+/// (so the newest build of a plugin is added last and wins).
+pub fn candidates(search: &SearchPath) -> Vec<(PathBuf, Stamp)> {
     let mut candidates: Vec<(PathBuf, Stamp)> = search
         .candidates()
         .into_iter()
@@ -36,9 +31,13 @@ pub fn rescan(
             Some((p, (meta.len(), meta.modified().ok()?)))
         })
         .collect();
-    // Oldest first, so the newest build of a plugin is added last and wins.
     candidates.sort_by(|a, b| a.1 .1.cmp(&b.1 .1).then_with(|| a.0.cmp(&b.0)));
-    candidates.hash(hasher);
+    candidates
+}
+
+/// A new registry when a plugin file among `candidates` appeared, changed or went away
+/// since `current` was loaded; `None` when nothing did.
+pub fn rescan(current: &Registry, candidates: &[(PathBuf, Stamp)]) -> Option<Registry> {
     let unchanged = |path: &PathBuf, s: &Stamp| current.stamp_of(path) == Some(*s);
     let removed = current
         .stamped()
@@ -47,7 +46,7 @@ pub fn rescan(
         return None;
     }
     let mut next = Registry::default();
-    for (path, s) in &candidates {
+    for (path, s) in candidates {
         if unchanged(path, s) {
             // As it was: loaded, superseded or refused.
             match current.plugins().iter().find(|p| &p.path == path) {
