@@ -9,7 +9,7 @@
 //! within `tol` bin widths takes the outer bin's density; farther out it takes the lowest
 //! density of that input.
 
-use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
+use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 
 use crate::state::{Reader, Writer};
 use crate::trained::{Model, Trained};
@@ -205,28 +205,14 @@ impl Detector for Hbos {
         })
     }
 
-    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
-        self.trained.score(frame, out)
-    }
-
-    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        self.trained.update(event)
-    }
-
-    fn save(&self) -> Option<Vec<u8>> {
-        Some(self.trained.save())
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.trained.restore(state)
-    }
+    crate::trained::delegate_to_trained!();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use adr_sdk::score::ScoreColumns;
-    use adr_sdk::{Column, Verdict};
+    use adr_sdk::{Column, Event, Frame, Score, Verdict};
 
     fn detector(train: usize, d: usize) -> Hbos {
         let params = HbosParams {

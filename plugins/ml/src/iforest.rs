@@ -14,7 +14,7 @@
 //! Trees are grown in parallel, each from its own generator seeded by `seed` and its
 //! index, so a forest is the same whatever the thread count.
 
-use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
+use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use rayon::prelude::*;
@@ -287,21 +287,7 @@ impl Detector for IsolationForest {
         })
     }
 
-    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
-        self.trained.score(frame, out)
-    }
-
-    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        self.trained.update(event)
-    }
-
-    fn save(&self) -> Option<Vec<u8>> {
-        Some(self.trained.save())
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.trained.restore(state)
-    }
+    crate::trained::delegate_to_trained!();
 }
 
 #[cfg(test)]

@@ -5,10 +5,9 @@
 //! set the alarm threshold, leave each row out of its neighbours, as PyOD's
 //! `decision_scores_` do.
 
-use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
-use kdtree::distance::squared_euclidean;
-use kdtree::KdTree;
+use adr_sdk::{Arity, Detector, DetectorError};
 
+use crate::neighbours::{check_train, Neighbours};
 use crate::state::{Reader, Writer};
 use crate::trained::{Model, Trained};
 
@@ -47,52 +46,17 @@ pub struct KnnSettings {
 }
 
 /// The training rows, indexed.
+#[derive(Debug)]
 pub struct KnnModel {
     settings: KnnSettings,
-    rows: Vec<f64>,
-    d: usize,
-    tree: KdTree<f64, usize, Vec<f64>>,
-}
-
-impl std::fmt::Debug for KnnModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KnnModel")
-            .field("rows", &(self.rows.len() / self.d.max(1)))
-            .field("d", &self.d)
-            .finish_non_exhaustive()
-    }
+    neighbours: Neighbours,
 }
 
 impl KnnModel {
-    fn build(settings: KnnSettings, rows: Vec<f64>, d: usize) -> Result<Self, DetectorError> {
-        let n = rows.len() / d;
-        if n <= settings.k {
-            return Err(DetectorError::new(
-                ErrorKind::InvalidParams,
-                format!(
-                    "k = {} needs more than {} training rows, got {n}",
-                    settings.k, settings.k
-                ),
-            ));
-        }
-        let mut tree = KdTree::with_capacity(d, 16);
-        for (i, row) in rows.chunks_exact(d).enumerate() {
-            tree.add(row.to_vec(), i).map_err(|e| {
-                DetectorError::new(ErrorKind::InvalidInput, format!("training row {i}: {e:?}"))
-            })?;
-        }
-        Ok(KnnModel {
-            settings,
-            rows,
-            d,
-            tree,
-        })
-    }
-
-    /// The score from sorted squared distances.
-    fn combine(&self, squared: &[f64]) -> f64 {
+    /// The score from the distances to the k nearest, nearest first.
+    fn combine(&self, nearest: &[(f64, usize)]) -> f64 {
         let k = self.settings.k;
-        let distance = |i: usize| squared[i].sqrt();
+        let distance = |i: usize| nearest[i].0;
         match self.settings.method {
             KnnMethod::Largest => distance(k - 1),
             KnnMethod::Mean => (0..k).map(distance).sum::<f64>() / k as f64,
@@ -100,42 +64,32 @@ impl KnnModel {
             KnnMethod::Median => (distance(k / 2 - 1) + distance(k / 2)) / 2.0,
         }
     }
-
-    fn nearest(&self, row: &[f64], n: usize) -> Vec<f64> {
-        self.tree
-            .nearest(row, n, &squared_euclidean)
-            .map(|found| found.into_iter().map(|(d, _)| d).collect())
-            .unwrap_or_default()
-    }
 }
 
 impl Model for KnnModel {
     type Settings = KnnSettings;
 
     fn fit(settings: &KnnSettings, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
-        KnnModel::build(*settings, rows.to_vec(), d)
+        Ok(KnnModel {
+            settings: *settings,
+            neighbours: Neighbours::new(rows.to_vec(), d, settings.k)?,
+        })
     }
 
     fn score(&self, row: &[f64]) -> f64 {
-        let squared = self.nearest(row, self.settings.k);
-        self.combine(&squared)
+        self.combine(&self.neighbours.nearest(row, self.settings.k))
     }
 
-    fn training_scores(&self, rows: &[f64], d: usize) -> Vec<f64> {
-        rows.chunks_exact(d)
-            .map(|row| {
-                // The row itself is among its nearest at distance 0: leave one 0 out.
-                let squared = self.nearest(row, self.settings.k + 1);
-                self.combine(&squared[1..])
-            })
+    fn training_scores(&self, _rows: &[f64], _d: usize) -> Vec<f64> {
+        (0..self.neighbours.len())
+            .map(|i| self.combine(&self.neighbours.nearest_others(i, self.settings.k)))
             .collect()
     }
 
     fn save(&self, out: &mut Writer) {
         out.count(self.settings.k);
         out.count(self.settings.method as usize);
-        out.count(self.d);
-        out.numbers(&self.rows);
+        self.neighbours.save(out);
     }
 
     fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError> {
@@ -145,16 +99,10 @@ impl Model for KnnModel {
             1 => KnnMethod::Mean,
             _ => KnnMethod::Median,
         };
-        let d = input.count(1 << 20)?;
-        let rows = input.numbers()?;
-        if d == 0 || rows.len() % d != 0 {
-            return Err(DetectorError::new(
-                ErrorKind::IncompatibleState,
-                format!("{} values do not make rows of {d}", rows.len()),
-            ));
-        }
-        KnnModel::build(KnnSettings { k, method }, rows, d)
-            .map_err(|e| DetectorError::new(ErrorKind::IncompatibleState, e.message().to_owned()))
+        Ok(KnnModel {
+            settings: KnnSettings { k, method },
+            neighbours: Neighbours::restore(input, k)?,
+        })
     }
 }
 
@@ -172,12 +120,7 @@ impl Detector for Knn {
     const INPUTS: Arity = Arity::AtLeast(1);
 
     fn new(params: KnnParams, inputs: &[String]) -> Result<Self, DetectorError> {
-        if params.train <= params.k {
-            return Err(DetectorError::invalid_params(format!(
-                "train must be more than k = {}, got {}",
-                params.k, params.train
-            )));
-        }
+        check_train(params.train, params.k)?;
         let settings = KnnSettings {
             k: params.k,
             method: params.method,
@@ -187,21 +130,7 @@ impl Detector for Knn {
         })
     }
 
-    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
-        self.trained.score(frame, out)
-    }
-
-    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        self.trained.update(event)
-    }
-
-    fn save(&self) -> Option<Vec<u8>> {
-        Some(self.trained.save())
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.trained.restore(state)
-    }
+    crate::trained::delegate_to_trained!();
 }
 
 #[cfg(test)]

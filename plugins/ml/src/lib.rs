@@ -24,6 +24,7 @@ pub mod hbos;
 pub mod iforest;
 pub mod knn;
 pub mod lof;
+pub mod neighbours;
 pub mod state;
 pub mod trained;
 

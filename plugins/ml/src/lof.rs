@@ -10,10 +10,9 @@
 //! `negative_outlier_factor_` does. Duplicate points are allowed: the `1e-10` keeps a
 //! density finite where more than k rows coincide (scikit-learn's guard).
 
-use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
-use kdtree::distance::squared_euclidean;
-use kdtree::KdTree;
+use adr_sdk::{Arity, Detector, DetectorError};
 
+use crate::neighbours::{check_train, Neighbours};
 use crate::state::{Reader, Writer};
 use crate::trained::{Model, Trained};
 
@@ -31,11 +30,10 @@ adr_sdk::params! {
 }
 
 /// The training rows, their neighbourhoods and densities.
+#[derive(Debug)]
 pub struct LofModel {
     k: usize,
-    rows: Vec<f64>,
-    d: usize,
-    tree: KdTree<f64, usize, Vec<f64>>,
+    neighbours: Neighbours,
     /// Each training row's distance to its k-th nearest other row.
     k_distance: Vec<f64>,
     /// Each training row's local reachability density.
@@ -44,69 +42,25 @@ pub struct LofModel {
     own: Vec<f64>,
 }
 
-impl std::fmt::Debug for LofModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LofModel")
-            .field("k", &self.k)
-            .field("rows", &self.k_distance.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// `(distance, index)` of the nearest training rows.
-fn nearest(tree: &KdTree<f64, usize, Vec<f64>>, row: &[f64], n: usize) -> Vec<(f64, usize)> {
-    tree.nearest(row, n, &squared_euclidean)
-        .map(|found| found.into_iter().map(|(d, &i)| (d.sqrt(), i)).collect())
-        .unwrap_or_default()
-}
-
 impl LofModel {
-    fn build(k: usize, rows: Vec<f64>, d: usize) -> Result<Self, DetectorError> {
-        let n = rows.len() / d;
-        if n <= k {
-            return Err(DetectorError::new(
-                ErrorKind::InvalidParams,
-                format!("k = {k} needs more than {k} training rows, got {n}"),
-            ));
-        }
-        let mut tree = KdTree::with_capacity(d, 16);
-        for (i, row) in rows.chunks_exact(d).enumerate() {
-            tree.add(row.to_vec(), i).map_err(|e| {
-                DetectorError::new(ErrorKind::InvalidInput, format!("training row {i}: {e:?}"))
-            })?;
-        }
-        // Each row's k nearest others: k + 1 found, the row itself taken out (or, when
-        // more than k + 1 rows coincide and it is not among those found, the first of its
-        // duplicates), as scikit-learn's `kneighbors()` does.
-        let neighbours: Vec<Vec<(f64, usize)>> = rows
-            .chunks_exact(d)
-            .enumerate()
-            .map(|(i, row)| {
-                let mut found = nearest(&tree, row, k + 1);
-                let own = found.iter().position(|&(_, j)| j == i).unwrap_or(0);
-                found.remove(own);
-                found
-            })
+    fn build(k: usize, neighbours: Neighbours) -> Self {
+        let hoods: Vec<Vec<(f64, usize)>> = (0..neighbours.len())
+            .map(|i| neighbours.nearest_others(i, k))
             .collect();
-        let k_distance: Vec<f64> = neighbours.iter().map(|nb| nb[k - 1].0).collect();
-        let lrd: Vec<f64> = neighbours
-            .iter()
-            .map(|nb| density(nb, &k_distance))
-            .collect();
-        let own = neighbours
+        let k_distance: Vec<f64> = hoods.iter().map(|nb| nb[k - 1].0).collect();
+        let lrd: Vec<f64> = hoods.iter().map(|nb| density(nb, &k_distance)).collect();
+        let own = hoods
             .iter()
             .zip(&lrd)
             .map(|(nb, &l)| factor(nb, &lrd, l))
             .collect();
-        Ok(LofModel {
+        LofModel {
             k,
-            rows,
-            d,
-            tree,
+            neighbours,
             k_distance,
             lrd,
             own,
-        })
+        }
     }
 }
 
@@ -129,11 +83,11 @@ impl Model for LofModel {
     type Settings = usize;
 
     fn fit(k: &usize, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
-        LofModel::build(*k, rows.to_vec(), d)
+        Ok(LofModel::build(*k, Neighbours::new(rows.to_vec(), d, *k)?))
     }
 
     fn score(&self, row: &[f64]) -> f64 {
-        let neighbours = nearest(&self.tree, row, self.k);
+        let neighbours = self.neighbours.nearest(row, self.k);
         let own = density(&neighbours, &self.k_distance);
         factor(&neighbours, &self.lrd, own)
     }
@@ -144,22 +98,12 @@ impl Model for LofModel {
 
     fn save(&self, out: &mut Writer) {
         out.count(self.k);
-        out.count(self.d);
-        out.numbers(&self.rows);
+        self.neighbours.save(out);
     }
 
     fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError> {
         let k = input.count(1 << 20)?;
-        let d = input.count(1 << 20)?;
-        let rows = input.numbers()?;
-        if d == 0 || rows.len() % d != 0 {
-            return Err(DetectorError::new(
-                ErrorKind::IncompatibleState,
-                format!("{} values do not make rows of {d}", rows.len()),
-            ));
-        }
-        LofModel::build(k, rows, d)
-            .map_err(|e| DetectorError::new(ErrorKind::IncompatibleState, e.message().to_owned()))
+        Ok(LofModel::build(k, Neighbours::restore(input, k)?))
     }
 }
 
@@ -177,32 +121,13 @@ impl Detector for Lof {
     const INPUTS: Arity = Arity::AtLeast(1);
 
     fn new(params: LofParams, inputs: &[String]) -> Result<Self, DetectorError> {
-        if params.train <= params.k {
-            return Err(DetectorError::invalid_params(format!(
-                "train must be more than k = {}, got {}",
-                params.k, params.train
-            )));
-        }
+        check_train(params.train, params.k)?;
         Ok(Lof {
             trained: Trained::new(params.k, inputs.len(), params.train, params.contamination),
         })
     }
 
-    fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {
-        self.trained.score(frame, out)
-    }
-
-    fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
-        self.trained.update(event)
-    }
-
-    fn save(&self) -> Option<Vec<u8>> {
-        Some(self.trained.save())
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<(), DetectorError> {
-        self.trained.restore(state)
-    }
+    crate::trained::delegate_to_trained!();
 }
 
 #[cfg(test)]

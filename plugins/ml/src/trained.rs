@@ -4,6 +4,35 @@
 //! NaN and ±inf policy: an event with a non-finite value in any input is never judged
 //! (undetermined) and never trained on; it does not count towards `train`.
 
+/// The `Detector` methods every detector here hands to its [`Trained`] field `trained`.
+macro_rules! delegate_to_trained {
+    () => {
+        fn score(
+            &mut self,
+            frame: &adr_sdk::Frame<'_>,
+            out: &mut adr_sdk::ScoresMut<'_>,
+        ) -> Result<(), adr_sdk::DetectorError> {
+            self.trained.score(frame, out)
+        }
+
+        fn update(
+            &mut self,
+            event: &adr_sdk::Event<'_>,
+        ) -> Result<adr_sdk::Score, adr_sdk::DetectorError> {
+            self.trained.update(event)
+        }
+
+        fn save(&self) -> Option<Vec<u8>> {
+            Some(self.trained.save())
+        }
+
+        fn restore(&mut self, state: &[u8]) -> Result<(), adr_sdk::DetectorError> {
+            self.trained.restore(state)
+        }
+    };
+}
+pub(crate) use delegate_to_trained;
+
 use adr_sdk::score::ratio;
 use adr_sdk::{DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
 
