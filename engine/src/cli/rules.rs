@@ -190,23 +190,22 @@ pub(crate) fn run(
         bail!("--output cannot be combined with --watch: the scored table's columns follow the rules, which a reload changes (write alerts, or run without --watch)");
     }
     let (plan, loaded) = plan_with_sources(&args.rules, registry, quiet)?;
-    let first = Evaluator::new(plan.clone(), Arc::clone(registry))?;
-    let mut spec = event_spec(&first);
-    if spec.chunk_rows == 0 {
-        spec.chunk_rows = args.batch_rows.unwrap_or(if args.input.input == "-" {
-            // A live stream: each event as it comes.
-            1
-        } else {
-            0
-        });
-    }
-    let (mut input, size) = open_input(&args.input, &spec)?;
     let alerts_out: Box<dyn Write + Send> = if args.alerts == "-" {
         Box::new(BufWriter::new(std::io::stdout()))
     } else {
         Box::new(BufWriter::new(
             File::create(&args.alerts).with_context(|| format!("cannot create {}", args.alerts))?,
         ))
+    };
+    let scored = match &args.output {
+        Some(path) => Some(sinks::ScoredWriter::new(
+            BufWriter::with_capacity(
+                1 << 20,
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            ),
+            &plan,
+        )),
+        None => None,
     };
     let mut builder = EngineBuilder::new(args.rules.iter().cloned())
         .plugins(search.clone())
@@ -220,14 +219,8 @@ pub(crate) fn run(
             UnsortedPolicy::Reject
         })
         .sink(Box::new(sinks::AlertWriter::new(alerts_out)));
-    if let Some(path) = &args.output {
-        builder = builder.sink(Box::new(sinks::ScoredWriter::new(
-            BufWriter::with_capacity(
-                1 << 20,
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-            ),
-            first.plan(),
-        )));
+    if let Some(scored) = scored {
+        builder = builder.sink(Box::new(scored));
     }
     if !args.no_notify {
         builder = builder.sink(Box::new(Notifier::new(move |line| {
@@ -236,8 +229,17 @@ pub(crate) fn run(
             }
         })));
     }
-    drop(first);
     let mut engine = builder.build()?;
+    let mut spec = event_spec(engine.evaluator());
+    if spec.chunk_rows == 0 {
+        spec.chunk_rows = args.batch_rows.unwrap_or(if args.input.input == "-" {
+            // A live stream: each event as it comes.
+            1
+        } else {
+            0
+        });
+    }
+    let (mut input, size) = open_input(&args.input, &spec)?;
     if args.watch {
         let handle = engine.status_handle();
         let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])

@@ -352,7 +352,6 @@ impl Engine {
                 break;
             }
             self.evaluate()?;
-            self.input_stats = input.stats();
             progress(input.bytes_read(), self);
         }
         self.input_stats = input.stats();

@@ -217,11 +217,6 @@ impl Reloader {
         (files, dirs)
     }
 
-    /// The plugins as last scanned.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
     /// Looks at what a reload reads: the plugin files' stamps and the rules' texts.
     fn probe(&self) -> Probe {
         let stamps = self.plugins.as_ref().map(candidates).unwrap_or_default();

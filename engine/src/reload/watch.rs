@@ -156,11 +156,6 @@ impl Watcher {
         *self.interest.lock().unwrap_or_else(PoisonError::into_inner) = interest;
         Ok(())
     }
-
-    /// The folders being watched.
-    pub fn dirs(&self) -> impl Iterator<Item = &Path> {
-        self.watched_dirs.iter().map(PathBuf::as_path)
-    }
 }
 
 #[cfg(test)]

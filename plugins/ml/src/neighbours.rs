@@ -70,16 +70,6 @@ impl Neighbours {
         self.rows.is_empty()
     }
 
-    /// The training rows, row-major.
-    pub fn rows(&self) -> &[f64] {
-        &self.rows
-    }
-
-    /// Values a row.
-    pub fn d(&self) -> usize {
-        self.d
-    }
-
     /// `(Euclidean distance, row index)` of the `n` rows nearest to `row`, nearest first.
     pub fn nearest(&self, row: &[f64], n: usize) -> Vec<(f64, usize)> {
         self.tree
