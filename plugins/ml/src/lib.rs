@@ -3,6 +3,8 @@
 //!
 //! | rule name | method | raw score |
 //! |---|---|---|
+//! | `ecod` | empirical-CDF outlier detection (Li et al. 2022), as PyOD's `ECOD` | Σ max(U_s, U_l, U_r) of the tail scores −ln F |
+//! | `copod` | copula-based outlier detection (Li et al. 2020), as PyOD's `COPOD` | Σ max(U_s, (U_l + U_r)/2) |
 //! | `hbos` | histogram-based outlier score (Goldstein & Dengel 2012), as PyOD's `HBOS` | −Σ log₂(density + α) over the inputs |
 //! | `knn` | distance to the k nearest training rows (Ramaswamy et al. 2000), as PyOD's `KNN` | k-th, mean or median Euclidean distance |
 //! | `isolation_forest` | Isolation Forest (Liu, Ting & Zhou 2008), scikit-learn's algorithm | `2^(−E[h]/c(ψ))` |
@@ -20,6 +22,7 @@
 //! lowest training score; approaching `1` as the raw score grows (`r / (r + t)` measured
 //! from the lowest training score).
 
+pub mod ecdf;
 pub mod hbos;
 pub mod iforest;
 pub mod knn;
@@ -28,9 +31,13 @@ pub mod neighbours;
 pub mod state;
 pub mod trained;
 
+pub use ecdf::{Copod, Ecod};
 pub use hbos::Hbos;
 pub use iforest::IsolationForest;
 pub use knn::Knn;
 pub use lof::Lof;
 
-adr_sdk::export_detectors!(family = "ml", detectors = [Hbos, IsolationForest, Knn, Lof]);
+adr_sdk::export_detectors!(
+    family = "ml",
+    detectors = [Copod, Ecod, Hbos, IsolationForest, Knn, Lof]
+);

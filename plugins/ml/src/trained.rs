@@ -39,7 +39,7 @@ use adr_sdk::{DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
 use crate::state::{Reader, Writer};
 
 /// A model fitted to training rows.
-pub trait Model: Sized + Send + 'static {
+pub trait Model: Sized + Send + Sync + 'static {
     /// Settings the model is fitted with (the detector's parameters).
     type Settings: Send;
 
@@ -52,6 +52,22 @@ pub trait Model: Sized + Send + 'static {
 
     /// The raw anomaly score of `row` (higher is more anomalous).
     fn score(&self, row: &[f64]) -> f64;
+
+    /// The raw scores of the rows of one batch, row-major (by default [`score`](Self::score)
+    /// of each, spread over the rayon pool in fixed chunks, so the result does not depend
+    /// on the thread count).
+    fn score_batch(&self, rows: &[f64], d: usize) -> Vec<f64> {
+        use rayon::prelude::*;
+        let mut out = vec![0.0; rows.len() / d];
+        out.par_chunks_mut(BATCH_CHUNK)
+            .zip(rows.par_chunks(BATCH_CHUNK * d))
+            .for_each(|(out, rows)| {
+                for (o, r) in out.iter_mut().zip(rows.chunks_exact(d)) {
+                    *o = self.score(r);
+                }
+            });
+        out
+    }
 
     /// The scores of the training rows themselves, which set the alarm threshold (by
     /// default [`score`](Self::score) of each; a neighbour method leaves the row out of
@@ -70,6 +86,9 @@ pub trait Model: Sized + Send + 'static {
     /// A corrupt state.
     fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError>;
 }
+
+/// Rows a rayon task scores in [`Model::score_batch`].
+const BATCH_CHUNK: usize = 256;
 
 /// A fitted model and its training scores' landmarks.
 #[derive(Debug)]
@@ -127,6 +146,11 @@ impl<M: Model> Trained<M> {
             let raw = f.model.score(&self.row);
             return Ok(Score::new(raw, normalise(raw, f.floor, f.threshold)));
         }
+        self.learn_row()
+    }
+
+    /// Adds the (finite) row to the training buffer, fitting once it is full.
+    fn learn_row(&mut self) -> Result<Score, DetectorError> {
         self.buffer.extend_from_slice(&self.row);
         if self.buffer.len() == self.train * self.d {
             self.fit()?;
@@ -150,7 +174,8 @@ impl<M: Model> Trained<M> {
         Ok(())
     }
 
-    /// Judges every row of `frame` (its columns are the inputs, in order).
+    /// Judges every row of `frame` (its columns are the inputs, in order). The rows judged
+    /// after the fit are scored together, through [`Model::score_batch`].
     ///
     /// # Errors
     ///
@@ -163,11 +188,27 @@ impl<M: Model> Trained<M> {
         let columns: Vec<&[f64]> = (0..self.d)
             .map(|c| frame.f64(c))
             .collect::<Result<_, _>>()?;
+        let (mut judged, mut rows) = (Vec::new(), Vec::new());
         for i in 0..frame.len() {
             for (slot, column) in self.row.iter_mut().zip(&columns) {
                 *slot = column[i];
             }
-            out.set(i, self.judge_row()?);
+            if self.row.iter().any(|x| !x.is_finite()) {
+                out.set(i, Score::UNDETERMINED);
+            } else if self.fitted.is_some() {
+                judged.push(i);
+                rows.extend_from_slice(&self.row);
+            } else {
+                out.set(i, self.learn_row()?);
+            }
+        }
+        if let Some(f) = &self.fitted {
+            if !judged.is_empty() {
+                let raws = f.model.score_batch(&rows, self.d);
+                for (&i, raw) in judged.iter().zip(raws) {
+                    out.set(i, Score::new(raw, normalise(raw, f.floor, f.threshold)));
+                }
+            }
         }
         Ok(())
     }
