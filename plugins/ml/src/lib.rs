@@ -8,6 +8,7 @@
 //! | `hbos` | histogram-based outlier score (Goldstein & Dengel 2012), as PyOD's `HBOS` | −Σ log₂(density + α) over the inputs |
 //! | `knn` | distance to the k nearest training rows (Ramaswamy et al. 2000), as PyOD's `KNN` | k-th, mean or median Euclidean distance |
 //! | `isolation_forest` | Isolation Forest (Liu, Ting & Zhou 2008), scikit-learn's algorithm | `2^(−E[h]/c(ψ))` |
+//! | `pca` | distance to the principal axes (Shyu et al. 2003), as PyOD's `PCA` | Σ distance to each axis / its variance share |
 //! | `lof` | local outlier factor in novelty mode (Breunig et al. 2000), as PyOD's `LOF` | mean density ratio to the k nearest training rows |
 //!
 //! Every detector here follows one life cycle ([`trained`]): the first `train` events
@@ -28,6 +29,7 @@ pub mod iforest;
 pub mod knn;
 pub mod lof;
 pub mod neighbours;
+pub mod pca;
 pub mod state;
 pub mod trained;
 
@@ -36,8 +38,9 @@ pub use hbos::Hbos;
 pub use iforest::IsolationForest;
 pub use knn::Knn;
 pub use lof::Lof;
+pub use pca::Pca;
 
 adr_sdk::export_detectors!(
     family = "ml",
-    detectors = [Copod, Ecod, Hbos, IsolationForest, Knn, Lof]
+    detectors = [Copod, Ecod, Hbos, IsolationForest, Knn, Lof, Pca]
 );
