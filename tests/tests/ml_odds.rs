@@ -263,6 +263,16 @@ fn lof_matches_pyod_on_the_odds_sets() {
     matches_pyod("lof_matches_pyod_on_the_odds_sets", "lof", "LOF", &[]);
 }
 
+#[test]
+fn one_class_svm_matches_pyod_on_the_odds_sets() {
+    matches_pyod(
+        "one_class_svm_matches_pyod_on_the_odds_sets",
+        "one_class_svm",
+        "OCSVM",
+        &[],
+    );
+}
+
 /// ECOD and COPOD as PyOD runs them (`ecdf = batch`: the test rows scored in one call,
 /// their distributions over the training and test rows together) must match PyOD; the
 /// streaming form (`ecdf = train`, each event on its own) differs by design, and is held

@@ -8,6 +8,7 @@
 //! | `hbos` | histogram-based outlier score (Goldstein & Dengel 2012), as PyOD's `HBOS` | −Σ log₂(density + α) over the inputs |
 //! | `knn` | distance to the k nearest training rows (Ramaswamy et al. 2000), as PyOD's `KNN` | k-th, mean or median Euclidean distance |
 //! | `isolation_forest` | Isolation Forest (Liu, Ting & Zhou 2008), scikit-learn's algorithm | `2^(−E[h]/c(ψ))` |
+//! | `one_class_svm` | one-class SVM (Schölkopf et al. 2001), libsvm's solver as scikit-learn's `OneClassSVM` | ρ − Σ αᵢ K(xᵢ, x) |
 //! | `pca` | distance to the principal axes (Shyu et al. 2003), as PyOD's `PCA` | Σ distance to each axis / its variance share |
 //! | `lof` | local outlier factor in novelty mode (Breunig et al. 2000), as PyOD's `LOF` | mean density ratio to the k nearest training rows |
 //!
@@ -29,8 +30,10 @@ pub mod iforest;
 pub mod knn;
 pub mod lof;
 pub mod neighbours;
+pub mod ocsvm;
 pub mod pca;
 pub mod state;
+pub mod svm;
 pub mod trained;
 
 pub use ecdf::{Copod, Ecod};
@@ -38,9 +41,10 @@ pub use hbos::Hbos;
 pub use iforest::IsolationForest;
 pub use knn::Knn;
 pub use lof::Lof;
+pub use ocsvm::OneClassSvm;
 pub use pca::Pca;
 
 adr_sdk::export_detectors!(
     family = "ml",
-    detectors = [Copod, Ecod, Hbos, IsolationForest, Knn, Lof, Pca]
+    detectors = [Copod, Ecod, Hbos, IsolationForest, Knn, Lof, OneClassSvm, Pca]
 );

@@ -92,6 +92,8 @@ pub enum ParamKind {
     Window = 5,
     /// A duration.
     Duration = 6,
+    /// A number, or one of a few words (`gamma = scale` or `gamma = 0.1`).
+    FloatOrChoice = 7,
 }
 
 impl ParamKind {
@@ -104,6 +106,7 @@ impl ParamKind {
             4 => ParamKind::Choice,
             5 => ParamKind::Window,
             6 => ParamKind::Duration,
+            7 => ParamKind::FloatOrChoice,
             _ => return None,
         })
     }
@@ -117,6 +120,7 @@ impl ParamKind {
             ParamKind::Choice => "choice",
             ParamKind::Window => "window",
             ParamKind::Duration => "duration",
+            ParamKind::FloatOrChoice => "float or choice",
         }
     }
 
@@ -128,6 +132,7 @@ impl ParamKind {
             ParamKind::Choice => "one of its choices",
             ParamKind::Window => "a count, a duration such as 5m, or `batch`",
             ParamKind::Duration => "a duration such as 500ms, 5m or 1h",
+            ParamKind::FloatOrChoice => "a number or one of its choices",
         }
     }
 }
@@ -226,10 +231,16 @@ impl ParamSpec {
             (ParamKind::Int, ParamValue::Float(v)) if v.fract() == 0.0 && v.abs() < 9e15 => {
                 ParamValue::Int(*v as i64)
             }
-            (ParamKind::Float, ParamValue::Int(v)) => ParamValue::Float(*v as f64),
-            (ParamKind::Float, ParamValue::Float(v)) if v.is_finite() => ParamValue::Float(*v),
+            (ParamKind::Float | ParamKind::FloatOrChoice, ParamValue::Int(v)) => {
+                ParamValue::Float(*v as f64)
+            }
+            (ParamKind::Float | ParamKind::FloatOrChoice, ParamValue::Float(v))
+                if v.is_finite() =>
+            {
+                ParamValue::Float(*v)
+            }
             (ParamKind::Bool, ParamValue::Bool(v)) => ParamValue::Bool(*v),
-            (ParamKind::Choice, ParamValue::Text(v)) => {
+            (ParamKind::Choice | ParamKind::FloatOrChoice, ParamValue::Text(v)) => {
                 if !self.choices.iter().any(|c| c == v) {
                     return Err(ParamError::NotAChoice {
                         name: self.name.clone(),
@@ -298,6 +309,9 @@ impl ParamSpec {
             ParamKind::Duration => {
                 ParamValue::Duration(parse_duration(text).ok_or_else(unparsable)?)
             }
+            ParamKind::FloatOrChoice => {
+                parse_number(text).unwrap_or_else(|| ParamValue::Text(text.to_owned()))
+            }
         };
         self.check(&value)
     }
@@ -305,6 +319,7 @@ impl ParamSpec {
     fn expectation(&self) -> String {
         match self.kind {
             ParamKind::Choice => format!("one of {}", self.choices.join(", ")),
+            ParamKind::FloatOrChoice => format!("a number or one of {}", self.choices.join(", ")),
             k => k.expectation().to_owned(),
         }
     }
@@ -409,6 +424,36 @@ mod tests {
         assert_eq!(schema[0].doc, "Points in the window.");
         assert_eq!(schema[2].range_text(), "> 0 and < 1");
         assert_eq!(schema[4].choices, ["both", "upper"]);
+    }
+
+    #[test]
+    fn a_number_or_a_word_takes_either() {
+        let spec = ParamSpec {
+            name: "gamma".into(),
+            kind: ParamKind::FloatOrChoice,
+            default: ParamValue::Text("scale".into()),
+            min: Some(Bound {
+                value: 0.0,
+                inclusive: false,
+            }),
+            max: None,
+            choices: vec!["scale".into(), "auto".into()],
+            doc: String::new(),
+        };
+        assert_eq!(spec.parse("auto"), Ok(ParamValue::Text("auto".into())));
+        assert_eq!(spec.parse("2"), Ok(ParamValue::Float(2.0)));
+        assert_eq!(spec.check(&ParamValue::Int(1)), Ok(ParamValue::Float(1.0)));
+        let errors = [
+            (spec.parse("wide"), "parameter `gamma` must be one of scale, auto, got `wide`"),
+            (spec.parse("-1"), "parameter `gamma` must be > 0, got -1"),
+            (
+                spec.check(&ParamValue::Bool(true)),
+                "parameter `gamma` expects a number or one of scale, auto, got the boolean true",
+            ),
+        ];
+        for (got, want) in errors {
+            assert_eq!(got.unwrap_err().to_string(), want);
+        }
     }
 
     #[test]
