@@ -22,30 +22,8 @@ pub fn workspace() -> PathBuf {
 /// that folder, a seeded series of the same shape (random walk + sine + noise + spikes).
 /// The second value names the source.
 pub fn series(n: usize) -> (Vec<f64>, String) {
-    if let Some(dir) = std::env::var_os("ADR_PEER_INPUTS") {
-        let dir = PathBuf::from(dir);
-        let name = format!("series_{n}");
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.join("manifest.json")).expect("manifest.json in ADR_PEER_INPUTS"),
-        )
-        .expect("manifest JSON");
-        let meta = &manifest["inputs"][&name];
-        let bytes =
-            std::fs::read(dir.join(meta["file"].as_str().expect("file"))).expect("peer input file");
-        let digest = format!("{:x}", Sha256::digest(&bytes));
-        assert_eq!(
-            digest,
-            meta["sha256"].as_str().unwrap(),
-            "{name}: sha256 differs from the manifest"
-        );
-        let values = bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        return (
-            values,
-            format!("{name} (peer dump, sha256 {})", &digest[..16]),
-        );
+    if let Some(found) = peer_input(&format!("series_{n}")) {
+        return found;
     }
     let mut state = 7u64.wrapping_add(n as u64);
     let mut uniform = move || {
@@ -69,6 +47,90 @@ pub fn series(n: usize) -> (Vec<f64>, String) {
         values,
         format!("series_{n} (generated here; set ADR_PEER_INPUTS for the peers' exact input)"),
     )
+}
+
+/// The peer harness's dumped input `name` from `$ADR_PEER_INPUTS`, checked against its
+/// manifest's sha256, with a description of where it came from; `None` without that folder.
+///
+/// # Panics
+///
+/// A folder without the file or a file whose sha256 differs.
+pub fn peer_input(name: &str) -> Option<(Vec<f64>, String)> {
+    let dir = PathBuf::from(std::env::var_os("ADR_PEER_INPUTS")?);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("manifest.json")).expect("manifest.json in ADR_PEER_INPUTS"),
+    )
+    .expect("manifest JSON");
+    let meta = &manifest["inputs"][name];
+    let file = meta["file"].as_str().unwrap_or_else(|| panic!("{name} is not in the manifest"));
+    let bytes = std::fs::read(dir.join(file)).expect("peer input file");
+    let digest = format!("{:x}", Sha256::digest(&bytes));
+    assert_eq!(
+        digest,
+        meta["sha256"].as_str().unwrap(),
+        "{name}: sha256 differs from the manifest"
+    );
+    let values = bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    Some((
+        values,
+        format!("{name} (peer dump, sha256 {})", &digest[..16]),
+    ))
+}
+
+/// `n` rows of 8 values, row-major: `blobs_<n>.f64` from `$ADR_PEER_INPUTS` (three
+/// Gaussian clusters and 1 % uniform outliers); without it, seeded rows of that shape.
+pub fn blobs(n: usize) -> (Vec<f64>, String) {
+    if let Some(found) = peer_input(&format!("blobs_{n}")) {
+        return found;
+    }
+    let mut state = 42u64.wrapping_add(n as u64);
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut values = Vec::with_capacity(n * 8);
+    for i in 0..n {
+        let outlier = i % 100 == 99;
+        let centre = (i % 3) as f64 * 4.0 - 4.0;
+        for _ in 0..8 {
+            // A sum of 4 uniforms: roughly normal, variance 1/3.
+            let x = if outlier {
+                uniform() * 20.0 - 10.0
+            } else {
+                centre + (0..4).map(|_| uniform() - 0.5).sum::<f64>() * 1.73
+            };
+            values.push(x);
+        }
+    }
+    (
+        values,
+        format!("blobs_{n} (generated here; set ADR_PEER_INPUTS for the peers' exact input)"),
+    )
+}
+
+/// The release builds of the plugins under `target/release`, loaded through the real
+/// loader.
+///
+/// # Panics
+///
+/// If the ML plugin has not been built: `cargo build --release -p adr-plugin-ml`.
+pub fn release_plugins() -> Registry {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let registry =
+        Registry::load(&SearchPath::explicit([dir.join("release")])).expect("plugins load");
+    assert!(
+        registry.find("ml.isolation_forest").is_ok(),
+        "build the plugin first: cargo build --release -p adr-plugin-ml"
+    );
+    registry
 }
 
 /// The release build of the statistical plugin, loaded through the real loader.

@@ -6,6 +6,7 @@
 //! `decision_scores_` do.
 
 use adr_sdk::{Arity, Detector, DetectorError};
+use rayon::prelude::*;
 
 use crate::neighbours::{check_train, Neighbours};
 use crate::state::{Reader, Writer};
@@ -82,6 +83,7 @@ impl Model for KnnModel {
 
     fn training_scores(&self, _rows: &[f64], _d: usize) -> Vec<f64> {
         (0..self.neighbours.len())
+            .into_par_iter()
             .map(|i| self.combine(&self.neighbours.nearest_others(i, self.settings.k)))
             .collect()
     }

@@ -11,6 +11,7 @@
 //! density finite where more than k rows coincide (scikit-learn's guard).
 
 use adr_sdk::{Arity, Detector, DetectorError};
+use rayon::prelude::*;
 
 use crate::neighbours::{check_train, Neighbours};
 use crate::state::{Reader, Writer};
@@ -45,12 +46,16 @@ pub struct LofModel {
 impl LofModel {
     fn build(k: usize, neighbours: Neighbours) -> Self {
         let hoods: Vec<Vec<(f64, usize)>> = (0..neighbours.len())
+            .into_par_iter()
             .map(|i| neighbours.nearest_others(i, k))
             .collect();
         let k_distance: Vec<f64> = hoods.iter().map(|nb| nb[k - 1].0).collect();
-        let lrd: Vec<f64> = hoods.iter().map(|nb| density(nb, &k_distance)).collect();
+        let lrd: Vec<f64> = hoods
+            .par_iter()
+            .map(|nb| density(nb, &k_distance))
+            .collect();
         let own = hoods
-            .iter()
+            .par_iter()
             .zip(&lrd)
             .map(|(nb, &l)| factor(nb, &lrd, l))
             .collect();

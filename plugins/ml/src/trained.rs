@@ -70,10 +70,21 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// The scores of the training rows themselves, which set the alarm threshold (by
-    /// default [`score`](Self::score) of each; a neighbour method leaves the row out of
+    /// default [`score_batch`](Self::score_batch) of them, or of an evenly spaced sample of
+    /// [`THRESHOLD_ROWS`] when there are more; a neighbour method leaves the row out of
     /// its own neighbours, as PyOD's `decision_scores_` do).
     fn training_scores(&self, rows: &[f64], d: usize) -> Vec<f64> {
-        rows.chunks_exact(d).map(|r| self.score(r)).collect()
+        let n = rows.len() / d;
+        if n <= THRESHOLD_ROWS {
+            return self.score_batch(rows, d);
+        }
+        let sample: Vec<f64> = (0..THRESHOLD_ROWS)
+            .flat_map(|i| {
+                let r = i * n / THRESHOLD_ROWS;
+                rows[r * d..(r + 1) * d].iter().copied()
+            })
+            .collect();
+        self.score_batch(&sample, d)
     }
 
     /// Writes the fitted model.
@@ -86,6 +97,11 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// A corrupt state.
     fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError>;
 }
+
+/// Training rows whose scores set the threshold, at most: the quantile of an evenly spaced
+/// sample of 65 536 estimates it within about 0.4 % of rank at the 99th percentile, while
+/// scoring a million training rows would cost as much as the fit itself.
+pub const THRESHOLD_ROWS: usize = 1 << 16;
 
 /// Rows a rayon task scores in [`Model::score_batch`].
 const BATCH_CHUNK: usize = 256;
