@@ -127,6 +127,39 @@ fn at_or_below_above(sorted: &[f64], x: f64) -> (usize, usize) {
     (below_or_equal, sorted.len() - below)
 }
 
+/// `values` with their positions, in increasing order.
+fn ordered(values: impl Iterator<Item = f64>) -> Vec<(f64, u32)> {
+    let mut pairs: Vec<(f64, u32)> = values.zip(0..).collect();
+    pairs.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    pairs
+}
+
+/// For each value of `ordered` (increasing), the rows of `sorted` at or below it and at or
+/// above it, written at the value's position: one walk through both, `O(n + m)` where a
+/// binary search per value would miss the cache at every step.
+fn counts(sorted: &[f64], ordered: &[(f64, u32)], le: &mut [u32], ge: &mut [u32]) {
+    let (mut at_or_below, mut below) = (0, 0);
+    for &(x, i) in ordered {
+        while at_or_below < sorted.len() && sorted[at_or_below] <= x {
+            at_or_below += 1;
+        }
+        while below < sorted.len() && sorted[below] < x {
+            below += 1;
+        }
+        le[i as usize] = at_or_below as u32;
+        ge[i as usize] = (sorted.len() - below) as u32;
+    }
+}
+
+/// `−ln(k / total)` for k = 0..=total: the tail scores of every possible count, each
+/// computed as [`EcdfModel::tails`] computes it.
+fn tail_table(total: usize) -> Vec<f64> {
+    (0..=total)
+        .into_par_iter()
+        .map(|k| -(k as f64 / total as f64).ln())
+        .collect()
+}
+
 /// One input of the fitted model.
 #[derive(Debug, Clone, PartialEq)]
 struct Input {
@@ -140,6 +173,9 @@ struct Input {
 pub struct EcdfModel {
     settings: EcdfSettings,
     inputs: Vec<Input>,
+    /// The training rows' own scores, from the fit (not kept in the state: only the fit
+    /// needs them, for the threshold).
+    own: Vec<f64>,
 }
 
 impl EcdfModel {
@@ -158,57 +194,81 @@ impl EcdfModel {
         )
     }
 
-    /// PyOD's `decision_function` on a batch: the distributions over the training rows and
-    /// the batch together.
-    fn score_together(&self, rows: &[f64], d: usize) -> Vec<f64> {
-        let m = rows.len() / d;
+    /// Adds one input's contributions to `totals`, from each row's counts at or below and
+    /// at or above its value, out of `total` rows.
+    fn add_input(&self, totals: &mut [f64], le: &[u32], ge: &[u32], total: usize, sign: f64) {
+        let table = tail_table(total);
         let tails = self.settings.tails;
-        let per_input: Vec<Vec<f64>> = self
-            .inputs
-            .par_iter()
-            .enumerate()
-            .map(|(c, input)| {
-                let column: Vec<f64> = rows.iter().skip(c).step_by(d).copied().collect();
-                let mut batch = column.clone();
-                batch.sort_by(f64::total_cmp);
-                let sign = Moments::merge(input.moments, Moments::of(&column)).skew_sign();
-                column
-                    .iter()
-                    .map(|&x| {
-                        let (l, r) = Self::tails(input, x, at_or_below_above(&batch, x), m);
-                        tails.combine(l, r, sign)
-                    })
-                    .collect()
-            })
-            .collect();
-        (0..m)
-            .map(|i| per_input.iter().map(|column| column[i]).sum())
-            .collect()
+        totals
+            .par_iter_mut()
+            .zip(le.par_iter().zip(ge))
+            .with_min_len(4096)
+            .for_each(|(t, (&l, &g))| {
+                *t += tails.combine(table[l as usize], table[g as usize], sign);
+            });
+    }
+
+    /// Scores a batch: per input, the counts against the training rows, and for `batch`
+    /// also against the batch itself.
+    fn score_counted(&self, rows: &[f64], d: usize) -> Vec<f64> {
+        let (n, m) = (self.training_rows(), rows.len() / d);
+        let mut totals = vec![0.0; m];
+        let (mut le, mut ge) = (vec![0u32; m], vec![0u32; m]);
+        let (mut le_batch, mut ge_batch) = (vec![0u32; m], vec![0u32; m]);
+        for (c, input) in self.inputs.iter().enumerate() {
+            let column = ordered(rows.iter().skip(c).step_by(d).copied());
+            counts(&input.sorted, &column, &mut le, &mut ge);
+            match self.settings.over {
+                EcdfOver::Train => {
+                    // The event itself is one more row at or below and at or above it.
+                    le.iter_mut().chain(ge.iter_mut()).for_each(|k| *k += 1);
+                    self.add_input(&mut totals, &le, &ge, n + 1, input.moments.skew_sign());
+                }
+                EcdfOver::Batch => {
+                    let sorted: Vec<f64> = column.iter().map(|p| p.0).collect();
+                    counts(&sorted, &column, &mut le_batch, &mut ge_batch);
+                    for (k, b) in le.iter_mut().zip(&le_batch).chain(ge.iter_mut().zip(&ge_batch)) {
+                        *k += b;
+                    }
+                    let sign = Moments::merge(input.moments, Moments::of(&sorted)).skew_sign();
+                    self.add_input(&mut totals, &le, &ge, n + m, sign);
+                }
+            }
+        }
+        totals
     }
 }
 
 impl Model for EcdfModel {
     type Settings = EcdfSettings;
+    // A batch is sorted and walked once against the training values; `batch` needs it all.
+    const WHOLE_BATCH: bool = true;
 
     fn fit(settings: &EcdfSettings, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
-        let inputs = (0..d)
-            .into_par_iter()
-            .map(|c| {
-                let mut sorted: Vec<f64> = rows.iter().skip(c).step_by(d).copied().collect();
-                let moments = Moments::of(&sorted);
-                sorted.sort_by(f64::total_cmp);
-                Input { sorted, moments }
-            })
-            .collect();
-        Ok(EcdfModel {
+        let n = rows.len() / d;
+        let mut model = EcdfModel {
             settings: *settings,
-            inputs,
-        })
+            inputs: Vec::with_capacity(d),
+            own: vec![0.0; n],
+        };
+        let (mut le, mut ge) = (vec![0u32; n], vec![0u32; n]);
+        let mut own = vec![0.0; n];
+        for c in 0..d {
+            let column = ordered(rows.iter().skip(c).step_by(d).copied());
+            let sorted: Vec<f64> = column.iter().map(|p| p.0).collect();
+            counts(&sorted, &column, &mut le, &mut ge);
+            let moments = Moments::of(&sorted);
+            // The training rows' own scores: the distributions over the training rows alone.
+            model.add_input(&mut own, &le, &ge, n, moments.skew_sign());
+            model.inputs.push(Input { sorted, moments });
+        }
+        model.own = own;
+        Ok(model)
     }
 
     fn score(&self, row: &[f64]) -> f64 {
         if self.settings.over == EcdfOver::Batch {
-            return self.score_together(row, row.len())[0];
+            return self.score_counted(row, row.len())[0];
         }
         let tails = self.settings.tails;
         row.iter()
@@ -221,30 +281,11 @@ impl Model for EcdfModel {
     }
 
     fn score_batch(&self, rows: &[f64], d: usize) -> Vec<f64> {
-        match self.settings.over {
-            EcdfOver::Batch => self.score_together(rows, d),
-            EcdfOver::Train => rows
-                .par_chunks(256 * d)
-                .flat_map_iter(|chunk| chunk.chunks_exact(d).map(|r| self.score(r)))
-                .collect(),
-        }
+        self.score_counted(rows, d)
     }
 
-    fn training_scores(&self, rows: &[f64], d: usize) -> Vec<f64> {
-        let tails = self.settings.tails;
-        rows.par_chunks(256 * d)
-            .flat_map_iter(|chunk| {
-                chunk.chunks_exact(d).map(|row| {
-                    row.iter()
-                        .zip(&self.inputs)
-                        .map(|(&x, input)| {
-                            let (l, r) = Self::tails(input, x, (0, 0), 0);
-                            tails.combine(l, r, input.moments.skew_sign())
-                        })
-                        .sum()
-                })
-            })
-            .collect()
+    fn training_scores(&self, _rows: &[f64], _d: usize) -> Vec<f64> {
+        self.own.clone()
     }
 
     fn save(&self, out: &mut Writer) {
@@ -284,6 +325,7 @@ impl Model for EcdfModel {
         let model = EcdfModel {
             settings: EcdfSettings { tails, over },
             inputs,
+            own: Vec::new(),
         };
         if model.inputs.is_empty()
             || model

@@ -11,6 +11,8 @@
 
 use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 
+use rayon::prelude::*;
+
 use crate::state::{Reader, Writer};
 use crate::trained::{Model, Trained};
 
@@ -48,6 +50,8 @@ struct Histogram {
     log_density: Vec<f64>,
     /// The lowest of them.
     lowest: f64,
+    /// `1 / (edges[1] − edges[0])`, to guess a value's bin.
+    per_width: f64,
 }
 
 impl Histogram {
@@ -66,9 +70,17 @@ impl Histogram {
         let mut edges: Vec<f64> = (0..bins).map(|i| i as f64 * step + lo).collect();
         edges.push(hi);
         let mut counts = vec![0u64; bins];
+        let per_step = 1.0 / step;
         for &x in values {
-            // Bins are [left, right), the last one closed.
-            let b = edges[1..bins].partition_point(|&e| e <= x);
+            // Bins are [left, right), the last one closed: the bin is the number of inner
+            // edges at or below x, guessed from the equal widths and corrected at an edge.
+            let mut b = (((x - lo) * per_step) as usize).min(bins - 1);
+            while b > 0 && edges[b] > x {
+                b -= 1;
+            }
+            while b < bins - 1 && edges[b + 1] <= x {
+                b += 1;
+            }
             counts[b] += 1;
         }
         let n = values.len() as f64;
@@ -79,6 +91,7 @@ impl Histogram {
             .collect();
         let lowest = log_density.iter().copied().fold(f64::INFINITY, f64::min);
         Histogram {
+            per_width: 1.0 / (edges[1] - edges[0]),
             edges,
             log_density,
             lowest,
@@ -88,8 +101,20 @@ impl Histogram {
     fn log_density_at(&self, x: f64, tol: f64) -> f64 {
         let bins = self.log_density.len();
         let e = &self.edges;
-        // numpy.digitize(right=True): how many edges lie strictly below x.
-        let i = e.partition_point(|&edge| edge < x);
+        // numpy.digitize(right=True): how many edges lie strictly below x, guessed from the
+        // equal widths and corrected at an edge.
+        let widths = (x - e[0]) * self.per_width;
+        let mut i = if widths > 0.0 {
+            (widths as usize + 1).min(bins + 1)
+        } else {
+            0
+        };
+        while i > 0 && e[i - 1] >= x {
+            i -= 1;
+        }
+        while i <= bins && e[i] < x {
+            i += 1;
+        }
         if i == 0 {
             let width = e[1] - e[0];
             if e[0] - x <= width * tol {
@@ -121,12 +146,10 @@ impl Model for HbosModel {
     type Settings = HbosSettings;
 
     fn fit(settings: &HbosSettings, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
-        let n = rows.len() / d;
-        let mut column = Vec::with_capacity(n);
         let histograms = (0..d)
+            .into_par_iter()
             .map(|c| {
-                column.clear();
-                column.extend(rows.iter().skip(c).step_by(d));
+                let column: Vec<f64> = rows.iter().skip(c).step_by(d).copied().collect();
                 Histogram::fit(&column, settings)
             })
             .collect();
@@ -171,6 +194,7 @@ impl Model for HbosModel {
                 }
                 let lowest = log_density.iter().copied().fold(f64::INFINITY, f64::min);
                 Ok(Histogram {
+                    per_width: 1.0 / (edges[1] - edges[0]),
                     edges,
                     log_density,
                     lowest,

@@ -34,6 +34,7 @@ macro_rules! delegate_to_trained {
 pub(crate) use delegate_to_trained;
 
 use adr_sdk::score::ratio;
+use rayon::prelude::*;
 use adr_sdk::{DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
 
 use crate::state::{Reader, Writer};
@@ -57,7 +58,6 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// of each, spread over the rayon pool in fixed chunks, so the result does not depend
     /// on the thread count).
     fn score_batch(&self, rows: &[f64], d: usize) -> Vec<f64> {
-        use rayon::prelude::*;
         let mut out = vec![0.0; rows.len() / d];
         out.par_chunks_mut(BATCH_CHUNK)
             .zip(rows.par_chunks(BATCH_CHUNK * d))
@@ -68,6 +68,11 @@ pub trait Model: Sized + Send + Sync + 'static {
             });
         out
     }
+
+    /// Whether [`score_batch`](Self::score_batch) must see every judged row of a frame at
+    /// once (its scores depend on one another, or it orders them), rather than blocks of
+    /// them scored in parallel.
+    const WHOLE_BATCH: bool = false;
 
     /// The scores of the training rows themselves, which set the alarm threshold (by
     /// default [`score_batch`](Self::score_batch) of them, or of an evenly spaced sample of
@@ -102,6 +107,23 @@ pub trait Model: Sized + Send + Sync + 'static {
 /// sample of 65 536 estimates it within about 0.4 % of rank at the 99th percentile, while
 /// scoring a million training rows would cost as much as the fit itself.
 pub const THRESHOLD_ROWS: usize = 1 << 16;
+
+/// Rows copied from a frame's columns at a time while training.
+const TRANSPOSE_BLOCK: usize = 1024;
+
+/// Rows judged by one rayon task, copied out of the frame's columns on its thread.
+const JUDGE_BLOCK: usize = 8192;
+
+/// Copies rows `start..` of `columns` into `rows` (row-major, as many as it holds).
+fn transpose(columns: &[&[f64]], start: usize, rows: &mut [f64]) {
+    let d = columns.len();
+    let len = rows.len() / d;
+    for (c, column) in columns.iter().enumerate() {
+        for (slot, &x) in rows.iter_mut().skip(c).step_by(d).zip(&column[start..start + len]) {
+            *slot = x;
+        }
+    }
+}
 
 /// Rows a rayon task scores in [`Model::score_batch`].
 const BATCH_CHUNK: usize = 256;
@@ -204,27 +226,70 @@ impl<M: Model> Trained<M> {
         let columns: Vec<&[f64]> = (0..self.d)
             .map(|c| frame.f64(c))
             .collect::<Result<_, _>>()?;
-        let (mut judged, mut rows) = (Vec::new(), Vec::new());
-        for i in 0..frame.len() {
-            for (slot, column) in self.row.iter_mut().zip(&columns) {
-                *slot = column[i];
-            }
-            if self.row.iter().any(|x| !x.is_finite()) {
-                out.set(i, Score::UNDETERMINED);
-            } else if self.fitted.is_some() {
-                judged.push(i);
-                rows.extend_from_slice(&self.row);
-            } else {
-                out.set(i, self.learn_row()?);
-            }
-        }
-        if let Some(f) = &self.fitted {
-            if !judged.is_empty() {
-                let raws = f.model.score_batch(&rows, self.d);
-                for (&i, raw) in judged.iter().zip(raws) {
-                    out.set(i, Score::new(raw, normalise(raw, f.floor, f.threshold)));
+        let (n, d) = (frame.len(), self.d);
+        let mut block = vec![0.0; TRANSPOSE_BLOCK.min(n) * d];
+        let mut first = 0;
+        while first < n && self.fitted.is_none() {
+            let len = TRANSPOSE_BLOCK.min(n - first);
+            transpose(&columns, first, &mut block[..len * d]);
+            let mut taken = 0;
+            for row in block[..len * d].chunks_exact(d) {
+                out.set(first + taken, Score::UNDETERMINED);
+                taken += 1;
+                if row.iter().all(|x| x.is_finite()) {
+                    self.buffer.extend_from_slice(row);
+                    if self.buffer.len() == self.train * d {
+                        self.fit()?;
+                        break;
+                    }
                 }
             }
+            first += taken;
+        }
+        let Some(f) = &self.fitted else {
+            return Ok(());
+        };
+        let judge = |start: usize, len: usize| -> Vec<Score> {
+            let mut rows = vec![0.0; len * d];
+            transpose(&columns, start, &mut rows);
+            let finite: Vec<bool> = rows
+                .chunks_exact(d)
+                .map(|r| r.iter().all(|x| x.is_finite()))
+                .collect();
+            if finite.contains(&false) {
+                let mut kept = 0;
+                for (r, &keep) in finite.iter().enumerate() {
+                    if keep {
+                        rows.copy_within(r * d..(r + 1) * d, kept * d);
+                        kept += 1;
+                    }
+                }
+                rows.truncate(kept * d);
+            }
+            let mut raws = f.model.score_batch(&rows, d).into_iter();
+            finite
+                .iter()
+                .map(|&keep| match keep {
+                    true => {
+                        let raw = raws.next().expect("a score per finite row");
+                        Score::new(raw, normalise(raw, f.floor, f.threshold))
+                    }
+                    false => Score::UNDETERMINED,
+                })
+                .collect()
+        };
+        let scores: Vec<Score> = if M::WHOLE_BATCH {
+            judge(first, n - first)
+        } else {
+            // Blocks in parallel, each copied out of the columns on its own thread.
+            let starts: Vec<usize> = (first..n).step_by(JUDGE_BLOCK).collect();
+            starts
+                .into_par_iter()
+                .flat_map_iter(|start| judge(start, JUDGE_BLOCK.min(n - start)))
+                .collect()
+        };
+        for (k, score) in scores.into_iter().enumerate() {
+            out.set(first + k, score);
         }
         Ok(())
     }
