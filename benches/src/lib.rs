@@ -62,7 +62,9 @@ pub fn peer_input(name: &str) -> Option<(Vec<f64>, String)> {
     )
     .expect("manifest JSON");
     let meta = &manifest["inputs"][name];
-    let file = meta["file"].as_str().unwrap_or_else(|| panic!("{name} is not in the manifest"));
+    let file = meta["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} is not in the manifest"));
     let bytes = std::fs::read(dir.join(file)).expect("peer input file");
     let digest = format!("{:x}", Sha256::digest(&bytes));
     assert_eq!(

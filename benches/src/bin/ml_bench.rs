@@ -96,10 +96,8 @@ impl Input {
 
 fn detector(registry: &Registry, case: &str, input: &Input) -> DetectorHandle {
     let (name, params) = settings(case);
-    let mut params: Vec<(String, ParamValue)> = params
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+    let mut params: Vec<(String, ParamValue)> =
+        params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     params.push(("train".into(), ParamValue::Int(input.len() as i64)));
     registry
         .create(&format!("ml.{name}"), &params, &input.names)
@@ -119,7 +117,10 @@ fn fit_and_score(registry: &Registry, case: &str, input: &Input) -> (f64, f64, u
         let t = Instant::now();
         input.score(&mut handle, &mut out);
         scores.push(t.elapsed().as_secs_f64());
-        assert!(out.raw.iter().all(|s| s.is_finite()), "{case}: every row scored");
+        assert!(
+            out.raw.iter().all(|s| s.is_finite()),
+            "{case}: every row scored"
+        );
         let spent = started.elapsed().as_secs_f64();
         if fits.len() >= 15 || (fits.len() >= 3 && spent > 2.0) || (fits.len() == 1 && spent > 10.0)
         {
@@ -189,7 +190,12 @@ fn main() {
         .collect()
     } else {
         args.chunks(2)
-            .map(|p| (p[0].clone(), p.get(1).map_or(10_000, |n| n.parse().expect("N"))))
+            .map(|p| {
+                (
+                    p[0].clone(),
+                    p.get(1).map_or(10_000, |n| n.parse().expect("N")),
+                )
+            })
             .collect()
     };
     let registry = release_plugins();

@@ -227,7 +227,11 @@ impl EcdfModel {
                 EcdfOver::Batch => {
                     let sorted: Vec<f64> = column.iter().map(|p| p.0).collect();
                     counts(&sorted, &column, &mut le_batch, &mut ge_batch);
-                    for (k, b) in le.iter_mut().zip(&le_batch).chain(ge.iter_mut().zip(&ge_batch)) {
+                    for (k, b) in le
+                        .iter_mut()
+                        .zip(&le_batch)
+                        .chain(ge.iter_mut().zip(&ge_batch))
+                    {
                         *k += b;
                     }
                     let sign = Moments::merge(input.moments, Moments::of(&sorted)).skew_sign();

@@ -140,7 +140,11 @@ impl Walk {
             }
         }
         let rest = rows_left.remainder();
-        for (t, row) in totals_left.into_remainder().iter_mut().zip(rest.chunks_exact(d)) {
+        for (t, row) in totals_left
+            .into_remainder()
+            .iter_mut()
+            .zip(rest.chunks_exact(d))
+        {
             let mut i = 0;
             for _ in 0..self.depth {
                 let s = &self.steps[i];
@@ -246,7 +250,7 @@ impl ForestModel {
     }
 
     /// `2^(−E[h]/c(ψ))` from the sum of a row's path lengths over the trees.
-    fn from_total(&self, total: f64) -> f64 {
+    fn score_of_total(&self, total: f64) -> f64 {
         let mean = total / self.trees.len() as f64;
         (-mean / self.normaliser).exp2()
     }
@@ -255,7 +259,8 @@ impl ForestModel {
         let mut node = &tree[0];
         while node.feature != LEAF {
             // right = left + 1: an add instead of an unpredictable branch.
-            let next = node.left as usize + usize::from(row[node.feature as usize] > node.threshold);
+            let next =
+                node.left as usize + usize::from(row[node.feature as usize] > node.threshold);
             node = &tree[next];
         }
         node.threshold
@@ -300,7 +305,7 @@ impl Model for ForestModel {
 
     fn score(&self, row: &[f64]) -> f64 {
         let total: f64 = self.trees.iter().map(|t| Self::path_length(t, row)).sum();
-        self.from_total(total)
+        self.score_of_total(total)
     }
 
     /// Tree by tree over blocks of rows, so that a tree stays in the L1 cache while a
@@ -315,7 +320,7 @@ impl Model for ForestModel {
                 for walk in &self.walks {
                     walk.add_path_lengths(rows, d, out);
                 }
-                out.iter_mut().for_each(|s| *s = self.from_total(*s));
+                out.iter_mut().for_each(|s| *s = self.score_of_total(*s));
             });
         out
     }

@@ -46,5 +46,14 @@ pub use pca::Pca;
 
 adr_sdk::export_detectors!(
     family = "ml",
-    detectors = [Copod, Ecod, Hbos, IsolationForest, Knn, Lof, OneClassSvm, Pca]
+    detectors = [
+        Copod,
+        Ecod,
+        Hbos,
+        IsolationForest,
+        Knn,
+        Lof,
+        OneClassSvm,
+        Pca
+    ]
 );

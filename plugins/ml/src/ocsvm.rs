@@ -145,7 +145,14 @@ impl Model for OneClassSvmModel {
             },
             KernelChoice::Linear => Kernel::Linear,
         };
-        let solution = solve(rows, d, kernel, settings.nu, settings.tol, settings.cache_bytes);
+        let solution = solve(
+            rows,
+            d,
+            kernel,
+            settings.nu,
+            settings.tol,
+            settings.cache_bytes,
+        );
         let support = solution
             .support
             .iter()
@@ -321,7 +328,10 @@ mod tests {
         let theirs = OneClassSvmModel {
             kernel: Kernel::Linear,
             d: 2,
-            support: sklearn.iter().flat_map(|&(i, _)| [rows[2 * i], rows[2 * i + 1]]).collect(),
+            support: sklearn
+                .iter()
+                .flat_map(|&(i, _)| [rows[2 * i], rows[2 * i + 1]])
+                .collect(),
             alpha: sklearn.iter().map(|&(_, a)| a).collect(),
             rho: 563.3762435913089,
         };
@@ -334,8 +344,14 @@ mod tests {
 
     #[test]
     fn gamma_takes_a_number_or_a_rule() {
-        assert_eq!(Gamma::from_value(&ParamValue::Float(0.25)), Some(Gamma::Value(0.25)));
-        assert_eq!(Gamma::from_value(&ParamValue::Text("scale".into())), Some(Gamma::Scale));
+        assert_eq!(
+            Gamma::from_value(&ParamValue::Float(0.25)),
+            Some(Gamma::Value(0.25))
+        );
+        assert_eq!(
+            Gamma::from_value(&ParamValue::Text("scale".into())),
+            Some(Gamma::Scale)
+        );
         assert_eq!(Gamma::from_value(&ParamValue::Text("wide".into())), None);
         assert_eq!(Gamma::Scale.resolve(&[2.0; 6], 2), 1.0);
         assert_eq!(Gamma::Auto.resolve(&[2.0; 6], 3), 1.0 / 3.0);
@@ -350,7 +366,10 @@ mod tests {
                 .unwrap();
         let mut out = Writer::default();
         model.save(&mut out);
-        assert_eq!(OneClassSvmModel::restore(&mut Reader::new(&out.bytes)).unwrap(), model);
+        assert_eq!(
+            OneClassSvmModel::restore(&mut Reader::new(&out.bytes)).unwrap(),
+            model
+        );
         let cut = &out.bytes[..out.bytes.len() - 8];
         assert!(OneClassSvmModel::restore(&mut Reader::new(cut)).is_err());
     }

@@ -119,13 +119,17 @@ impl Model for PcaModel {
             }
             let mut axis = vectors.column(j).to_vec();
             // svd_flip: the component of largest magnitude (the first such) is positive.
-            let largest = axis.iter().enumerate().fold(0, |best, (i, x)| {
-                if x.abs() > axis[best].abs() {
-                    i
-                } else {
-                    best
-                }
-            });
+            let largest =
+                axis.iter().enumerate().fold(
+                    0,
+                    |best, (i, x)| {
+                        if x.abs() > axis[best].abs() {
+                            i
+                        } else {
+                            best
+                        }
+                    },
+                );
             if axis[largest] < 0.0 {
                 axis.iter_mut().for_each(|x| *x = -*x);
             }
@@ -244,8 +248,15 @@ mod tests {
         let model = PcaModel::fit(&settings, &ROWS, 3).unwrap();
         let train = model.training_scores(&ROWS, 3);
         let query = model.score_batch(&QUERY, 3);
-        for (got, want) in train.iter().chain(&query).zip(want_train.iter().chain(want_query)) {
-            assert!((got - want).abs() < 1e-6 * want.abs(), "{settings:?}: {train:?} {query:?}");
+        for (got, want) in train
+            .iter()
+            .chain(&query)
+            .zip(want_train.iter().chain(want_query))
+        {
+            assert!(
+                (got - want).abs() < 1e-6 * want.abs(),
+                "{settings:?}: {train:?} {query:?}"
+            );
         }
     }
 
@@ -254,7 +265,14 @@ mod tests {
         // pyod.models.pca.PCA(**kw).fit(X): decision_scores_ and decision_function(Q).
         check(
             ALL,
-            &[859.020505958, 584.35103762, 622.856776381, 512.772900429, 488.312520371, 1009.419294583],
+            &[
+                859.020505958,
+                584.35103762,
+                622.856776381,
+                512.772900429,
+                488.312520371,
+                1009.419294583,
+            ],
             &[375.56260693, 1367.570111348],
         );
         // n_selected_components = 2, weighted = False
@@ -264,7 +282,14 @@ mod tests {
                 weighted: false,
                 ..ALL
             },
-            &[4.695309582, 3.117738508, 3.946622134, 2.409418409, 3.175673192, 5.659680651],
+            &[
+                4.695309582,
+                3.117738508,
+                3.946622134,
+                2.409418409,
+                3.175673192,
+                5.659680651,
+            ],
             &[2.397689447, 7.620170888],
         );
         // standardization = False, n_components = 2
@@ -274,7 +299,14 @@ mod tests {
                 standardise: false,
                 ..ALL
             },
-            &[95.43554727, 163.55028867, 287.914472064, 360.051347349, 425.247690279, 569.953380491],
+            &[
+                95.43554727,
+                163.55028867,
+                287.914472064,
+                360.051347349,
+                425.247690279,
+                569.953380491,
+            ],
             &[311.443356795, 403.550945304],
         );
     }
@@ -296,7 +328,10 @@ mod tests {
         let model = PcaModel::fit(&ALL, &ROWS, 3).unwrap();
         let mut out = Writer::default();
         model.save(&mut out);
-        assert_eq!(PcaModel::restore(&mut Reader::new(&out.bytes)).unwrap(), model);
+        assert_eq!(
+            PcaModel::restore(&mut Reader::new(&out.bytes)).unwrap(),
+            model
+        );
         let cut = &out.bytes[..out.bytes.len() - 8];
         assert!(PcaModel::restore(&mut Reader::new(cut)).is_err());
     }

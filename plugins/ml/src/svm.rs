@@ -173,10 +173,10 @@ pub fn solve(
         alpha[at_upper] = nu * l as f64 - at_upper as f64;
     }
     let mut gradient = vec![0.0; l];
-    for i in 0..l {
-        if alpha[i] > 0.0 {
+    for (i, &a) in alpha.iter().enumerate() {
+        if a > 0.0 {
             cache.ensure(i);
-            let (a, q) = (alpha[i], cache.column(i));
+            let q = cache.column(i);
             gradient
                 .iter_mut()
                 .zip(q)
@@ -209,7 +209,8 @@ pub fn solve(
                 }
                 if grad_diff > 0.0 {
                     let curvature = diagonal[i] + diagonal[t] - 2.0 * f64::from(q_i[t]);
-                    let gain = -(grad_diff * grad_diff) / if curvature > 0.0 { curvature } else { TAU };
+                    let gain =
+                        -(grad_diff * grad_diff) / if curvature > 0.0 { curvature } else { TAU };
                     if gain <= best {
                         j = t;
                         best = gain;
@@ -256,7 +257,10 @@ pub fn solve(
                 .with_min_len(PARALLEL_COLUMN / 4)
                 .for_each(update);
         } else {
-            gradient.iter_mut().zip(q_i.iter().zip(q_j)).for_each(update);
+            gradient
+                .iter_mut()
+                .zip(q_i.iter().zip(q_j))
+                .for_each(update);
         }
     }
     let rho = offset(&alpha, &gradient);

@@ -34,8 +34,8 @@ macro_rules! delegate_to_trained {
 pub(crate) use delegate_to_trained;
 
 use adr_sdk::score::ratio;
-use rayon::prelude::*;
 use adr_sdk::{DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
+use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
 
@@ -119,7 +119,12 @@ fn transpose(columns: &[&[f64]], start: usize, rows: &mut [f64]) {
     let d = columns.len();
     let len = rows.len() / d;
     for (c, column) in columns.iter().enumerate() {
-        for (slot, &x) in rows.iter_mut().skip(c).step_by(d).zip(&column[start..start + len]) {
+        for (slot, &x) in rows
+            .iter_mut()
+            .skip(c)
+            .step_by(d)
+            .zip(&column[start..start + len])
+        {
             *slot = x;
         }
     }

@@ -444,7 +444,10 @@ mod tests {
         assert_eq!(spec.parse("2"), Ok(ParamValue::Float(2.0)));
         assert_eq!(spec.check(&ParamValue::Int(1)), Ok(ParamValue::Float(1.0)));
         let errors = [
-            (spec.parse("wide"), "parameter `gamma` must be one of scale, auto, got `wide`"),
+            (
+                spec.parse("wide"),
+                "parameter `gamma` must be one of scale, auto, got `wide`",
+            ),
             (spec.parse("-1"), "parameter `gamma` must be > 0, got -1"),
             (
                 spec.check(&ParamValue::Bool(true)),
