@@ -14,6 +14,8 @@
 //!   alerts, scored tables and notifications;
 //! - [`embed`]: the [`Engine`](embed::Engine) a service embeds and `adr run` runs: push
 //!   events, results to sinks, status, reloads;
+//! - [`eval`]: metrics, and detectors scored on benchmark data under its published protocol
+//!   (`adr eval`);
 //! - [`reload`]: preparing reloaded rules and plugins off the event path, and watching
 //!   their files.
 //!
@@ -23,6 +25,7 @@
 
 pub mod detect;
 pub mod embed;
+pub mod eval;
 pub mod io;
 pub mod plugins;
 pub mod reload;

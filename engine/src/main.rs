@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cli {
+    pub(crate) mod eval;
     pub(crate) mod rules;
 }
 
@@ -68,6 +69,9 @@ enum Command {
     #[command(after_help = "Example:\n  \
         adr explain rules/price_spikes.adr --input examples/market.csv --at 2025-01-15T10:30:00Z --key BTCUSDT")]
     Explain(cli::rules::ExplainArgs),
+    /// Score detectors on labelled benchmark data under its protocol (ODDS so far).
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCommand),
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +133,7 @@ enum Unsorted {
     Allow,
 }
 
-fn parse_key_value(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
     let (k, v) = text
         .split_once('=')
         .ok_or_else(|| format!("expected NAME=VALUE, got `{text}`"))?;
@@ -193,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => cli::rules::run(&search, &registry, args, cli.global.quiet),
         Command::Test(args) => cli::rules::test(&registry, args, cli.global.quiet),
         Command::Explain(args) => cli::rules::explain(&registry, args, cli.global.quiet),
+        Command::Eval(command) => cli::eval::eval(&registry, command, cli.global.quiet),
     }
 }
 

@@ -5,187 +5,39 @@
 //! 40 % test rows, ROC-AUC on them; the mean over the splits must be within 0.001 of the
 //! PyOD 3.6.7 re-run in `reference/roc_pyod.csv`, or better, on every set with such splits
 //! (21). Neighbour methods can differ where several training rows lie at the same
-//! distance (breastw's integer features): which of them count among the k nearest is the
-//! k-d tree's choice, in scikit-learn as here.
+//! distance (breastw's integer features): adr breaks such ties by row index, scikit-learn
+//! by its tree's order.
 
-use std::io::Read;
 use std::path::Path;
 
+use adr_engine::eval::odds::{self, Protocol};
 use adr_engine::plugins::{Registry, SearchPath};
-use adr_sdk::score::ScoreColumns;
-use adr_sdk::{Column, Frame, ParamValue};
+use adr_sdk::ParamValue;
 use adr_tests::{built, plugin_dir, shared_data};
 
-struct Set {
-    /// Row-major values.
-    x: Vec<f64>,
-    d: usize,
-    labels: Vec<bool>,
-}
-
-fn load(dir: &Path, name: &str) -> Set {
-    let plain = dir.join(format!("{name}.csv"));
-    let mut text = String::new();
-    if plain.exists() {
-        text = std::fs::read_to_string(&plain).unwrap();
-    } else {
-        let file = std::fs::File::open(dir.join(format!("{name}.csv.gz"))).unwrap();
-        flate2::read::GzDecoder::new(file)
-            .read_to_string(&mut text)
-            .unwrap();
-    }
-    let mut lines = text.lines();
-    let d = lines.next().unwrap().split(',').count() - 1;
-    let (mut x, mut labels) = (Vec::new(), Vec::new());
-    for line in lines {
-        let mut cells = line.split(',');
-        for _ in 0..d {
-            x.push(cells.next().unwrap().parse::<f64>().unwrap());
-        }
-        labels.push(cells.next().unwrap().trim().parse::<f64>().unwrap() == 1.0);
-    }
-    Set { x, d, labels }
-}
-
-/// `fit.mean(axis=0)`, `fit.std(axis=0)` (0 → 1) as numpy computes them, then
-/// `(a − mean) / std`, column-major for the frame.
-fn standardise(set: &Set, train: &[usize], rows: &[usize]) -> Vec<Vec<f64>> {
-    let d = set.d;
-    let n = train.len() as f64;
-    let row = |r: usize| &set.x[r * d..(r + 1) * d];
-    let mut mean = vec![0.0; d];
-    for &r in train {
-        for (m, x) in mean.iter_mut().zip(row(r)) {
-            *m += x;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n);
-    let mut var = vec![0.0; d];
-    for &r in train {
-        for ((v, x), m) in var.iter_mut().zip(row(r)).zip(&mean) {
-            *v += (x - m) * (x - m);
-        }
-    }
-    let std: Vec<f64> = var
-        .iter()
-        .map(|v| (v / n).sqrt())
-        .map(|s| if s == 0.0 { 1.0 } else { s })
-        .collect();
-    (0..d)
-        .map(|c| {
-            rows.iter()
-                .map(|&r| (set.x[r * d + c] - mean[c]) / std[c])
-                .collect()
-        })
-        .collect()
-}
-
-/// ROC-AUC with tied scores counting half, as scikit-learn's `roc_auc_score`.
-fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += order[i..=j].iter().filter(|&&k| labels[k]).count() as f64 * rank;
-        i = j + 1;
-    }
-    let p = labels.iter().filter(|&&l| l).count() as f64;
-    let n = labels.len() as f64 - p;
-    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
-}
-
-/// The reference table: data set → method → mean ROC-AUC.
-fn reference(odds: &Path) -> Vec<(String, Vec<(String, f64)>)> {
-    let text = std::fs::read_to_string(odds.join("reference/roc_pyod.csv")).unwrap();
-    let mut lines = text.lines();
-    let methods: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .skip(1)
-        .map(str::to_owned)
-        .collect();
-    lines
-        .map(|l| {
-            let mut cells = l.split(',');
-            let name = cells.next().unwrap().to_owned();
-            let values = methods
-                .iter()
-                .cloned()
-                .zip(cells.map(|c| c.parse().unwrap_or(f64::NAN)))
-                .collect();
-            (name, values)
-        })
-        .collect()
-}
-
 /// Mean ROC-AUC of `ml.<detector>` (with `params` besides `train`) over the PyOD splits
-/// of `name`.
+/// of `name`, through `adr eval odds`'s library.
 fn mean_roc(
     registry: &Registry,
-    odds: &Path,
+    dir: &Path,
     name: &str,
     detector: &str,
     params: &[(String, ParamValue)],
 ) -> f64 {
-    let set = load(odds, name);
-    let splits: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(odds.join(format!("splits/{name}.json"))).unwrap(),
-    )
-    .unwrap();
-    let index = |v: &serde_json::Value| -> Vec<usize> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i.as_u64().unwrap() as usize)
-            .collect()
-    };
-    let splits = splits["splits"].as_array().unwrap();
+    let set = odds::load_set(dir, name).unwrap();
+    let splits = odds::load_splits(dir, name, Protocol::Pyod).unwrap();
     assert_eq!(splits.len(), 10, "{name}");
-    let mut total = 0.0;
-    for split in splits {
-        let (train, test) = (index(&split["train"]), index(&split["test"]));
-        let rows: Vec<usize> = train.iter().chain(&test).copied().collect();
-        let columns = standardise(&set, &train, &rows);
-        let names: Vec<String> = (0..set.d).map(|c| format!("x{c}")).collect();
-        let mut params = params.to_vec();
-        params.push(("train".to_owned(), ParamValue::Int(train.len() as i64)));
-        let mut handle = registry
-            .create(&format!("ml.{detector}"), &params, &names)
-            .unwrap();
-        let frame_columns: Vec<Column<'_>> = names
-            .iter()
-            .zip(&columns)
-            .map(|(n, c)| Column::f64(n, c))
-            .collect();
-        let timestamps: Vec<i64> = (0..rows.len() as i64).collect();
-        let frame = Frame::new(&timestamps, &frame_columns).unwrap();
-        let mut out = ScoreColumns::with_len(rows.len());
-        handle.score(&frame, &mut out.as_mut()).unwrap();
-        let scores = &out.raw[train.len()..];
-        assert!(
-            scores.iter().all(|s| s.is_finite()),
-            "{name}: every test row is scored"
-        );
-        let labels: Vec<bool> = test.iter().map(|&r| set.labels[r]).collect();
-        total += roc_auc(scores, &labels);
-    }
+    let detector = format!("ml.{detector}");
+    let total: f64 = splits
+        .iter()
+        .map(|split| {
+            let scores =
+                odds::score_split(registry, &detector, params, &set, split, Protocol::Pyod)
+                    .unwrap();
+            odds::split_metrics(&set, split, &scores).0
+        })
+        .sum();
     total / splits.len() as f64
-}
-
-#[test]
-fn roc_auc_helper_counts_ties_half() {
-    assert_eq!(
-        roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
-        0.75
-    );
-    assert_eq!(roc_auc(&[1.0, 1.0], &[false, true]), 0.5);
 }
 
 /// The ODDS folder and a registry with the ML plugin, or `None` without the shared data.
@@ -199,13 +51,14 @@ fn setup(test: &str) -> Option<(std::path::PathBuf, Registry)> {
 }
 
 /// The sets with PyOD splits and the reference value of `method` on each.
-fn sets(odds: &Path, method: &str) -> Vec<(String, f64)> {
-    reference(odds)
+fn sets(dir: &Path, method: &str) -> Vec<(String, f64)> {
+    odds::reference(dir, "roc", Protocol::Pyod)
+        .unwrap()
         .into_iter()
         .filter_map(|(name, methods)| {
-            let want = methods.iter().find(|(m, _)| m == method)?.1;
-            let splits = std::fs::read_to_string(odds.join(format!("splits/{name}.json"))).unwrap();
-            (!want.is_nan() && !splits.contains("\"splits\": []")).then_some((name, want))
+            let want = *methods.get(method)?;
+            let splits = odds::load_splits(dir, &name, Protocol::Pyod).unwrap();
+            (!splits.is_empty()).then_some((name, want))
         })
         .collect()
 }
@@ -351,4 +204,110 @@ fn isolation_forest_matches_pyod_on_the_odds_sets() {
         "{worst:.4} below PyOD on a set:\n{}",
         report.join("\n")
     );
+}
+
+/// Runs the built `adr` with the ML plugin.
+fn adr_with_ml(args: &[&str]) -> (i32, String, String) {
+    let b = built();
+    let plugins = plugin_dir(&[&b.ml]);
+    let out = std::process::Command::new(&b.adr)
+        .args(args)
+        .arg("--plugins")
+        .arg(plugins.path())
+        .output()
+        .expect("adr runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn adr_eval_odds_writes_the_scorers_layout_and_matches_the_reference() {
+    let Some(data) =
+        shared_data("adr_eval_odds_writes_the_scorers_layout_and_matches_the_reference")
+    else {
+        return;
+    };
+    let dir = data.join("odds");
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = adr_with_ml(&[
+        "eval",
+        "odds",
+        "ml.hbos",
+        "--data",
+        dir.to_str().unwrap(),
+        "--datasets",
+        "wbc,vertebral",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let sets = doc["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2);
+    for set in sets {
+        let (got, want) = (
+            set["roc_auc"].as_f64().unwrap(),
+            set["reference_roc_auc"].as_f64().unwrap(),
+        );
+        assert!((got - want).abs() < 0.001, "{set}");
+        assert_eq!(set["runs"], 10);
+    }
+    // One file per split, a `score` header and one score per test row, in test order.
+    let splits = odds::load_splits(&dir, "wbc", Protocol::Pyod).unwrap();
+    for split in &splits {
+        let text =
+            std::fs::read_to_string(out.path().join(format!("wbc/split_{}.csv", split.seed)))
+                .unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("score"));
+        assert_eq!(
+            lines.filter(|l| l.parse::<f64>().is_ok()).count(),
+            split.test.len()
+        );
+    }
+    // The readable table says how it compares.
+    let (code, stdout, _) = adr_with_ml(&[
+        "eval",
+        "odds",
+        "ml.hbos",
+        "--data",
+        dir.to_str().unwrap(),
+        "--datasets",
+        "wbc",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("against PyOD on 1 sets"), "{stdout}");
+}
+
+#[test]
+fn adr_eval_odds_refuses_what_it_cannot_run() {
+    let fake = tempfile::tempdir().unwrap();
+    std::fs::create_dir(fake.path().join("splits")).unwrap();
+    let fake = fake.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["eval", "odds", "ml.hbos", "--data", "/no/such/odds"],
+            "is not an ODDS folder",
+        ),
+        (
+            &["eval", "odds", "ml.hbos", "--data", fake, "--seeds", "3"],
+            "has no `seed` parameter",
+        ),
+        (
+            &[
+                "eval", "odds", "ml.hbos", "--data", fake, "--param", "n_bins=1",
+            ],
+            "n_bins",
+        ),
+        (&["eval", "odds", "ml.nope", "--data", fake], "has no detector `nope`"),
+    ];
+    for (args, want) in cases {
+        let (code, _, stderr) = adr_with_ml(args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
 }
