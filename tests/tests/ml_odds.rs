@@ -303,7 +303,10 @@ fn adr_eval_odds_refuses_what_it_cannot_run() {
             ],
             "n_bins",
         ),
-        (&["eval", "odds", "ml.nope", "--data", fake], "has no detector `nope`"),
+        (
+            &["eval", "odds", "ml.nope", "--data", fake],
+            "has no detector `nope`",
+        ),
     ];
     for (args, want) in cases {
         let (code, _, stderr) = adr_with_ml(args);
