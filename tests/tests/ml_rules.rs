@@ -63,3 +63,54 @@ fn hbos_in_a_rule_trains_then_flags_the_crash() {
         rows.len()
     );
 }
+
+/// `train on first N` and `train on <span>` in a rule are what an `ml.*` detector trains
+/// on: its verdicts start right after, without a `train` parameter.
+#[test]
+fn a_rules_training_clause_is_the_detectors_training_set() {
+    let plugins = plugin_dir(&[&built().statistical, &built().ml]);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("ml.adr");
+    for (clause, judged_from) in [("train on first 500", 501), ("train on 2h", 121)] {
+        let text = RULES.replace(
+            "ml.hbos(train = 1000, contamination = 1%) on [returns, volume]",
+            &format!("ml.hbos(contamination = 1%) on [returns, volume] {clause}"),
+        );
+        std::fs::write(&rules, text).unwrap();
+        let scored = dir.path().join("scored.csv");
+        let out = Command::new(&built().adr)
+            .arg("run")
+            .arg(&rules)
+            .args(["--no-notify", "-q", "--input"])
+            .arg(workspace().join("examples/market.csv"))
+            .arg("--output")
+            .arg(&scored)
+            .arg("--plugins")
+            .arg(plugins.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let table = std::fs::read_to_string(&scored).unwrap();
+        let mut lines = table.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let (symbol, verdict) = (
+            header.iter().position(|h| *h == "key").unwrap(),
+            header.iter().position(|h| *h == "shape.verdict").unwrap(),
+        );
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let first = rows[0][symbol];
+        let key: Vec<&Vec<&str>> = rows.iter().filter(|r| r[symbol] == first).collect();
+        let judged = key
+            .iter()
+            .position(|r| r[verdict] != "undetermined")
+            .unwrap();
+        // `train on first 500`: event 1 has no return; events 2..=501 train, and 502
+        // (index 501) is judged. `train on 2h`, on one-minute bars: the first return is at
+        // 00:01, so 00:01..=02:00 train and 02:01 (index 121) is judged.
+        assert_eq!(judged, judged_from, "{clause}: {:?}", key[judged]);
+    }
+}

@@ -24,7 +24,7 @@ use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained};
+use crate::trained::{Model, Trained, Training};
 
 adr_sdk::param_choice! {
     /// Which rows the empirical distributions are taken over when a batch is judged.
@@ -357,6 +357,9 @@ macro_rules! ecdf_detector {
             pub struct $params {
                 /// Events each key trains on before it is judged.
                 train: usize = 1000, min >= 2;
+                /// Or train on the events of this first span of event time (at most `train`;
+                /// `train on 1h` in a rule sets it). Off when zero.
+                train_for: std::time::Duration = std::time::Duration::ZERO;
                 /// Which rows the distributions are taken over when a batch is judged:
                 /// `train` (each event on its own) or `batch` (PyOD's, batch-dependent).
                 ecdf: EcdfOver = EcdfOver::Train;
@@ -387,8 +390,7 @@ macro_rules! ecdf_detector {
                     trained: Trained::new(
                         settings,
                         inputs.len(),
-                        params.train,
-                        params.contamination,
+                        Training::of(params.train, params.train_for, params.contamination),
                     ),
                 })
             }

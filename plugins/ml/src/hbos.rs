@@ -14,13 +14,16 @@ use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained};
+use crate::trained::{Model, Trained, Training};
 
 adr_sdk::params! {
     /// Parameters of [`Hbos`].
     pub struct HbosParams {
         /// Events each key trains on before it is judged.
         train: usize = 1000, min >= 2;
+        /// Or train on the events of this first span of event time (at most `train`;
+        /// `train on 1h` in a rule sets it). Off when zero.
+        train_for: std::time::Duration = std::time::Duration::ZERO;
         /// Bins per input.
         n_bins: usize = 10, min >= 2;
         /// Added to each density before the logarithm, so an empty bin scores finitely.
@@ -225,7 +228,11 @@ impl Detector for Hbos {
             tol: params.tol,
         };
         Ok(Hbos {
-            trained: Trained::new(settings, inputs.len(), params.train, params.contamination),
+            trained: Trained::new(
+                settings,
+                inputs.len(),
+                Training::of(params.train, params.train_for, params.contamination),
+            ),
         })
     }
 

@@ -20,13 +20,16 @@ use rand_pcg::Pcg64;
 use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained};
+use crate::trained::{Model, Trained, Training};
 
 adr_sdk::params! {
     /// Parameters of [`IsolationForest`].
     pub struct IsolationForestParams {
         /// Events each key trains on before it is judged.
         train: usize = 1000, min >= 2;
+        /// Or train on the events of this first span of event time (at most `train`;
+        /// `train on 1h` in a rule sets it). Off when zero.
+        train_for: std::time::Duration = std::time::Duration::ZERO;
         /// Trees in the forest.
         trees: usize = 100, min >= 1;
         /// Training rows each tree is grown on.
@@ -400,7 +403,11 @@ impl Detector for IsolationForest {
             seed: params.seed as u64,
         };
         Ok(IsolationForest {
-            trained: Trained::new(settings, inputs.len(), params.train, params.contamination),
+            trained: Trained::new(
+                settings,
+                inputs.len(),
+                Training::of(params.train, params.train_for, params.contamination),
+            ),
         })
     }
 

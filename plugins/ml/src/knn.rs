@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::neighbours::{check_train, Neighbours};
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained};
+use crate::trained::{Model, Trained, Training};
 
 adr_sdk::param_choice! {
     /// How the distances to the k nearest neighbours make the score.
@@ -29,6 +29,9 @@ adr_sdk::params! {
     pub struct KnnParams {
         /// Events each key trains on before it is judged (more than `k`).
         train: usize = 1000, min >= 2;
+        /// Or train on the events of this first span of event time (at most `train`;
+        /// `train on 1h` in a rule sets it). Off when zero.
+        train_for: std::time::Duration = std::time::Duration::ZERO;
         /// Neighbours.
         k: usize = 5, min >= 1;
         /// How the k distances make the score.
@@ -88,6 +91,10 @@ impl Model for KnnModel {
             .collect()
     }
 
+    fn min_rows(settings: &Self::Settings) -> usize {
+        settings.k + 1
+    }
+
     fn save(&self, out: &mut Writer) {
         out.count(self.settings.k);
         out.count(self.settings.method as usize);
@@ -128,7 +135,11 @@ impl Detector for Knn {
             method: params.method,
         };
         Ok(Knn {
-            trained: Trained::new(settings, inputs.len(), params.train, params.contamination),
+            trained: Trained::new(
+                settings,
+                inputs.len(),
+                Training::of(params.train, params.train_for, params.contamination),
+            ),
         })
     }
 

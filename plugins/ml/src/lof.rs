@@ -15,13 +15,16 @@ use rayon::prelude::*;
 
 use crate::neighbours::{check_train, Neighbours};
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained};
+use crate::trained::{Model, Trained, Training};
 
 adr_sdk::params! {
     /// Parameters of [`Lof`].
     pub struct LofParams {
         /// Events each key trains on before it is judged (more than `k`).
         train: usize = 1000, min >= 2;
+        /// Or train on the events of this first span of event time (at most `train`;
+        /// `train on 1h` in a rule sets it). Off when zero.
+        train_for: std::time::Duration = std::time::Duration::ZERO;
         /// Neighbours.
         k: usize = 20, min >= 1;
         /// Share of training events expected to be outliers: the alarm threshold is the
@@ -101,6 +104,10 @@ impl Model for LofModel {
         self.own.clone()
     }
 
+    fn min_rows(settings: &Self::Settings) -> usize {
+        *settings + 1
+    }
+
     fn save(&self, out: &mut Writer) {
         out.count(self.k);
         self.neighbours.save(out);
@@ -128,7 +135,11 @@ impl Detector for Lof {
     fn new(params: LofParams, inputs: &[String]) -> Result<Self, DetectorError> {
         check_train(params.train, params.k)?;
         Ok(Lof {
-            trained: Trained::new(params.k, inputs.len(), params.train, params.contamination),
+            trained: Trained::new(
+                params.k,
+                inputs.len(),
+                Training::of(params.train, params.train_for, params.contamination),
+            ),
         })
     }
 

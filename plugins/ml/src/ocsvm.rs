@@ -11,7 +11,7 @@ use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, ParamKind, ParamValue};
 
 use crate::state::{Reader, Writer};
 use crate::svm::{solve, Kernel};
-use crate::trained::{Model, Trained};
+use crate::trained::{Model, Trained, Training};
 
 adr_sdk::param_choice! {
     /// The kernel of [`OneClassSvm`].
@@ -80,6 +80,9 @@ adr_sdk::params! {
     pub struct OneClassSvmParams {
         /// Events each key trains on before it is judged.
         train: usize = 1000, min >= 2;
+        /// Or train on the events of this first span of event time (at most `train`;
+        /// `train on 1h` in a rule sets it). Off when zero.
+        train_for: std::time::Duration = std::time::Duration::ZERO;
         /// The kernel: `rbf` or `linear`.
         kernel: KernelChoice = KernelChoice::Rbf;
         /// Upper bound on the share of training rows outside the support, and lower bound
@@ -238,7 +241,11 @@ impl Detector for OneClassSvm {
             cache_bytes: params.cache_mb << 20,
         };
         Ok(OneClassSvm {
-            trained: Trained::new(settings, inputs.len(), params.train, params.contamination),
+            trained: Trained::new(
+                settings,
+                inputs.len(),
+                Training::of(params.train, params.train_for, params.contamination),
+            ),
         })
     }
 

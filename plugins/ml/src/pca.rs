@@ -19,13 +19,16 @@ use linfa_linalg::eigh::{EigSort, Eigh};
 use ndarray::{Array2, ArrayView2};
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained};
+use crate::trained::{Model, Trained, Training};
 
 adr_sdk::params! {
     /// Parameters of [`Pca`].
     pub struct PcaParams {
         /// Events each key trains on before it is judged.
         train: usize = 1000, min >= 2;
+        /// Or train on the events of this first span of event time (at most `train`;
+        /// `train on 1h` in a rule sets it). Off when zero.
+        train_for: std::time::Duration = std::time::Duration::ZERO;
         /// Principal axes kept, largest variance first (0: all).
         n_components: usize = 0;
         /// Of those, how many of the last (lowest-variance) ones score (0: all kept).
@@ -220,7 +223,11 @@ impl Detector for Pca {
             standardise: params.standardise,
         };
         Ok(Pca {
-            trained: Trained::new(settings, inputs.len(), params.train, params.contamination),
+            trained: Trained::new(
+                settings,
+                inputs.len(),
+                Training::of(params.train, params.train_for, params.contamination),
+            ),
         })
     }
 

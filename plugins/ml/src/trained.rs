@@ -92,6 +92,11 @@ pub trait Model: Sized + Send + Sync + 'static {
         self.score_batch(&sample, d)
     }
 
+    /// The fewest training rows a fit takes (a span that ends with fewer goes on training).
+    fn min_rows(_settings: &Self::Settings) -> usize {
+        2
+    }
+
     /// Writes the fitted model.
     fn save(&self, out: &mut Writer);
 
@@ -143,12 +148,38 @@ struct Fitted<M> {
     threshold: f64,
 }
 
+/// When a detector stops training, and where its alarm threshold goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Training {
+    /// Training events, at most.
+    pub train: usize,
+    /// The span of event time (ns) from the first training event after which the model
+    /// fits on what it has; 0 for none.
+    pub span: i64,
+    /// Share of training events expected to be outliers.
+    pub contamination: f64,
+}
+
+impl Training {
+    /// From a detector's `train`, `train_for` and `contamination` parameters.
+    pub fn of(train: usize, train_for: std::time::Duration, contamination: f64) -> Self {
+        Training {
+            train,
+            span: i64::try_from(train_for.as_nanos()).unwrap_or(i64::MAX),
+            contamination,
+        }
+    }
+}
+
 /// A detector's training buffer and, once trained, its model.
 #[derive(Debug)]
 pub struct Trained<M: Model> {
     settings: M::Settings,
     train: usize,
+    span: i64,
     contamination: f64,
+    /// The first training event's time, once there is one.
+    started: Option<i64>,
     d: usize,
     buffer: Vec<f64>,
     fitted: Option<Fitted<M>>,
@@ -163,12 +194,15 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 impl<M: Model> Trained<M> {
-    /// A detector on `d` inputs that trains on its first `train` events.
-    pub fn new(settings: M::Settings, d: usize, train: usize, contamination: f64) -> Self {
+    /// A detector on `d` inputs that trains on its first events, as `training` says.
+    pub fn new(settings: M::Settings, d: usize, training: Training) -> Self {
+        let train = training.train;
         Trained {
             settings,
             train,
-            contamination,
+            span: training.span,
+            contamination: training.contamination,
+            started: None,
             d,
             buffer: Vec::with_capacity(train.min(1 << 20) * d),
             fitted: None,
@@ -181,24 +215,46 @@ impl<M: Model> Trained<M> {
         self.fitted.is_some()
     }
 
-    fn judge_row(&mut self) -> Result<Score, DetectorError> {
+    fn judge_row(&mut self, t: i64) -> Result<Score, DetectorError> {
         if self.row.iter().any(|x| !x.is_finite()) {
             return Ok(Score::UNDETERMINED);
         }
-        if let Some(f) = &self.fitted {
-            let raw = f.model.score(&self.row);
-            return Ok(Score::new(raw, normalise(raw, f.floor, f.threshold)));
+        if self.fitted.is_none() && !self.span_over(t)? {
+            let row = std::mem::take(&mut self.row);
+            let learned = self.learn(&row, t);
+            self.row = row;
+            return learned.map(|_| Score::UNDETERMINED);
         }
-        self.learn_row()
+        let f = self.fitted.as_ref().expect("fitted once the span is over");
+        let raw = f.model.score(&self.row);
+        Ok(Score::new(raw, normalise(raw, f.floor, f.threshold)))
     }
 
-    /// Adds the (finite) row to the training buffer, fitting once it is full.
-    fn learn_row(&mut self) -> Result<Score, DetectorError> {
-        self.buffer.extend_from_slice(&self.row);
+    /// Whether a training span is set and a (finite) event at `t` ends it, in which case
+    /// the model fits on what it has first (when it has enough rows).
+    fn span_over(&mut self, t: i64) -> Result<bool, DetectorError> {
+        let Some(started) = self.started.filter(|_| self.span > 0) else {
+            return Ok(false);
+        };
+        if t < started.saturating_add(self.span)
+            || self.buffer.len() < M::min_rows(&self.settings) * self.d
+        {
+            return Ok(false);
+        }
+        self.fit()?;
+        Ok(true)
+    }
+
+    /// Adds a finite row at `t` to the training buffer, fitting once it is full; whether
+    /// the model is fitted now.
+    fn learn(&mut self, row: &[f64], t: i64) -> Result<bool, DetectorError> {
+        self.started.get_or_insert(t);
+        self.buffer.extend_from_slice(row);
         if self.buffer.len() == self.train * self.d {
             self.fit()?;
+            return Ok(true);
         }
-        Ok(Score::UNDETERMINED)
+        Ok(false)
     }
 
     fn fit(&mut self) -> Result<(), DetectorError> {
@@ -232,24 +288,28 @@ impl<M: Model> Trained<M> {
             .map(|c| frame.f64(c))
             .collect::<Result<_, _>>()?;
         let (n, d) = (frame.len(), self.d);
+        let timestamps = frame.timestamps();
         let mut block = vec![0.0; TRANSPOSE_BLOCK.min(n) * d];
         let mut first = 0;
-        while first < n && self.fitted.is_none() {
+        'training: while first < n && self.fitted.is_none() {
             let len = TRANSPOSE_BLOCK.min(n - first);
             transpose(&columns, first, &mut block[..len * d]);
-            let mut taken = 0;
             for row in block[..len * d].chunks_exact(d) {
-                out.set(first + taken, Score::UNDETERMINED);
-                taken += 1;
-                if row.iter().all(|x| x.is_finite()) {
-                    self.buffer.extend_from_slice(row);
-                    if self.buffer.len() == self.train * d {
-                        self.fit()?;
-                        break;
+                let t = timestamps[first];
+                if !row.iter().all(|x| x.is_finite()) {
+                    out.set(first, Score::UNDETERMINED);
+                } else if self.span_over(t)? {
+                    // This event is the first judged.
+                    break 'training;
+                } else {
+                    out.set(first, Score::UNDETERMINED);
+                    if self.learn(row, t)? {
+                        first += 1;
+                        break 'training;
                     }
                 }
+                first += 1;
             }
-            first += taken;
         }
         let Some(f) = &self.fitted else {
             return Ok(());
@@ -317,7 +377,7 @@ impl<M: Model> Trained<M> {
             ));
         }
         self.row.copy_from_slice(values);
-        self.judge_row()
+        self.judge_row(event.timestamp())
     }
 
     /// The training buffer or the fitted model, as bytes.
@@ -328,6 +388,9 @@ impl<M: Model> Trained<M> {
             None => {
                 out.count(0);
                 out.numbers(&self.buffer);
+                // The first training event's time (bits of the i64), if any.
+                out.count(usize::from(self.started.is_some()));
+                out.count(self.started.unwrap_or(0) as u64 as usize);
             }
             Some(f) => {
                 out.count(1);
@@ -356,9 +419,11 @@ impl<M: Model> Trained<M> {
                 ),
             ));
         }
-        let (buffer, fitted) = match input.count(1)? {
+        let (buffer, fitted, started) = match input.count(1)? {
             0 => {
                 let buffer = input.numbers()?;
+                let has_start = input.count(1)? == 1;
+                let started = input.count(usize::MAX)? as u64 as i64;
                 if buffer.len() % d != 0 || buffer.len() >= self.train * d {
                     return Err(DetectorError::new(
                         ErrorKind::IncompatibleState,
@@ -369,7 +434,7 @@ impl<M: Model> Trained<M> {
                         ),
                     ));
                 }
-                (buffer, None)
+                (buffer, None, has_start.then_some(started))
             }
             _ => {
                 let (floor, threshold) = (input.number()?, input.number()?);
@@ -381,12 +446,14 @@ impl<M: Model> Trained<M> {
                         floor,
                         threshold,
                     }),
+                    None,
                 )
             }
         };
         input.end()?;
         self.buffer = buffer;
         self.fitted = fitted;
+        self.started = started;
         Ok(())
     }
 }
@@ -416,6 +483,71 @@ mod tests {
         for (q, want) in [(0.0, 1.0), (90.0, 3.7), (50.0, 2.5), (100.0, 4.0)] {
             assert!((percentile(&xs, q) - want).abs() < 1e-12, "q = {q}");
         }
+    }
+
+    /// The distance from the training mean, on one input.
+    struct Mean(f64);
+
+    impl Model for Mean {
+        type Settings = ();
+        fn fit(_: &(), rows: &[f64], _d: usize) -> Result<Self, DetectorError> {
+            Ok(Mean(rows.iter().sum::<f64>() / rows.len() as f64))
+        }
+        fn score(&self, row: &[f64]) -> f64 {
+            (row[0] - self.0).abs()
+        }
+        fn save(&self, out: &mut Writer) {
+            out.number(self.0);
+        }
+        fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError> {
+            input.number().map(Mean)
+        }
+    }
+
+    fn judge(trained: &mut Trained<Mean>, t: i64, x: f64) -> Score {
+        trained.update(&Event::new(t, &[x])).unwrap()
+    }
+
+    #[test]
+    fn a_training_span_ends_at_the_first_event_past_it() {
+        let span = std::time::Duration::from_nanos(10);
+        let mut trained = Trained::<Mean>::new((), 1, Training::of(1000, span, 0.1));
+        // Events every 3 ns from t = 5: those before t = 15 train (5, 8, 11, 14).
+        for (k, t) in (5..15).step_by(3).enumerate() {
+            assert_eq!(
+                judge(&mut trained, t, k as f64).verdict,
+                adr_sdk::Verdict::Undetermined
+            );
+            if k == 1 {
+                // A restart mid-span keeps the span's start.
+                let state = trained.save();
+                trained = Trained::new((), 1, Training::of(1000, span, 0.1));
+                trained.restore(&state).unwrap();
+            }
+        }
+        assert!(!trained.is_fitted());
+        let s = judge(&mut trained, 17, 1.5);
+        assert!(trained.is_fitted());
+        assert_eq!(s.raw, 0.0, "the mean of 0, 1, 2, 3");
+        // A frame does the same: the event that ends the span is judged.
+        let mut framed = Trained::<Mean>::new((), 1, Training::of(1000, span, 0.1));
+        let (ts, xs) = ([5, 8, 11, 14, 17, 20], [0.0, 1.0, 2.0, 3.0, 1.5, 9.5]);
+        let cols = [adr_sdk::Column::f64("x", &xs)];
+        let frame = Frame::new(&ts, &cols).unwrap();
+        let mut out = adr_sdk::score::ScoreColumns::with_len(6);
+        framed.score(&frame, &mut out.as_mut()).unwrap();
+        assert_eq!(&out.raw[4..], &[0.0, 8.0]);
+        assert!(out.raw[..4].iter().all(|r| r.is_nan()));
+    }
+
+    #[test]
+    fn the_count_still_caps_a_span() {
+        let span = std::time::Duration::from_secs(3600);
+        let mut trained = Trained::<Mean>::new((), 1, Training::of(3, span, 0.1));
+        for t in 0..3 {
+            judge(&mut trained, t, t as f64);
+        }
+        assert_eq!(judge(&mut trained, 3, 1.0).raw, 0.0);
     }
 
     #[test]

@@ -492,9 +492,24 @@ impl Evaluator {
     }
 }
 
+/// Builds a detector. A detector that trains itself (a `train` or `train_for` parameter)
+/// learns from what the rule's `train on first N` / `train on <span>` withholds, unless
+/// the rule sets that parameter itself.
 fn create(registry: &Registry, d: &DetectorPlan) -> Result<DetectorHandle, EvalError> {
+    let mut params = d.params.clone();
+    if let Ok((_, info)) = registry.find(&d.qualified) {
+        let takes = |name: &str| {
+            info.params.iter().any(|p| p.name == name) && !d.params.iter().any(|(n, _)| n == name)
+        };
+        if let Some(n) = d.training.first_events.filter(|_| takes("train")) {
+            params.push(("train".into(), adr_sdk::ParamValue::Int(n as i64)));
+        }
+        if let Some(span) = d.training.first_span.filter(|_| takes("train_for")) {
+            params.push(("train_for".into(), adr_sdk::ParamValue::Duration(span)));
+        }
+    }
     registry
-        .create(&d.qualified, &d.params, &d.input_names)
+        .create(&d.qualified, &params, &d.input_names)
         .map_err(|source| EvalError::Create {
             detector: d.name.clone(),
             qualified: d.qualified.clone(),
