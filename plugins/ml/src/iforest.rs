@@ -34,6 +34,13 @@ adr_sdk::params! {
         trees: usize = 100, min >= 1;
         /// Training rows each tree is grown on.
         max_samples: usize = 256, min >= 2;
+        /// Share of the inputs each tree draws (without replacement) and splits on, at
+        /// least one (scikit-learn's `max_features`).
+        max_features: f64 = 1.0, min > 0.0, max <= 1.0;
+        /// `axis`: split on one input at a time (Liu et al.); `hyperplane`: on a random
+        /// hyperplane through a random point of the node's box (the extended forest of
+        /// Hariri, Kind & Brunner 2019, full extension).
+        split: SplitChoice = SplitChoice::Axis;
         /// Seed of the random numbers: the same seed grows the same forest.
         seed: usize = 0;
         /// Share of training events expected to be outliers: the alarm threshold is the
@@ -42,16 +49,29 @@ adr_sdk::params! {
     }
 }
 
+adr_sdk::param_choice! {
+    /// How a tree's nodes split.
+    pub enum SplitChoice {
+        /// One input at a threshold.
+        Axis = "axis",
+        /// A random hyperplane.
+        Hyperplane = "hyperplane",
+    }
+}
+
 /// What a forest is grown with.
 #[derive(Debug, Clone, Copy)]
 pub struct ForestSettings {
     trees: usize,
     max_samples: usize,
+    max_features: f64,
+    split: SplitChoice,
     seed: u64,
 }
 
-/// A node: a split on `feature` at `threshold` into `left` and `right`, or, with
-/// `feature == LEAF`, a leaf whose path length is `threshold`.
+/// A node: a split on `feature` at `threshold` into `left` and `right` (in a hyperplane
+/// forest, `feature` is the index of the node's normal and `threshold` its offset), or,
+/// with `feature == LEAF`, a leaf whose path length is `threshold`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Node {
     feature: u32,
@@ -161,8 +181,12 @@ impl Walk {
 /// A grown forest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForestModel {
+    d: usize,
     trees: Vec<Vec<Node>>,
-    /// The same trees laid out for batch walks.
+    /// Per tree of a hyperplane forest, its nodes' normals (`d` values each); empty for
+    /// an axis forest.
+    normals: Vec<Vec<f64>>,
+    /// The trees of an axis forest laid out for batch walks.
     walks: Vec<Walk>,
     /// `c(ψ)`, the normaliser of the mean path length.
     normaliser: f64,
@@ -175,6 +199,15 @@ struct Grower<'a> {
     rng: Pcg64,
     nodes: Vec<Node>,
     features: Vec<usize>,
+    /// Grown with hyperplanes: their normals, `d` values each.
+    normals: Option<Vec<f64>>,
+}
+
+/// A standard normal draw (Box–Muller).
+fn gaussian(rng: &mut Pcg64) -> f64 {
+    let u: f64 = 1.0 - rng.gen::<f64>();
+    let v: f64 = rng.gen();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
 impl Grower<'_> {
@@ -191,9 +224,12 @@ impl Grower<'_> {
             self.nodes[slot] = leaf(depth, sample.len());
             return;
         }
+        if self.normals.is_some() {
+            return self.grow_hyperplane(slot, sample, depth);
+        }
         let value = |r: u32, f: usize| self.rows[r as usize * self.d + f];
         // Draw features until one is not constant here (scikit-learn's random splitter).
-        let mut left_to_draw = self.d;
+        let mut left_to_draw = self.features.len();
         let split = loop {
             if left_to_draw == 0 {
                 break None;
@@ -241,12 +277,64 @@ impl Grower<'_> {
         self.grow(children as usize, left, depth + 1);
         self.grow(children as usize + 1, right, depth + 1);
     }
+
+    /// A node split by a random hyperplane: a normal of independent standard normal
+    /// components on the tree's inputs, through a point drawn uniformly in the box of the
+    /// node's rows; rows with `x·normal ≤ point·normal` go left (a side may be empty).
+    fn grow_hyperplane(&mut self, slot: usize, sample: &mut [u32], depth: usize) {
+        let d = self.d;
+        let row = |r: u32| &self.rows[r as usize * d..(r as usize + 1) * d];
+        let mut normal = vec![0.0; d];
+        let mut offset = 0.0;
+        for &f in &self.features {
+            let (lo, hi) = sample
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                    (lo.min(row(r)[f]), hi.max(row(r)[f]))
+                });
+            normal[f] = gaussian(&mut self.rng);
+            offset += normal[f] * (lo + (hi - lo) * self.rng.gen::<f64>());
+        }
+        let dot = |r: u32| row(r).iter().zip(&normal).map(|(x, n)| x * n).sum::<f64>();
+        let mut split_at = 0;
+        for i in 0..sample.len() {
+            if dot(sample[i]) <= offset {
+                sample.swap(i, split_at);
+                split_at += 1;
+            }
+        }
+        let normals = self.normals.as_mut().expect("a hyperplane forest");
+        let index = (normals.len() / d) as u32;
+        normals.extend(normal);
+        let children = self.nodes.len() as u32;
+        let leaf = Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+        };
+        self.nodes.extend([leaf, leaf]);
+        self.nodes[slot] = Node {
+            feature: index,
+            threshold: offset,
+            left: children,
+            right: children + 1,
+        };
+        let (left, right) = sample.split_at_mut(split_at);
+        self.grow(children as usize, left, depth + 1);
+        self.grow(children as usize + 1, right, depth + 1);
+    }
 }
 
 impl ForestModel {
-    fn new(trees: Vec<Vec<Node>>, normaliser: f64) -> Self {
+    fn new(d: usize, trees: Vec<Vec<Node>>, normals: Vec<Vec<f64>>, normaliser: f64) -> Self {
         ForestModel {
-            walks: trees.iter().map(|t| Walk::new(t)).collect(),
+            d,
+            walks: match normals.is_empty() {
+                true => trees.iter().map(|t| Walk::new(t)).collect(),
+                false => Vec::new(),
+            },
+            normals,
             trees,
             normaliser,
         }
@@ -268,6 +356,17 @@ impl ForestModel {
         }
         node.threshold
     }
+
+    fn hyperplane_path_length(&self, tree: usize, row: &[f64]) -> f64 {
+        let (nodes, normals) = (&self.trees[tree], &self.normals[tree]);
+        let mut node = &nodes[0];
+        while node.feature != LEAF {
+            let normal = &normals[node.feature as usize * self.d..][..self.d];
+            let side: f64 = row.iter().zip(normal).map(|(x, n)| x * n).sum();
+            node = &nodes[node.left as usize + usize::from(side > node.threshold)];
+        }
+        node.threshold
+    }
 }
 
 impl Model for ForestModel {
@@ -277,7 +376,7 @@ impl Model for ForestModel {
         let n = rows.len() / d;
         let psi = settings.max_samples.min(n);
         let max_depth = (psi.max(2) as f64).log2().ceil() as usize;
-        let trees = (0..settings.trees)
+        let grown = (0..settings.trees)
             .into_par_iter()
             .map(|t| {
                 let mut rng = Pcg64::seed_from_u64((settings.seed << 32) ^ t as u64);
@@ -285,13 +384,21 @@ impl Model for ForestModel {
                     .into_iter()
                     .map(|i| i as u32)
                     .collect();
+                // scikit-learn's max_features: max(1, int(share · d)) inputs per tree.
+                let kept = ((settings.max_features * d as f64) as usize).clamp(1, d);
+                let features = match kept < d {
+                    true => rand::seq::index::sample(&mut rng, d, kept).into_vec(),
+                    false => (0..d).collect(),
+                };
+                let hyperplane = settings.split == SplitChoice::Hyperplane;
                 let mut grower = Grower {
                     rows,
                     d,
                     max_depth,
                     rng,
                     nodes: Vec::with_capacity(2 * psi),
-                    features: (0..d).collect(),
+                    features,
+                    normals: hyperplane.then(Vec::new),
                 };
                 grower.nodes.push(Node {
                     feature: LEAF,
@@ -300,14 +407,27 @@ impl Model for ForestModel {
                     right: 0,
                 });
                 grower.grow(0, &mut sample, 0);
-                grower.nodes
+                (grower.nodes, grower.normals)
             })
-            .collect();
-        Ok(ForestModel::new(trees, average_path_length(psi)))
+            .collect::<Vec<_>>();
+        let (trees, normals): (Vec<_>, Vec<_>) = grown.into_iter().unzip();
+        let normals = normals.into_iter().flatten().collect();
+        Ok(ForestModel::new(
+            d,
+            trees,
+            normals,
+            average_path_length(psi),
+        ))
     }
 
     fn score(&self, row: &[f64]) -> f64 {
-        let total: f64 = self.trees.iter().map(|t| Self::path_length(t, row)).sum();
+        let total: f64 = if self.normals.is_empty() {
+            self.trees.iter().map(|t| Self::path_length(t, row)).sum()
+        } else {
+            (0..self.trees.len())
+                .map(|t| self.hyperplane_path_length(t, row))
+                .sum()
+        };
         self.score_of_total(total)
     }
 
@@ -316,6 +436,12 @@ impl Model for ForestModel {
     /// scores are [`score`](Self::score)'s to the bit.
     fn score_batch(&self, rows: &[f64], d: usize) -> Vec<f64> {
         const BLOCK: usize = 256;
+        if self.walks.is_empty() {
+            return rows
+                .par_chunks(BLOCK * d)
+                .flat_map_iter(|block| block.chunks_exact(d).map(|r| self.score(r)))
+                .collect();
+        }
         let mut out = vec![0.0; rows.len() / d];
         out.par_chunks_mut(BLOCK)
             .zip(rows.par_chunks(BLOCK * d))
@@ -329,8 +455,13 @@ impl Model for ForestModel {
     }
 
     fn save(&self, out: &mut Writer) {
+        out.count(self.d);
         out.number(self.normaliser);
         out.count(self.trees.len());
+        out.count(usize::from(!self.normals.is_empty()));
+        for normals in &self.normals {
+            out.numbers(normals);
+        }
         for tree in &self.trees {
             let flat: Vec<f64> = tree
                 .iter()
@@ -348,11 +479,21 @@ impl Model for ForestModel {
     }
 
     fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError> {
+        let d = input.count(1 << 20)?;
         let normaliser = input.number()?;
         let count = input.count(1 << 20)?;
         let bad = |why: String| DetectorError::new(ErrorKind::IncompatibleState, why);
+        let normals: Vec<Vec<f64>> = match input.count(1)? {
+            0 => Vec::new(),
+            _ => (0..count)
+                .map(|_| input.numbers())
+                .collect::<Result<_, _>>()?,
+        };
+        if d == 0 || normals.iter().any(|n| n.len() % d != 0) {
+            return Err(bad(format!("normals that do not fit {d} inputs")));
+        }
         let trees = (0..count)
-            .map(|_| {
+            .map(|t| {
                 let flat = input.numbers()?;
                 if flat.is_empty() || flat.len() % 4 != 0 {
                     return Err(bad(format!("a tree of {} numbers", flat.len())));
@@ -366,7 +507,9 @@ impl Model for ForestModel {
                         right: c[3] as u32,
                     })
                     .collect();
-                // Children must exist, side by side, after their parent (no loops).
+                // Children must exist, side by side, after their parent (no loops), and a
+                // split must name an input (or a normal) that exists.
+                let splits = normals.get(t).map_or(d, |n| n.len() / d);
                 for (i, n) in nodes.iter().enumerate() {
                     if n.feature != LEAF
                         && (n.left as usize <= i
@@ -375,11 +518,14 @@ impl Model for ForestModel {
                     {
                         return Err(bad(format!("node {i} points outside its tree")));
                     }
+                    if n.feature != LEAF && n.feature as usize >= splits {
+                        return Err(bad(format!("node {i} splits on {} of {splits}", n.feature)));
+                    }
                 }
                 Ok(nodes)
             })
             .collect::<Result<_, _>>()?;
-        Ok(ForestModel::new(trees, normaliser))
+        Ok(ForestModel::new(d, trees, normals, normaliser))
     }
 }
 
@@ -400,6 +546,8 @@ impl Detector for IsolationForest {
         let settings = ForestSettings {
             trees: params.trees,
             max_samples: params.max_samples,
+            max_features: params.max_features,
+            split: params.split,
             seed: params.seed as u64,
         };
         Ok(IsolationForest {
@@ -422,6 +570,8 @@ mod tests {
         ForestSettings {
             trees: 50,
             max_samples: 64,
+            max_features: 1.0,
+            split: SplitChoice::Axis,
             seed,
         }
     }
@@ -446,6 +596,67 @@ mod tests {
         assert!(far > 0.6 && inside < 0.5, "far {far}, inside {inside}");
         assert_eq!(ForestModel::fit(&settings(1), &rows, 2).unwrap(), forest);
         assert_ne!(ForestModel::fit(&settings(2), &rows, 2).unwrap(), forest);
+    }
+
+    #[test]
+    fn a_batch_scores_each_row_as_it_scores_alone() {
+        let rows = cluster();
+        for split in [SplitChoice::Axis, SplitChoice::Hyperplane] {
+            let forest = ForestModel::fit(
+                &ForestSettings {
+                    split,
+                    ..settings(4)
+                },
+                &rows,
+                2,
+            )
+            .unwrap();
+            let queries: Vec<f64> = (0..37)
+                .flat_map(|i| [i as f64 / 9.0, 3.0 - i as f64 / 7.0])
+                .collect();
+            let batch = forest.score_batch(&queries, 2);
+            for (q, b) in queries.chunks(2).zip(&batch) {
+                assert_eq!(forest.score(q).to_bits(), b.to_bits(), "{split:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hyperplane_forests_isolate_and_restore() {
+        let rows = cluster();
+        let s = ForestSettings {
+            split: SplitChoice::Hyperplane,
+            ..settings(5)
+        };
+        let forest = ForestModel::fit(&s, &rows, 2).unwrap();
+        let (inside, far) = (forest.score(&[0.5, 0.5]), forest.score(&[5.0, -5.0]));
+        assert!(far > 0.6 && inside < 0.5, "far {far}, inside {inside}");
+        assert_eq!(ForestModel::fit(&s, &rows, 2).unwrap(), forest);
+        let mut out = Writer::default();
+        forest.save(&mut out);
+        let back = ForestModel::restore(&mut Reader::new(&out.bytes)).unwrap();
+        assert_eq!(back, forest);
+    }
+
+    #[test]
+    fn max_features_gives_each_tree_a_subset_of_inputs() {
+        let rows = cluster();
+        let s = ForestSettings {
+            max_features: 0.5,
+            ..settings(6)
+        };
+        let forest = ForestModel::fit(&s, &rows, 2).unwrap();
+        let mut used = [false; 2];
+        for tree in &forest.trees {
+            let features: std::collections::BTreeSet<u32> = tree
+                .iter()
+                .filter(|n| n.feature != LEAF)
+                .map(|n| n.feature)
+                .collect();
+            assert_eq!(features.len(), 1, "one input per tree");
+            used[*features.first().unwrap() as usize] = true;
+        }
+        assert_eq!(used, [true, true], "both inputs are drawn over the trees");
     }
 
     #[test]
@@ -492,7 +703,7 @@ mod tests {
         );
         let mut looped = out.bytes.clone();
         // The first tree's root: point its left child at itself.
-        let root_left = 8 + 8 + 8 + 2 * 8;
+        let root_left = 8 + 8 + 8 + 8 + 8 + 2 * 8;
         looped[root_left..root_left + 8].copy_from_slice(&0.0f64.to_le_bytes());
         let err = ForestModel::restore(&mut Reader::new(&looped)).unwrap_err();
         assert!(err.message().contains("points outside its tree"), "{err}");

@@ -7,6 +7,9 @@
 /// The `Detector` methods every detector here hands to its [`Trained`] field `trained`.
 macro_rules! delegate_to_trained {
     () => {
+        // 2: the training buffer keeps the first training event's time (`train_for`).
+        const STATE_VERSION: u32 = 2;
+
         fn score(
             &mut self,
             frame: &adr_sdk::Frame<'_>,
