@@ -10,6 +10,7 @@
 //! score them. Each figure is the median of 3 to 15 runs (about 2 s in all; 1 run when a
 //! run takes over 10 s), after an untimed warm-up on the first 2 000 rows.
 //!
+//! `one_class_svm_approximate`: the one-class SVM's linear-time variant, the same settings.
 //! `isolation_forest_one_row`: a forest fitted on the n rows, then `update` with one event
 //! at a time through the plugin boundary: p50 and p99 of 1 000 calls after 20 warm-up calls.
 //! `isolation_forest_memory`: the peak resident memory the fit adds beyond the input
@@ -43,6 +44,15 @@ fn settings(case: &str) -> (&'static str, Vec<(&'static str, ParamValue)>) {
                 ("kernel", text("rbf")),
                 ("nu", ParamValue::Float(0.01)),
                 ("gamma", text("scale")),
+            ],
+        ),
+        "one_class_svm_approximate" => (
+            "one_class_svm",
+            vec![
+                ("kernel", text("rbf")),
+                ("nu", ParamValue::Float(0.01)),
+                ("gamma", text("scale")),
+                ("approximate", ParamValue::Bool(true)),
             ],
         ),
         "knn" => (

@@ -9,8 +9,13 @@
 use adr_sdk::params::ParamType;
 use adr_sdk::{Arity, Detector, DetectorError, ErrorKind, ParamKind, ParamValue};
 
+use linfa_linalg::eigh::Eigh;
+use ndarray::Array2;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
 use crate::state::{Reader, Writer};
-use crate::svm::{solve, Kernel};
+use crate::svm::{solve, Kernel, Solution};
 use crate::trained::{Model, Trained, Training};
 
 adr_sdk::param_choice! {
@@ -94,6 +99,16 @@ adr_sdk::params! {
         tol: f64 = 0.001, min > 0.0;
         /// Memory for cached kernel columns while training, in MiB.
         cache_mb: usize = 200, min >= 1;
+        /// Approximate, in time linear in the rows scored: solve the dual on a uniform
+        /// sample of `sample` training rows, then project the decision function onto
+        /// `components` of its support vectors (Nyström).
+        approximate: bool = false;
+        /// Training rows the approximate variant solves on.
+        sample: usize = 10000, min >= 2;
+        /// Kernel centres the approximate decision function keeps.
+        components: usize = 256, min >= 1;
+        /// Seed of the approximate variant's draws.
+        seed: usize = 0;
         /// Share of training events expected to be outliers: the alarm threshold is the
         /// `1 − contamination` quantile of the training scores.
         contamination: f64 = 0.1, min > 0.0, max <= 0.5;
@@ -108,6 +123,8 @@ pub struct OneClassSvmSettings {
     nu: f64,
     tol: f64,
     cache_bytes: usize,
+    /// The approximate variant's sample size, centres and seed.
+    approximate: Option<(usize, usize, u64)>,
 }
 
 /// The support vectors, their coefficients and the offset.
@@ -122,6 +139,72 @@ pub struct OneClassSvmModel {
 }
 
 impl OneClassSvmModel {
+    fn from_solution(kernel: Kernel, d: usize, rows: &[f64], solution: &Solution) -> Self {
+        OneClassSvmModel {
+            kernel,
+            d,
+            support: solution
+                .support
+                .iter()
+                .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
+                .collect(),
+            alpha: solution.alpha.clone(),
+            rho: solution.rho,
+        }
+    }
+
+    /// The decision function `Σ αᵢ K(xᵢ, ·)` projected onto the span of `m` of its
+    /// support vectors `zⱼ` (drawn uniformly), the closest such function in the kernel's
+    /// norm: `β = K_zz⁺ K_zx α`, eigenvalues below `1e-10` of the largest left out. With
+    /// `m` or fewer support vectors the expansion is kept as it is.
+    fn projected(self, m: usize, rng: &mut rand_pcg::Pcg64) -> Self {
+        let (d, kernel) = (self.d, self.kernel);
+        let count = self.alpha.len();
+        if count <= m {
+            return self;
+        }
+        let mut centres = rand::seq::index::sample(rng, count, m).into_vec();
+        centres.sort_unstable();
+        let sv = |i: usize| &self.support[i * d..(i + 1) * d];
+        let z: Vec<f64> = centres
+            .iter()
+            .flat_map(|&i| sv(i).iter().copied())
+            .collect();
+        let zj = |j: usize| &z[j * d..(j + 1) * d];
+        // K_zx α: each centre's kernel against every support vector, weighted.
+        let target: Vec<f64> = (0..m)
+            .into_par_iter()
+            .map(|j| {
+                (0..count)
+                    .map(|i| self.alpha[i] * kernel.eval(zj(j), sv(i)))
+                    .sum()
+            })
+            .collect();
+        let gram = Array2::from_shape_fn((m, m), |(a, b)| kernel.eval(zj(a), zj(b)));
+        let Ok((values, vectors)) = gram.eigh() else {
+            // No decomposition: keep the exact expansion.
+            return self;
+        };
+        let largest = values.iter().copied().fold(0.0, f64::max);
+        let mut beta = vec![0.0; m];
+        for (k, &lambda) in values.iter().enumerate() {
+            if lambda > 1e-10 * largest {
+                let u = vectors.column(k);
+                let weight = u.iter().zip(&target).map(|(a, b)| a * b).sum::<f64>() / lambda;
+                for (b, &uj) in beta.iter_mut().zip(u) {
+                    *b += weight * uj;
+                }
+            }
+        }
+        OneClassSvmModel {
+            kernel,
+            d,
+            support: z,
+            alpha: beta,
+            rho: self.rho,
+        }
+    }
+
     /// scikit-learn's `decision_function`: `Σ αᵢ K(xᵢ, x) − ρ`.
     pub fn decision(&self, row: &[f64]) -> f64 {
         self.support
@@ -148,26 +231,39 @@ impl Model for OneClassSvmModel {
             },
             KernelChoice::Linear => Kernel::Linear,
         };
+        let Some((sample, components, seed)) = settings.approximate else {
+            let solution = solve(
+                rows,
+                d,
+                kernel,
+                settings.nu,
+                settings.tol,
+                settings.cache_bytes,
+            );
+            return Ok(OneClassSvmModel::from_solution(kernel, d, rows, &solution));
+        };
+        // A uniform sample of the rows, solved exactly.
+        let n = rows.len() / d;
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let picked: Vec<f64> = if n > sample {
+            let mut at = rand::seq::index::sample(&mut rng, n, sample).into_vec();
+            at.sort_unstable();
+            at.iter()
+                .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
+                .collect()
+        } else {
+            rows.to_vec()
+        };
         let solution = solve(
-            rows,
+            &picked,
             d,
             kernel,
             settings.nu,
             settings.tol,
             settings.cache_bytes,
         );
-        let support = solution
-            .support
-            .iter()
-            .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
-            .collect();
-        Ok(OneClassSvmModel {
-            kernel,
-            d,
-            support,
-            alpha: solution.alpha,
-            rho: solution.rho,
-        })
+        let exact = OneClassSvmModel::from_solution(kernel, d, &picked, &solution);
+        Ok(exact.projected(components, &mut rng))
     }
 
     fn score(&self, row: &[f64]) -> f64 {
@@ -239,6 +335,11 @@ impl Detector for OneClassSvm {
             nu: params.nu,
             tol: params.tol,
             cache_bytes: params.cache_mb << 20,
+            approximate: params.approximate.then_some((
+                params.sample,
+                params.components,
+                params.seed as u64,
+            )),
         };
         Ok(OneClassSvm {
             trained: Trained::new(
@@ -275,6 +376,7 @@ mod tests {
             nu,
             tol: 1e-3,
             cache_bytes: 1 << 20,
+            approximate: None,
         }
     }
 
@@ -347,6 +449,31 @@ mod tests {
             assert!((theirs.decision(q) - w).abs() < 1e-6, "{q:?}");
         }
         assert!((model.rho - theirs.rho).abs() < 1e-3 * theirs.rho);
+    }
+
+    #[test]
+    fn the_approximation_keeps_a_small_expansion_and_projects_a_large_one() {
+        let rows = rows();
+        let exact = settings(KernelChoice::Rbf, Gamma::Auto, 0.5);
+        let model = OneClassSvmModel::fit(&exact, &rows, 2).unwrap();
+        let approximate = |components| OneClassSvmSettings {
+            approximate: Some((1000, components, 7)),
+            ..exact
+        };
+        // 24 support vectors fit in 30 centres: nothing is projected.
+        let same = OneClassSvmModel::fit(&approximate(30), &rows, 2).unwrap();
+        assert_eq!(same, model);
+        // Onto 12 of them: the closest function in their span, close to the exact one
+        // where the data are.
+        let small = OneClassSvmModel::fit(&approximate(12), &rows, 2).unwrap();
+        assert_eq!(small.support_vectors(), 12);
+        for q in rows.chunks(2).step_by(5) {
+            let (e, a) = (model.decision(q), small.decision(q));
+            assert!(
+                (e - a).abs() < 0.25 * model.rho,
+                "{q:?}: exact {e}, projected {a}"
+            );
+        }
     }
 
     #[test]
