@@ -68,6 +68,9 @@ struct KernelCache<'a> {
 const NONE: usize = usize::MAX;
 /// Column length from which a column is computed on several threads.
 const PARALLEL_COLUMN: usize = 8192;
+/// Rows from which a gradient update is spread over threads: below it the update takes
+/// less time than waking the pool.
+const PARALLEL_UPDATE: usize = 1 << 17;
 
 impl<'a> KernelCache<'a> {
     fn new(rows: &'a [f64], d: usize, kernel: Kernel, bytes: usize) -> Self {
@@ -250,11 +253,11 @@ pub fn solve(
         let update = |(g, (&qi, &qj)): (&mut f64, (&f32, &f32))| {
             *g += f64::from(qi) * di + f64::from(qj) * dj;
         };
-        if l >= PARALLEL_COLUMN {
+        if l >= PARALLEL_UPDATE {
             gradient
                 .par_iter_mut()
                 .zip(q_i.par_iter().zip(q_j))
-                .with_min_len(PARALLEL_COLUMN / 4)
+                .with_min_len(PARALLEL_UPDATE / 4)
                 .for_each(update);
         } else {
             gradient
