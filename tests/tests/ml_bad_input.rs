@@ -176,3 +176,45 @@ fn a_damaged_or_foreign_state_is_refused_and_the_model_is_kept() {
         assert_eq!(again.raw, before.raw, "ml.{detector} after restore");
     }
 }
+
+#[test]
+fn metrics_and_standardising_work_through_the_boundary() {
+    let registry = registry();
+    let names = ["x0".to_owned(), "x1".to_owned()];
+    let scaled = |detector: &str, extra: Vec<(String, ParamValue)>| {
+        let mut params = vec![
+            ("train".to_owned(), ParamValue::Int(40)),
+            ("standardise".to_owned(), ParamValue::Bool(true)),
+        ];
+        params.extend(extra);
+        let mut handle = registry
+            .create(&format!("ml.{detector}"), &params, &names)
+            .unwrap();
+        // Distinct rows, and the same with the second input in other units: once
+        // standardised, the same scores.
+        let plain: Vec<Vec<f64>> = vec![
+            (0..60).map(|i| (i as f64 * 0.731).sin()).collect(),
+            (0..60).map(|i| (i as f64 * 1.37).cos() * 3.0).collect(),
+        ];
+        let mut wide = plain.clone();
+        wide[1].iter_mut().for_each(|x| *x = *x * 1000.0 + 7.0);
+        let a = score(&mut handle, &wide).unwrap();
+        let mut handle = registry
+            .create(&format!("ml.{detector}"), &params, &names)
+            .unwrap();
+        let b = score(&mut handle, &plain).unwrap();
+        (a.raw[40..].to_vec(), b.raw[40..].to_vec())
+    };
+    for metric in ["euclidean", "manhattan", "chebyshev"] {
+        for detector in ["knn", "lof"] {
+            let m = vec![("metric".to_owned(), ParamValue::Text(metric.into()))];
+            let (a, b) = scaled(detector, m);
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                    "ml.{detector} {metric}"
+                );
+            }
+        }
+    }
+}

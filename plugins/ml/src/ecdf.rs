@@ -360,6 +360,9 @@ macro_rules! ecdf_detector {
                 /// Or train on the events of this first span of event time (at most `train`;
                 /// `train on 1h` in a rule sets it). Off when zero.
                 train_for: std::time::Duration = std::time::Duration::ZERO;
+                /// Standardise each input with the training events' mean and population deviation
+                /// before fitting and scoring (PyOD's benchmark does this outside the detector).
+                standardise: bool = false;
                 /// Which rows the distributions are taken over when a batch is judged:
                 /// `train` (each event on its own) or `batch` (PyOD's, batch-dependent).
                 ecdf: EcdfOver = EcdfOver::Train;
@@ -390,7 +393,8 @@ macro_rules! ecdf_detector {
                     trained: Trained::new(
                         settings,
                         inputs.len(),
-                        Training::of(params.train, params.train_for, params.contamination),
+                        Training::of(params.train, params.train_for, params.contamination)
+                            .standardised(params.standardise),
                     ),
                 })
             }

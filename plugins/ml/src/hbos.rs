@@ -24,6 +24,9 @@ adr_sdk::params! {
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
+        /// Standardise each input with the training events' mean and population deviation
+        /// before fitting and scoring (PyOD's benchmark does this outside the detector).
+        standardise: bool = false;
         /// Bins per input.
         n_bins: usize = 10, min >= 2;
         /// Added to each density before the logarithm, so an empty bin scores finitely.
@@ -231,7 +234,8 @@ impl Detector for Hbos {
             trained: Trained::new(
                 settings,
                 inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination),
+                Training::of(params.train, params.train_for, params.contamination)
+                    .standardised(params.standardise),
             ),
         })
     }

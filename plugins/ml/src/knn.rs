@@ -8,7 +8,7 @@
 use adr_sdk::{Arity, Detector, DetectorError};
 use rayon::prelude::*;
 
-use crate::neighbours::{check_train, Neighbours};
+use crate::neighbours::{check_train, Metric, Neighbours};
 use crate::state::{Reader, Writer};
 use crate::trained::{Model, Trained, Training};
 
@@ -32,10 +32,15 @@ adr_sdk::params! {
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
+        /// Standardise each input with the training events' mean and population deviation
+        /// before fitting and scoring (PyOD's benchmark does this outside the detector).
+        standardise: bool = false;
         /// Neighbours.
         k: usize = 5, min >= 1;
         /// How the k distances make the score.
         method: KnnMethod = KnnMethod::Largest;
+        /// The distance: `euclidean`, `manhattan` or `chebyshev`.
+        metric: Metric = Metric::Euclidean;
         /// Share of training events expected to be outliers: the alarm threshold is the
         /// `1 − contamination` quantile of the training scores.
         contamination: f64 = 0.1, min > 0.0, max <= 0.5;
@@ -47,6 +52,7 @@ adr_sdk::params! {
 pub struct KnnSettings {
     k: usize,
     method: KnnMethod,
+    metric: Metric,
 }
 
 /// The training rows, indexed.
@@ -76,7 +82,7 @@ impl Model for KnnModel {
     fn fit(settings: &KnnSettings, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
         Ok(KnnModel {
             settings: *settings,
-            neighbours: Neighbours::new(rows.to_vec(), d, settings.k)?,
+            neighbours: Neighbours::new(rows.to_vec(), d, settings.k, settings.metric)?,
         })
     }
 
@@ -108,9 +114,14 @@ impl Model for KnnModel {
             1 => KnnMethod::Mean,
             _ => KnnMethod::Median,
         };
+        let neighbours = Neighbours::restore(input, k)?;
         Ok(KnnModel {
-            settings: KnnSettings { k, method },
-            neighbours: Neighbours::restore(input, k)?,
+            settings: KnnSettings {
+                k,
+                method,
+                metric: neighbours.metric(),
+            },
+            neighbours,
         })
     }
 }
@@ -133,12 +144,14 @@ impl Detector for Knn {
         let settings = KnnSettings {
             k: params.k,
             method: params.method,
+            metric: params.metric,
         };
         Ok(Knn {
             trained: Trained::new(
                 settings,
                 inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination),
+                Training::of(params.train, params.train_for, params.contamination)
+                    .standardised(params.standardise),
             ),
         })
     }
@@ -153,7 +166,8 @@ mod tests {
     fn model(method: KnnMethod, k: usize) -> KnnModel {
         // Points on a line: 0, 1, 2, 3, 4, 10.
         let rows = vec![0.0, 1.0, 2.0, 3.0, 4.0, 10.0];
-        KnnModel::fit(&KnnSettings { k, method }, &rows, 1).unwrap()
+        let metric = Metric::Euclidean;
+        KnnModel::fit(&KnnSettings { k, method, metric }, &rows, 1).unwrap()
     }
 
     #[test]
@@ -181,6 +195,7 @@ mod tests {
             &KnnSettings {
                 k: 5,
                 method: KnnMethod::Largest,
+                metric: Metric::Euclidean,
             },
             &[1.0, 2.0, 3.0],
             1,

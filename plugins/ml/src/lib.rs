@@ -15,8 +15,9 @@
 //! Every detector here follows one life cycle ([`trained`]): the first `train` events
 //! with finite values are its training set (their verdicts are undetermined), then it fits
 //! and scores each later event. The engine's `refit every` clause rebuilds it to train
-//! again. Inputs are used as given: standardise them in features if the method needs it
-//! (PyOD's benchmark standardises with the training rows' mean and deviation).
+//! again. Inputs are used as given unless `standardise = true`, which scales each with the
+//! training rows' mean and population deviation (what PyOD's benchmark does outside the
+//! detector).
 //!
 //! Normalised score: `0.5` exactly at the alarm threshold, the smallest number above the
 //! `1 − contamination` quantile of the training rows' raw scores (PyOD's `threshold_`; PyOD

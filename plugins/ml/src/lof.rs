@@ -13,7 +13,7 @@
 use adr_sdk::{Arity, Detector, DetectorError};
 use rayon::prelude::*;
 
-use crate::neighbours::{check_train, Neighbours};
+use crate::neighbours::{check_train, Metric, Neighbours};
 use crate::state::{Reader, Writer};
 use crate::trained::{Model, Trained, Training};
 
@@ -25,8 +25,13 @@ adr_sdk::params! {
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
+        /// Standardise each input with the training events' mean and population deviation
+        /// before fitting and scoring (PyOD's benchmark does this outside the detector).
+        standardise: bool = false;
         /// Neighbours.
         k: usize = 20, min >= 1;
+        /// The distance: `euclidean`, `manhattan` or `chebyshev`.
+        metric: Metric = Metric::Euclidean;
         /// Share of training events expected to be outliers: the alarm threshold is the
         /// `1 − contamination` quantile of the training scores.
         contamination: f64 = 0.1, min > 0.0, max <= 0.5;
@@ -88,10 +93,13 @@ fn factor(neighbours: &[(f64, usize)], lrd: &[f64], own: f64) -> f64 {
 }
 
 impl Model for LofModel {
-    type Settings = usize;
+    type Settings = (usize, Metric);
 
-    fn fit(k: &usize, rows: &[f64], d: usize) -> Result<Self, DetectorError> {
-        Ok(LofModel::build(*k, Neighbours::new(rows.to_vec(), d, *k)?))
+    fn fit(&(k, metric): &(usize, Metric), rows: &[f64], d: usize) -> Result<Self, DetectorError> {
+        Ok(LofModel::build(
+            k,
+            Neighbours::new(rows.to_vec(), d, k, metric)?,
+        ))
     }
 
     fn score(&self, row: &[f64]) -> f64 {
@@ -104,8 +112,8 @@ impl Model for LofModel {
         self.own.clone()
     }
 
-    fn min_rows(settings: &Self::Settings) -> usize {
-        *settings + 1
+    fn min_rows(&(k, _): &Self::Settings) -> usize {
+        k + 1
     }
 
     fn save(&self, out: &mut Writer) {
@@ -136,9 +144,10 @@ impl Detector for Lof {
         check_train(params.train, params.k)?;
         Ok(Lof {
             trained: Trained::new(
-                params.k,
+                (params.k, params.metric),
                 inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination),
+                Training::of(params.train, params.train_for, params.contamination)
+                    .standardised(params.standardise),
             ),
         })
     }
@@ -157,7 +166,7 @@ mod tests {
             .flat_map(|i| [(i % 5) as f64, (i / 5) as f64])
             .collect();
         rows.extend([20.0, 20.0]);
-        let m = LofModel::fit(&3, &rows, 2).unwrap();
+        let m = LofModel::fit(&(3, Metric::Euclidean), &rows, 2).unwrap();
         let inside = m.score(&[2.0, 2.0]);
         let far = m.score(&[40.0, 40.0]);
         assert!((inside - 1.0).abs() < 0.2, "{inside}");
@@ -171,7 +180,7 @@ mod tests {
     #[test]
     fn duplicates_keep_densities_finite() {
         let rows = vec![1.0; 30];
-        let m = LofModel::fit(&5, &rows, 1).unwrap();
+        let m = LofModel::fit(&(5, Metric::Euclidean), &rows, 1).unwrap();
         assert!(m.score(&[1.0]).is_finite());
         assert!(m.score(&[2.0]).is_finite());
         assert!(m.own.iter().all(|s| s.is_finite()));

@@ -3,7 +3,8 @@
 //! widest input at the median, leaves of at most 32 rows), with the rows stored in tree
 //! order so that a leaf is one contiguous block.
 //!
-//! The k nearest are exact, ties broken by the lower row index, so the answer does not
+//! Distances are Euclidean, Manhattan or Chebyshev (Minkowski p = 2, 1, ∞: `metric`). The
+//! k nearest are exact, ties broken by the lower row index, so the answer does not
 //! depend on the tree's shape. The `kdtree` crate answered the same queries about 30 times
 //! slower here (a heap allocation per visited node, no box bounds), and the faster k-d
 //! tree crates fix the number of dimensions at compile time, while a rule picks its inputs
@@ -15,6 +16,70 @@ use crate::state::{Reader, Writer};
 
 /// Rows in a leaf, at most.
 const LEAF: usize = 32;
+
+adr_sdk::param_choice! {
+    /// The distance between rows (Minkowski p = 2, 1, ∞).
+    pub enum Metric {
+        /// `√Σ (aᵢ − bᵢ)²`.
+        Euclidean = "euclidean",
+        /// `Σ |aᵢ − bᵢ|`.
+        Manhattan = "manhattan",
+        /// `max |aᵢ − bᵢ|`.
+        Chebyshev = "chebyshev",
+    }
+}
+
+/// A metric's reduction of per-input gaps to the value the search compares (the squared
+/// distance for Euclidean), as a type so that each metric's search is compiled on its own.
+trait Reduce {
+    fn reduce(gaps: impl Iterator<Item = f64>) -> f64;
+}
+
+struct Squares;
+struct Sums;
+struct Maxima;
+
+impl Reduce for Squares {
+    #[inline(always)]
+    fn reduce(gaps: impl Iterator<Item = f64>) -> f64 {
+        gaps.map(|g| g * g).sum()
+    }
+}
+
+impl Reduce for Sums {
+    #[inline(always)]
+    fn reduce(gaps: impl Iterator<Item = f64>) -> f64 {
+        gaps.map(f64::abs).sum()
+    }
+}
+
+impl Reduce for Maxima {
+    #[inline(always)]
+    fn reduce(gaps: impl Iterator<Item = f64>) -> f64 {
+        gaps.map(f64::abs).fold(0.0, f64::max)
+    }
+}
+
+impl Metric {
+    /// The distance in the form the search compares (squared for Euclidean), from the
+    /// per-input gaps.
+    #[cfg(test)]
+    fn reduced(self, gaps: impl Iterator<Item = f64>) -> f64 {
+        match self {
+            Metric::Euclidean => Squares::reduce(gaps),
+            Metric::Manhattan => Sums::reduce(gaps),
+            Metric::Chebyshev => Maxima::reduce(gaps),
+        }
+    }
+
+    /// The distance from its reduced form.
+    fn distance(self, reduced: f64) -> f64 {
+        match self {
+            Metric::Euclidean => reduced.sqrt(),
+            _ => reduced,
+        }
+    }
+}
 
 /// A node of the tree: the rows `start..end` of the tree order, and their bounding box.
 #[derive(Debug, Clone)]
@@ -32,6 +97,7 @@ pub struct Neighbours {
     /// The rows as given (the state, and row `i`'s own values).
     rows: Vec<f64>,
     d: usize,
+    metric: Metric,
     /// The rows in tree order, and each one's index among the rows given.
     ordered: Vec<f64>,
     index: Vec<usize>,
@@ -102,7 +168,7 @@ impl Neighbours {
     /// # Errors
     ///
     /// Too few rows, or a non-finite value.
-    pub fn new(rows: Vec<f64>, d: usize, k: usize) -> Result<Self, DetectorError> {
+    pub fn new(rows: Vec<f64>, d: usize, k: usize, metric: Metric) -> Result<Self, DetectorError> {
         let n = rows.len() / d;
         if n <= k {
             return Err(DetectorError::new(
@@ -119,6 +185,7 @@ impl Neighbours {
         let mut tree = Neighbours {
             rows,
             d,
+            metric,
             ordered: Vec::new(),
             index: (0..n).collect(),
             nodes: Vec::new(),
@@ -173,27 +240,25 @@ impl Neighbours {
         at
     }
 
-    /// Squared distance from `row` to node `n`'s box.
-    fn box_distance(&self, n: usize, row: &[f64]) -> f64 {
+    /// Reduced distance from `row` to node `n`'s box.
+    fn box_distance<R: Reduce>(&self, n: usize, row: &[f64]) -> f64 {
         let b = &self.boxes[2 * self.d * n..2 * self.d * (n + 1)];
         let (lower, upper) = b.split_at(self.d);
-        row.iter()
-            .zip(lower.iter().zip(upper))
-            .map(|(&x, (&lo, &hi))| {
-                let gap = (lo - x).max(x - hi).max(0.0);
-                gap * gap
-            })
-            .sum()
+        R::reduce(
+            row.iter()
+                .zip(lower.iter().zip(upper))
+                .map(|(&x, (&lo, &hi))| (lo - x).max(x - hi).max(0.0)),
+        )
     }
 
-    fn search(&self, n: usize, row: &[f64], best: &mut Best) {
+    fn search<R: Reduce>(&self, n: usize, row: &[f64], best: &mut Best) {
         let node = &self.nodes[n];
         if node.children[0] == NO_CHILD {
             for (slot, stored) in self.ordered[node.start * self.d..node.end * self.d]
                 .chunks_exact(self.d)
                 .enumerate()
             {
-                let distance: f64 = row.iter().zip(stored).map(|(a, b)| (a - b) * (a - b)).sum();
+                let distance = R::reduce(row.iter().zip(stored).map(|(a, b)| a - b));
                 if distance <= best.bound() {
                     best.offer(distance, self.index[node.start + slot]);
                 }
@@ -201,13 +266,21 @@ impl Neighbours {
             return;
         }
         let [a, b] = node.children;
-        let (da, db) = (self.box_distance(a, row), self.box_distance(b, row));
+        let (da, db) = (
+            self.box_distance::<R>(a, row),
+            self.box_distance::<R>(b, row),
+        );
         let (near, far, far_distance) = if da <= db { (a, b, db) } else { (b, a, da) };
-        self.search(near, row, best);
+        self.search::<R>(near, row, best);
         // A tie at the bound can still bring a lower row index.
         if far_distance <= best.bound() {
-            self.search(far, row, best);
+            self.search::<R>(far, row, best);
         }
+    }
+
+    /// The distance it measures.
+    pub fn metric(&self) -> Metric {
+        self.metric
     }
 
     /// Rows indexed.
@@ -220,14 +293,18 @@ impl Neighbours {
         self.rows.is_empty()
     }
 
-    /// `(Euclidean distance, row index)` of the `n` rows nearest to `row`, nearest first,
-    /// ties broken by the lower index.
+    /// `(distance, row index)` of the `n` rows nearest to `row`, nearest first, ties
+    /// broken by the lower index.
     pub fn nearest(&self, row: &[f64], n: usize) -> Vec<(f64, usize)> {
         let mut best = Best::new(n.min(self.len()));
-        self.search(0, row, &mut best);
+        match self.metric {
+            Metric::Euclidean => self.search::<Squares>(0, row, &mut best),
+            Metric::Manhattan => self.search::<Sums>(0, row, &mut best),
+            Metric::Chebyshev => self.search::<Maxima>(0, row, &mut best),
+        }
         best.found
             .into_iter()
-            .map(|(distance, i)| (distance.sqrt(), i))
+            .map(|(reduced, i)| (self.metric.distance(reduced), i))
             .collect()
     }
 
@@ -241,8 +318,9 @@ impl Neighbours {
         found
     }
 
-    /// Writes the rows.
+    /// Writes the metric and the rows.
     pub fn save(&self, out: &mut Writer) {
+        out.count(self.metric as usize);
         out.count(self.d);
         out.numbers(&self.rows);
     }
@@ -253,6 +331,7 @@ impl Neighbours {
     ///
     /// A corrupt state, or one with `k` or fewer rows.
     pub fn restore(input: &mut Reader<'_>, k: usize) -> Result<Self, DetectorError> {
+        let metric = [Metric::Euclidean, Metric::Manhattan, Metric::Chebyshev][input.count(2)?];
         let d = input.count(1 << 20)?;
         let rows = input.numbers()?;
         let bad = |why: String| DetectorError::new(ErrorKind::IncompatibleState, why);
@@ -262,7 +341,7 @@ impl Neighbours {
                 rows.len()
             )));
         }
-        Neighbours::new(rows, d, k).map_err(|e| bad(e.message().to_owned()))
+        Neighbours::new(rows, d, k, metric).map_err(|e| bad(e.message().to_owned()))
     }
 }
 
@@ -271,32 +350,39 @@ mod tests {
     use super::*;
 
     /// Every row's k nearest by brute force: sorted by (distance, index).
-    fn brute(rows: &[f64], d: usize, q: &[f64], k: usize) -> Vec<(f64, usize)> {
+    fn brute(rows: &[f64], d: usize, q: &[f64], k: usize, metric: Metric) -> Vec<(f64, usize)> {
         let mut all: Vec<(f64, usize)> = rows
             .chunks_exact(d)
             .enumerate()
-            .map(|(i, r)| (r.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(), i))
+            .map(|(i, r)| (metric.reduced(r.iter().zip(q).map(|(a, b)| a - b)), i))
             .collect();
         all.sort_by(|a, b| a.partial_cmp(b).unwrap());
         all.truncate(k);
-        all.into_iter().map(|(s, i)| (s.sqrt(), i)).collect()
+        all.into_iter()
+            .map(|(s, i)| (metric.distance(s), i))
+            .collect()
     }
 
     #[test]
     fn the_tree_finds_what_brute_force_finds_ties_included() {
         // 500 rows on 3 inputs, on a coarse grid so that many distances tie.
         let rows: Vec<f64> = (0..1500).map(|i| ((i * 7919) % 13) as f64).collect();
-        let tree = Neighbours::new(rows.clone(), 3, 10).unwrap();
-        for q in [
+        let queries = [
             [0.0, 0.0, 0.0],
             [6.5, 3.0, 12.0],
             [20.0, -4.0, 5.0],
             [3.0, 3.0, 3.0],
-        ] {
-            for k in [1, 7, 40] {
-                assert_eq!(tree.nearest(&q, k), brute(&rows, 3, &q, k), "{q:?} k = {k}");
+        ];
+        for metric in [Metric::Euclidean, Metric::Manhattan, Metric::Chebyshev] {
+            let tree = Neighbours::new(rows.clone(), 3, 10, metric).unwrap();
+            for q in queries {
+                for k in [1, 7, 40] {
+                    let want = brute(&rows, 3, &q, k, metric);
+                    assert_eq!(tree.nearest(&q, k), want, "{metric:?} {q:?} k = {k}");
+                }
             }
         }
+        let tree = Neighbours::new(rows.clone(), 3, 10, Metric::Euclidean).unwrap();
         // A row's nearest others leave the row out.
         let others = tree.nearest_others(17, 5);
         assert!(others.iter().all(|&(_, j)| j != 17));
@@ -305,9 +391,10 @@ mod tests {
 
     #[test]
     fn bad_rows_are_refused() {
-        let err = Neighbours::new(vec![1.0, f64::NAN, 2.0, 3.0], 1, 1).unwrap_err();
+        let err =
+            Neighbours::new(vec![1.0, f64::NAN, 2.0, 3.0], 1, 1, Metric::Euclidean).unwrap_err();
         assert!(err.message().contains("training row 1"), "{err}");
-        let err = Neighbours::new(vec![1.0, 2.0], 1, 2).unwrap_err();
+        let err = Neighbours::new(vec![1.0, 2.0], 1, 2, Metric::Euclidean).unwrap_err();
         assert!(err.message().contains("needs more than 2"), "{err}");
     }
 }

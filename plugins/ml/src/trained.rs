@@ -141,10 +141,52 @@ fn transpose(columns: &[&[f64]], start: usize, rows: &mut [f64]) {
 /// Rows a rayon task scores in [`Model::score_batch`].
 const BATCH_CHUNK: usize = 256;
 
+/// Each input's training mean and population deviation (a zero deviation counts as 1), as
+/// PyOD's `standardizer` and scikit-learn's `StandardScaler` compute them.
+#[derive(Debug, Clone, PartialEq)]
+struct Scale {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+impl Scale {
+    fn of(rows: &[f64], d: usize) -> Scale {
+        let n = (rows.len() / d) as f64;
+        let mut mean = vec![0.0; d];
+        for row in rows.chunks_exact(d) {
+            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0; d];
+        for row in rows.chunks_exact(d) {
+            for ((v, x), m) in var.iter_mut().zip(row).zip(&mean) {
+                *v += (x - m) * (x - m);
+            }
+        }
+        let std = var
+            .iter()
+            .map(|v| (v / n).sqrt())
+            .map(|s| if s == 0.0 { 1.0 } else { s })
+            .collect();
+        Scale { mean, std }
+    }
+
+    /// Standardises rows in place.
+    fn apply(&self, rows: &mut [f64]) {
+        for row in rows.chunks_exact_mut(self.mean.len()) {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *x = (*x - m) / s;
+            }
+        }
+    }
+}
+
 /// A fitted model and its training scores' landmarks.
 #[derive(Debug)]
 struct Fitted<M> {
     model: M,
+    /// The inputs' standardisation, when the detector standardises.
+    scale: Option<Scale>,
     /// The lowest training score: normalised 0.
     floor: f64,
     /// Just above the `1 − contamination` quantile of the training scores: normalised 0.5.
@@ -161,6 +203,8 @@ pub struct Training {
     pub span: i64,
     /// Share of training events expected to be outliers.
     pub contamination: f64,
+    /// Standardise each input with the training rows' mean and deviation.
+    pub standardise: bool,
 }
 
 impl Training {
@@ -170,6 +214,15 @@ impl Training {
             train,
             span: i64::try_from(train_for.as_nanos()).unwrap_or(i64::MAX),
             contamination,
+            standardise: false,
+        }
+    }
+
+    /// The same, standardising each input (the detector's `standardise` parameter).
+    pub fn standardised(self, standardise: bool) -> Self {
+        Training {
+            standardise,
+            ..self
         }
     }
 }
@@ -181,6 +234,7 @@ pub struct Trained<M: Model> {
     train: usize,
     span: i64,
     contamination: f64,
+    standardise: bool,
     /// The first training event's time, once there is one.
     started: Option<i64>,
     d: usize,
@@ -205,6 +259,7 @@ impl<M: Model> Trained<M> {
             train,
             span: training.span,
             contamination: training.contamination,
+            standardise: training.standardise,
             started: None,
             d,
             buffer: Vec::with_capacity(train.min(1 << 20) * d),
@@ -229,6 +284,9 @@ impl<M: Model> Trained<M> {
             return learned.map(|_| Score::UNDETERMINED);
         }
         let f = self.fitted.as_ref().expect("fitted once the span is over");
+        if let Some(scale) = &f.scale {
+            scale.apply(&mut self.row);
+        }
         let raw = f.model.score(&self.row);
         Ok(Score::new(raw, normalise(raw, f.floor, f.threshold)))
     }
@@ -261,7 +319,11 @@ impl<M: Model> Trained<M> {
     }
 
     fn fit(&mut self) -> Result<(), DetectorError> {
-        let rows = std::mem::take(&mut self.buffer);
+        let mut rows = std::mem::take(&mut self.buffer);
+        let scale = self.standardise.then(|| Scale::of(&rows, self.d));
+        if let Some(scale) = &scale {
+            scale.apply(&mut rows);
+        }
         let model = M::fit(&self.settings, &rows, self.d)?;
         let mut scores = model.training_scores(&rows, self.d);
         scores.sort_by(f64::total_cmp);
@@ -272,6 +334,7 @@ impl<M: Model> Trained<M> {
             floor: scores[0],
             threshold: quantile.next_up(),
             model,
+            scale,
         });
         Ok(())
     }
@@ -333,6 +396,9 @@ impl<M: Model> Trained<M> {
                     }
                 }
                 rows.truncate(kept * d);
+            }
+            if let Some(scale) = &f.scale {
+                scale.apply(&mut rows);
             }
             let mut raws = f.model.score_batch(&rows, d).into_iter();
             finite
@@ -399,6 +465,11 @@ impl<M: Model> Trained<M> {
                 out.count(1);
                 out.number(f.floor);
                 out.number(f.threshold);
+                out.count(usize::from(f.scale.is_some()));
+                if let Some(scale) = &f.scale {
+                    out.numbers(&scale.mean);
+                    out.numbers(&scale.std);
+                }
                 f.model.save(&mut out);
             }
         }
@@ -441,11 +512,28 @@ impl<M: Model> Trained<M> {
             }
             _ => {
                 let (floor, threshold) = (input.number()?, input.number()?);
+                let scale = match input.count(1)? {
+                    0 => None,
+                    _ => Some(Scale {
+                        mean: input.numbers()?,
+                        std: input.numbers()?,
+                    }),
+                };
+                if scale
+                    .as_ref()
+                    .is_some_and(|s| s.mean.len() != d || s.std.len() != d)
+                {
+                    return Err(DetectorError::new(
+                        ErrorKind::IncompatibleState,
+                        format!("model state is corrupt: a standardisation not of {d} inputs"),
+                    ));
+                }
                 let model = M::restore(&mut input)?;
                 (
                     Vec::new(),
                     Some(Fitted {
                         model,
+                        scale,
                         floor,
                         threshold,
                     }),
@@ -541,6 +629,31 @@ mod tests {
         framed.score(&frame, &mut out.as_mut()).unwrap();
         assert_eq!(&out.raw[4..], &[0.0, 8.0]);
         assert!(out.raw[..4].iter().all(|r| r.is_nan()));
+    }
+
+    #[test]
+    fn standardising_uses_the_training_mean_and_population_deviation() {
+        let training = Training::of(3, std::time::Duration::ZERO, 0.1).standardised(true);
+        let mut trained = Trained::<Mean>::new((), 1, training);
+        for (t, x) in [0.0, 2.0, 4.0].into_iter().enumerate() {
+            judge(&mut trained, t as i64, x);
+        }
+        // Mean 2, deviation √(8/3): 6 is 4 / 1.633 = 2.449 deviations from the mean.
+        let want = 4.0 / (8.0f64 / 3.0).sqrt();
+        assert!((judge(&mut trained, 3, 6.0).raw - want).abs() < 1e-12);
+        let state = trained.save();
+        let mut back = Trained::<Mean>::new((), 1, training);
+        back.restore(&state).unwrap();
+        assert_eq!(
+            judge(&mut back, 4, 6.0).raw,
+            judge(&mut trained, 4, 6.0).raw
+        );
+        // A batch is standardised the same way.
+        let cols = [adr_sdk::Column::f64("x", &[6.0, 2.0])];
+        let frame = Frame::new(&[5, 6], &cols).unwrap();
+        let mut out = adr_sdk::score::ScoreColumns::with_len(2);
+        trained.score(&frame, &mut out.as_mut()).unwrap();
+        assert_eq!(out.raw, vec![judge(&mut trained, 7, 6.0).raw, 0.0]);
     }
 
     #[test]
