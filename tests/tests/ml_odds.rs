@@ -224,10 +224,10 @@ fn isolation_forest_matches_pyod_on_the_odds_sets() {
     );
 }
 
-/// Runs the built `adr` with the ML plugin.
+/// Runs the built `adr` with the ML and statistical plugins.
 fn adr_with_ml(args: &[&str]) -> (i32, String, String) {
     let b = built();
-    let plugins = plugin_dir(&[&b.ml]);
+    let plugins = plugin_dir(&[&b.ml, &b.statistical]);
     let out = std::process::Command::new(&b.adr)
         .args(args)
         .arg("--plugins")
@@ -306,7 +306,7 @@ fn adr_eval_odds_refuses_what_it_cannot_run() {
     let fake = tempfile::tempdir().unwrap();
     std::fs::create_dir(fake.path().join("splits")).unwrap();
     let fake = fake.path().to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["eval", "odds", "ml.hbos", "--data", "/no/such/odds"],
             "is not an ODDS folder",
@@ -324,6 +324,10 @@ fn adr_eval_odds_refuses_what_it_cannot_run() {
         (
             &["eval", "odds", "ml.nope", "--data", fake],
             "has no detector `nope`",
+        ),
+        (
+            &["eval", "odds", "statistical.zscore", "--data", fake],
+            "does not train",
         ),
     ];
     for (args, want) in cases {

@@ -99,6 +99,12 @@ fn eval_odds(registry: &Registry, args: OddsArgs, quiet: bool) -> anyhow::Result
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("{}: {}", args.detector, lines.join("; "))
     })?;
+    anyhow::ensure!(
+        info.params.iter().any(|p| p.name == "train"),
+        "{} does not train (it has no `train` parameter): adr eval odds fits a detector on \
+         each split's training rows",
+        args.detector
+    );
     let seeded = info.params.iter().any(|p| p.name == "seed");
     anyhow::ensure!(
         args.seeds == 1 || seeded,

@@ -240,6 +240,11 @@ impl ParamSpec {
                 ParamValue::Float(*v)
             }
             (ParamKind::Bool, ParamValue::Bool(v)) => ParamValue::Bool(*v),
+            (ParamKind::FloatOrChoice, ParamValue::Text(v))
+                if !self.choices.iter().any(|c| c == v) =>
+            {
+                return Err(wrong());
+            }
             (ParamKind::Choice | ParamKind::FloatOrChoice, ParamValue::Text(v)) => {
                 if !self.choices.iter().any(|c| c == v) {
                     return Err(ParamError::NotAChoice {
@@ -446,7 +451,7 @@ mod tests {
         let errors = [
             (
                 spec.parse("wide"),
-                "parameter `gamma` must be one of scale, auto, got `wide`",
+                "parameter `gamma` expects a number or one of scale, auto, got the text `wide`",
             ),
             (spec.parse("-1"), "parameter `gamma` must be > 0, got -1"),
             (
