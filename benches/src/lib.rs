@@ -17,6 +17,18 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// Seeded uniform numbers in `[0, 1)` (splitmix64), for inputs generated without the peers'.
+fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// A series of `n` points: `series_<n>.f64` from `$ADR_PEER_INPUTS` (the folder that
 /// `../shared/tools/peers/bench.py dump` writes), checked against its manifest; without
 /// that folder, a seeded series of the same shape (random walk + sine + noise + spikes).
@@ -25,14 +37,7 @@ pub fn series(n: usize) -> (Vec<f64>, String) {
     if let Some(found) = peer_input(&format!("series_{n}")) {
         return found;
     }
-    let mut state = 7u64.wrapping_add(n as u64);
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut uniform = uniform(7u64.wrapping_add(n as u64));
     let mut walk = 0.0;
     let values = (0..n)
         .map(|t| {
@@ -88,14 +93,7 @@ pub fn blobs(n: usize) -> (Vec<f64>, String) {
     if let Some(found) = peer_input(&format!("blobs_{n}")) {
         return found;
     }
-    let mut state = 42u64.wrapping_add(n as u64);
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut uniform = uniform(42u64.wrapping_add(n as u64));
     let mut values = Vec::with_capacity(n * 8);
     for i in 0..n {
         let outlier = i % 100 == 99;
@@ -123,16 +121,7 @@ pub fn blobs(n: usize) -> (Vec<f64>, String) {
 ///
 /// If the ML plugin has not been built: `cargo build --release -p adr-plugin-ml`.
 pub fn release_plugins() -> Registry {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let registry =
-        Registry::load(&SearchPath::explicit([dir.join("release")])).expect("plugins load");
-    assert!(
-        registry.find("ml.isolation_forest").is_ok(),
-        "build the plugin first: cargo build --release -p adr-plugin-ml"
-    );
-    registry
+    release_registry("ml.isolation_forest", "adr-plugin-ml")
 }
 
 /// The release build of the statistical plugin, loaded through the real loader.
@@ -141,14 +130,20 @@ pub fn release_plugins() -> Registry {
 ///
 /// If it has not been built: `cargo build --release -p adr-plugin-statistical`.
 pub fn statistical_plugin() -> Registry {
+    release_registry("statistical.zscore", "adr-plugin-statistical")
+}
+
+/// The plugins under `target/release` (or `$CARGO_TARGET_DIR/release`), which must
+/// include `detector` from `package`.
+fn release_registry(detector: &str, package: &str) -> Registry {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
     let registry =
         Registry::load(&SearchPath::explicit([dir.join("release")])).expect("plugins load");
     assert!(
-        registry.find("statistical.zscore").is_ok(),
-        "build the plugin first: cargo build --release -p adr-plugin-statistical"
+        registry.find(detector).is_ok(),
+        "build the plugin first: cargo build --release -p {package}"
     );
     registry
 }

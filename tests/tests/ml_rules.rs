@@ -18,15 +18,16 @@ ensemble odd {
 }
 ";
 
-#[test]
-fn hbos_in_a_rule_trains_then_flags_the_crash() {
+/// Runs `rules` over the example market with the statistical and ML plugins: the scored
+/// table's header and rows.
+fn run_rules(rules: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let plugins = plugin_dir(&[&built().statistical, &built().ml]);
     let dir = tempfile::tempdir().unwrap();
-    let (rules, scored) = (dir.path().join("ml.adr"), dir.path().join("scored.csv"));
-    std::fs::write(&rules, RULES).unwrap();
+    let (path, scored) = (dir.path().join("ml.adr"), dir.path().join("scored.csv"));
+    std::fs::write(&path, rules).unwrap();
     let out = Command::new(&built().adr)
         .arg("run")
-        .arg(&rules)
+        .arg(&path)
         .args(["--no-notify", "-q", "--input"])
         .arg(workspace().join("examples/market.csv"))
         .arg("--output")
@@ -42,9 +43,15 @@ fn hbos_in_a_rule_trains_then_flags_the_crash() {
     );
     let table = std::fs::read_to_string(&scored).unwrap();
     let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let split = |l: &str| l.split(',').map(str::to_owned).collect::<Vec<_>>();
+    let header = split(lines.next().unwrap());
+    (header, lines.map(split).collect())
+}
+
+#[test]
+fn hbos_in_a_rule_trains_then_flags_the_crash() {
+    let (header, rows) = run_rules(RULES);
     let verdict = header.iter().position(|h| *h == "shape.verdict").unwrap();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // The first return is NaN (no previous close), so training takes rows 2..=1001.
     assert!(
         rows[..1001].iter().all(|r| r[verdict] == "undetermined"),
@@ -68,42 +75,18 @@ fn hbos_in_a_rule_trains_then_flags_the_crash() {
 /// on: its verdicts start right after, without a `train` parameter.
 #[test]
 fn a_rules_training_clause_is_the_detectors_training_set() {
-    let plugins = plugin_dir(&[&built().statistical, &built().ml]);
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("ml.adr");
     for (clause, judged_from) in [("train on first 500", 501), ("train on 2h", 121)] {
         let text = RULES.replace(
             "ml.hbos(train = 1000, contamination = 1%) on [returns, volume]",
             &format!("ml.hbos(contamination = 1%) on [returns, volume] {clause}"),
         );
-        std::fs::write(&rules, text).unwrap();
-        let scored = dir.path().join("scored.csv");
-        let out = Command::new(&built().adr)
-            .arg("run")
-            .arg(&rules)
-            .args(["--no-notify", "-q", "--input"])
-            .arg(workspace().join("examples/market.csv"))
-            .arg("--output")
-            .arg(&scored)
-            .arg("--plugins")
-            .arg(plugins.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let table = std::fs::read_to_string(&scored).unwrap();
-        let mut lines = table.lines();
-        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let (header, rows) = run_rules(&text);
         let (symbol, verdict) = (
             header.iter().position(|h| *h == "key").unwrap(),
             header.iter().position(|h| *h == "shape.verdict").unwrap(),
         );
-        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-        let first = rows[0][symbol];
-        let key: Vec<&Vec<&str>> = rows.iter().filter(|r| r[symbol] == first).collect();
+        let first = &rows[0][symbol];
+        let key: Vec<&Vec<String>> = rows.iter().filter(|r| &r[symbol] == first).collect();
         let judged = key
             .iter()
             .position(|r| r[verdict] != "undetermined")

@@ -24,7 +24,7 @@ use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained, Training};
+use crate::trained::{Model, Trained};
 
 adr_sdk::param_choice! {
     /// Which rows the empirical distributions are taken over when a batch is judged.
@@ -393,8 +393,7 @@ macro_rules! ecdf_detector {
                     trained: Trained::new(
                         settings,
                         inputs.len(),
-                        Training::of(params.train, params.train_for, params.contamination)
-                            .standardised(params.standardise),
+                        crate::trained::training_of!(params),
                     ),
                 })
             }

@@ -14,7 +14,7 @@ use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained, Training};
+use crate::trained::{Model, Trained};
 
 adr_sdk::params! {
     /// Parameters of [`Hbos`].
@@ -231,12 +231,7 @@ impl Detector for Hbos {
             tol: params.tol,
         };
         Ok(Hbos {
-            trained: Trained::new(
-                settings,
-                inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination)
-                    .standardised(params.standardise),
-            ),
+            trained: Trained::new(settings, inputs.len(), crate::trained::training_of!(params)),
         })
     }
 

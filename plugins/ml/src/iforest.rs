@@ -20,7 +20,7 @@ use rand_pcg::Pcg64;
 use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained, Training};
+use crate::trained::{Model, Trained};
 
 adr_sdk::params! {
     /// Parameters of [`IsolationForest`].
@@ -554,12 +554,7 @@ impl Detector for IsolationForest {
             seed: params.seed as u64,
         };
         Ok(IsolationForest {
-            trained: Trained::new(
-                settings,
-                inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination)
-                    .standardised(params.standardise),
-            ),
+            trained: Trained::new(settings, inputs.len(), crate::trained::training_of!(params)),
         })
     }
 

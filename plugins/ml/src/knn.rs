@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::neighbours::{check_train, Metric, Neighbours};
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained, Training};
+use crate::trained::{Model, Trained};
 
 adr_sdk::param_choice! {
     /// How the distances to the k nearest neighbours make the score.
@@ -147,12 +147,7 @@ impl Detector for Knn {
             metric: params.metric,
         };
         Ok(Knn {
-            trained: Trained::new(
-                settings,
-                inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination)
-                    .standardised(params.standardise),
-            ),
+            trained: Trained::new(settings, inputs.len(), crate::trained::training_of!(params)),
         })
     }
 

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::neighbours::{check_train, Metric, Neighbours};
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained, Training};
+use crate::trained::{Model, Trained};
 
 adr_sdk::params! {
     /// Parameters of [`Lof`].
@@ -146,8 +146,7 @@ impl Detector for Lof {
             trained: Trained::new(
                 (params.k, params.metric),
                 inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination)
-                    .standardised(params.standardise),
+                crate::trained::training_of!(params),
             ),
         })
     }

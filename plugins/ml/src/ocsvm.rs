@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
 use crate::svm::{solve, Kernel, Solution};
-use crate::trained::{Model, Trained, Training};
+use crate::trained::{Model, Trained};
 
 adr_sdk::param_choice! {
     /// The kernel of [`OneClassSvm`].
@@ -345,12 +345,7 @@ impl Detector for OneClassSvm {
             )),
         };
         Ok(OneClassSvm {
-            trained: Trained::new(
-                settings,
-                inputs.len(),
-                Training::of(params.train, params.train_for, params.contamination)
-                    .standardised(params.standardise),
-            ),
+            trained: Trained::new(settings, inputs.len(), crate::trained::training_of!(params)),
         })
     }
 

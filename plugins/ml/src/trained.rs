@@ -36,6 +36,16 @@ macro_rules! delegate_to_trained {
 }
 pub(crate) use delegate_to_trained;
 
+/// The [`Training`] a detector's `train`, `train_for`, `contamination` and `standardise`
+/// parameters ask for.
+macro_rules! training_of {
+    ($params:expr) => {
+        $crate::trained::Training::of($params.train, $params.train_for, $params.contamination)
+            .standardised($params.standardise)
+    };
+}
+pub(crate) use training_of;
+
 use adr_sdk::score::ratio;
 use adr_sdk::{DetectorError, ErrorKind, Event, Frame, Score, ScoresMut};
 use rayon::prelude::*;
