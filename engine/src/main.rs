@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cli {
     pub(crate) mod eval;
+    pub(crate) mod eval_series;
     pub(crate) mod rules;
 }
 

@@ -84,6 +84,7 @@ mod export;
 mod frame;
 pub mod params;
 pub mod score;
+pub mod state;
 
 #[doc(hidden)]
 pub mod ffi;

@@ -45,6 +45,8 @@ pub struct Built {
     pub statistical: PathBuf,
     /// The machine-learning plugin.
     pub ml: PathBuf,
+    /// The realtime plugin.
+    pub realtime: PathBuf,
     /// The plugin whose detector panics.
     pub faulty: PathBuf,
     /// A dynamic library that is not a plugin.
@@ -75,6 +77,8 @@ pub fn built() -> &'static Built {
             "-p",
             "adr-plugin-ml",
             "-p",
+            "adr-plugin-realtime",
+            "-p",
             "adr-test-plugin-faulty",
             "-p",
             "adr-test-not-a-plugin",
@@ -96,6 +100,7 @@ pub fn built() -> &'static Built {
             adr: debug.join(format!("adr{}", std::env::consts::EXE_SUFFIX)),
             statistical: library(&debug, "adr_plugin_statistical"),
             ml: library(&debug, "adr_plugin_ml"),
+            realtime: library(&debug, "adr_plugin_realtime"),
             faulty: library(&debug, "adr_test_plugin_faulty"),
             not_a_plugin: library(&debug, "adr_test_not_a_plugin"),
             future_sdk: library(&debug, "adr_test_plugin_future_sdk"),

@@ -22,6 +22,27 @@ pub(crate) enum EvalCommand {
         With --out, each split's test scores go to OUT/<set>/split_<seed>.csv (OUT/seed_<s>/... \
         with --seeds), the layout `odds_eval.py score OUT` reads.")]
     Odds(OddsArgs),
+    /// A rule file on the Numenta Anomaly Benchmark: each of its 58 series run from a cold
+    /// start, scored with NAB's three profiles at their optimised thresholds.
+    #[command(after_help = "Examples:\n  \
+        adr eval nab rules/nab.adr\n  \
+        adr eval nab rules/nab.adr --out target/nab-results --json\n\n\
+        The rules read one field, `value`; the data file's `timestamp` is the event time. \
+        The score of a row is the ensemble's normalised score (undetermined rows score 0). \
+        With --out, OUT/<category>/<name>.csv holds timestamp,value,anomaly_score, the \
+        layout `nab_score.py OUT` reads.")]
+    Nab(super::eval_series::NabArgs),
+    /// A rule file on the Turing Change Point Dataset: each series run from a cold start,
+    /// the ensemble's anomalies taken as change points, scored with F1 (margin 5) and
+    /// covering against five annotators.
+    #[command(after_help = "Examples:\n  \
+        adr eval tcpd rules/tcpd.adr --lag 4\n  \
+        adr eval tcpd rules/tcpd.adr --lag 4 --out target/tcpd.json --json\n\n\
+        The rules read `value` (the first dimension) or v1..vd; each dimension is \
+        standardised over the series first, as ts_eval.py's reference runs do. A change \
+        starts at each row whose verdict is anomaly after one that is not, minus --lag. \
+        With --out, the change points go to a JSON file `ts_eval.py cpd` reads.")]
+    Tcpd(super::eval_series::TcpdArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,12 +82,14 @@ pub(crate) struct OddsArgs {
 }
 
 pub(crate) fn eval(
-    registry: &Registry,
+    registry: &std::sync::Arc<Registry>,
     command: EvalCommand,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
     match command {
         EvalCommand::Odds(args) => eval_odds(registry, args, quiet),
+        EvalCommand::Nab(args) => super::eval_series::nab(registry, args, quiet),
+        EvalCommand::Tcpd(args) => super::eval_series::tcpd(registry, args, quiet),
     }
 }
 
@@ -118,7 +141,7 @@ fn eval_odds(registry: &Registry, args: OddsArgs, quiet: bool) -> anyhow::Result
     };
     let method = odds::pyod_method(&args.detector);
     let reference = odds::reference(&dir, "roc", protocol)?;
-    let bar = progress(names.len() as u64, quiet);
+    let bar = progress(names.len() as u64, "sets", quiet);
     let mut results = Vec::new();
     for name in &names {
         if let Some(bar) = &bar {
@@ -181,14 +204,16 @@ fn eval_odds(registry: &Registry, args: OddsArgs, quiet: bool) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress(sets: u64, quiet: bool) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress(items: u64, what: &str, quiet: bool) -> Option<indicatif::ProgressBar> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(sets);
+    let bar = indicatif::ProgressBar::new(items);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} sets [{wide_bar}] {msg}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {{pos}}/{{len}} {what} [{{wide_bar}}] {{msg}}"
+        ))
+        .expect("valid template"),
     );
     Some(bar)
 }

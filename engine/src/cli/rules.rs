@@ -117,7 +117,7 @@ fn plan(files: &[PathBuf], registry: &Registry, quiet: bool) -> anyhow::Result<P
 }
 
 /// [`plan`], and the sources it was planned from.
-fn plan_with_sources(
+pub(crate) fn plan_with_sources(
     files: &[PathBuf],
     registry: &Registry,
     quiet: bool,

@@ -3,7 +3,13 @@
 //!
 //! - [`metrics`]: ROC-AUC and average precision as scikit-learn computes them;
 //! - [`odds`]: the ODDS outlier-detection sets under PyOD's and ADBench's protocols, scored
-//!   through the plugin boundary, written in the layout `odds_eval.py score` reads.
+//!   through the plugin boundary, written in the layout `odds_eval.py score` reads;
+//! - [`series`]: a rule file run over one series in memory, from a cold start;
+//! - [`nab`]: the Numenta Anomaly Benchmark's corpus, scorer and result folders;
+//! - [`cpd`]: the Turing Change Point Dataset and its F1 and covering metrics.
 
+pub mod cpd;
 pub mod metrics;
+pub mod nab;
 pub mod odds;
+pub mod series;

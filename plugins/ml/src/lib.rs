@@ -33,7 +33,7 @@ pub mod lof;
 pub mod neighbours;
 pub mod ocsvm;
 pub mod pca;
-pub mod state;
+pub use adr_sdk::state;
 pub mod svm;
 pub mod trained;
 

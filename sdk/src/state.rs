@@ -1,7 +1,8 @@
-//! The byte layout of a fitted model's state: little-endian words, each vector prefixed
-//! by its length, read back with every length and the end checked.
+//! A byte layout for detector state ([`Detector::save`](crate::Detector::save)): little-endian
+//! words, each vector prefixed by its length, read back with every length and the end
+//! checked, so a damaged state is refused instead of misread.
 
-use adr_sdk::{DetectorError, ErrorKind};
+use crate::{DetectorError, ErrorKind};
 
 /// Appends words to a state.
 #[derive(Debug, Default)]
@@ -37,7 +38,7 @@ pub struct Reader<'a> {
 fn corrupt(why: String) -> DetectorError {
     DetectorError::new(
         ErrorKind::IncompatibleState,
-        format!("model state is corrupt: {why}"),
+        format!("state is corrupt: {why}"),
     )
 }
 
