@@ -199,13 +199,13 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs the built `adr` with `args` in the workspace, with the statistical and the faulty
-/// plugins, feeding `stdin` if given.
+/// Runs the built `adr` with `args` in the workspace, with the statistical, realtime and
+/// faulty plugins, feeding `stdin` if given.
 pub fn adr(args: &[&str], stdin: Option<&str>) -> Run {
     use std::io::Write;
     use std::process::{Command, Output, Stdio};
     let b = built();
-    let dir = plugin_dir(&[&b.statistical, &b.faulty]);
+    let dir = plugin_dir(&[&b.statistical, &b.realtime, &b.faulty]);
     let mut cmd = Command::new(&b.adr);
     cmd.args(args)
         .arg("--plugins")

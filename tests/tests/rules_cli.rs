@@ -520,7 +520,7 @@ fn rule_fixtures_are_reproducible() {
         .status()
         .expect("python runs");
     assert!(status.success());
-    for name in ["tweets.csv", "trades.csv"] {
+    for name in ["tweets.csv", "trades.csv", "shift.csv"] {
         let want = std::fs::read(workspace().join("rules/fixtures").join(name)).unwrap();
         let got = std::fs::read(Path::new(dir.path()).join(name)).unwrap();
         assert!(

@@ -6,7 +6,8 @@ use adr_tests::{built, plugin_dir, workspace};
 
 #[test]
 fn every_shipped_rule_file_checks_clean() {
-    let dir = plugin_dir(&[&built().statistical]);
+    let b = built();
+    let dir = plugin_dir(&[&b.statistical, &b.ml, &b.realtime]);
     let registry = Registry::load(&SearchPath::explicit([dir.path().to_path_buf()])).unwrap();
     let mut files: Vec<_> = std::fs::read_dir(workspace().join("rules"))
         .unwrap()
