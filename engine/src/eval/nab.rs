@@ -292,9 +292,9 @@ pub fn optimise_threshold(
     let mut rows: Vec<(f64, usize, f64)> = Vec::new();
     let mut offset = 0;
     for (file, s) in corpus.files.iter().zip(scores) {
-        for i in file.probation..file.len() {
-            let w = file.window[i].map_or(usize::MAX, |k| k + offset);
-            rows.push((s[i], w, file.unit[i]));
+        let p = file.probation;
+        for ((&score, window), &unit) in s[p..].iter().zip(&file.window[p..]).zip(&file.unit[p..]) {
+            rows.push((score, window.map_or(usize::MAX, |k| k + offset), unit));
         }
         offset += file.spans.len();
     }

@@ -40,3 +40,104 @@ adr_sdk::export_detectors!(
     family = "realtime",
     detectors = [Ewma, Cusum, PageHinkley, Adwin, Bocpd, Spot],
 );
+
+#[cfg(test)]
+mod bad_input {
+    //! What every detector of the family does with bad input: NaN runs, repeated and
+    //! irregular timestamps, damaged states.
+
+    use adr_sdk::{Detector, Event, Verdict};
+
+    use crate::testing::{noise, params};
+
+    fn series() -> Vec<f64> {
+        let mut v = noise(3000, 17);
+        v[2000..].iter_mut().for_each(|x| *x += 5.0);
+        v
+    }
+
+    /// NaN/inf runs are undetermined and leave the detector as if they were not there;
+    /// timestamps (repeated, gapped, going back) change nothing.
+    fn nan_runs_and_timestamps_change_nothing<D: Detector>() {
+        let clean = series();
+        let mut d = D::new(params(&[]), &["x".into()]).unwrap();
+        let want: Vec<_> = clean
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                d.update(&Event::new(i as i64, std::slice::from_ref(x)))
+                    .unwrap()
+            })
+            .collect();
+        let mut d = D::new(params(&[]), &["x".into()]).unwrap();
+        let mut got = Vec::new();
+        for (i, &x) in clean.iter().enumerate() {
+            if i % 500 == 250 {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+                    let s = d.update(&Event::new(0, &[bad])).unwrap();
+                    assert_eq!(s.verdict, Verdict::Undetermined, "{}", D::NAME);
+                }
+            }
+            // bursts of one timestamp, a gap of a year, a step back
+            let ts = match i {
+                0..=999 => 7,
+                1000..=1999 => 365 * 86_400_000_000_000 + i as i64,
+                _ => -(i as i64),
+            };
+            got.push(d.update(&Event::new(ts, &[x])).unwrap());
+        }
+        assert_eq!(format!("{want:?}"), format!("{got:?}"), "{}", D::NAME);
+    }
+
+    /// A truncated or foreign state is refused and the detector keeps its own.
+    fn damaged_states_are_refused<D: Detector>() {
+        let values = series();
+        let mut d = D::new(params(&[]), &["x".into()]).unwrap();
+        for (i, x) in values[..2500].iter().enumerate() {
+            d.update(&Event::new(i as i64, std::slice::from_ref(x)))
+                .unwrap();
+        }
+        let state = d.save().expect("a state");
+        let before = d.save();
+        for bad in [&state[..state.len() - 3], &state[..0], &[0xff; 9][..]] {
+            assert!(
+                d.restore(bad).is_err(),
+                "{} took {} bytes",
+                D::NAME,
+                bad.len()
+            );
+            assert_eq!(d.save(), before, "{} changed on a refused restore", D::NAME);
+        }
+        let mut longer = state.clone();
+        longer.extend_from_slice(&[0; 8]);
+        assert!(
+            d.restore(&longer).is_err(),
+            "{} took trailing bytes",
+            D::NAME
+        );
+    }
+
+    macro_rules! for_each_detector {
+        ($($name:ident: $d:ty),* $(,)?) => {$(
+            mod $name {
+                #[test]
+                fn nan_runs_and_timestamps_change_nothing() {
+                    super::nan_runs_and_timestamps_change_nothing::<$d>();
+                }
+                #[test]
+                fn damaged_states_are_refused() {
+                    super::damaged_states_are_refused::<$d>();
+                }
+            }
+        )*};
+    }
+
+    for_each_detector!(
+        ewma: crate::Ewma,
+        cusum: crate::Cusum,
+        page_hinkley: crate::PageHinkley,
+        adwin: crate::Adwin,
+        bocpd: crate::Bocpd,
+        spot: crate::Spot,
+    );
+}
