@@ -9,6 +9,7 @@
 //! | `adwin` | ADWIN2 adaptive window (Bifet & Gavaldà 2007) | a cut with \|Δμ\| ≥ ε |
 //! | `bocpd` | Bayesian online change points (Adams & MacKay 2007), Normal-Gamma | the change is the MAP run |
 //! | `spot` | SPOT / DSPOT extreme-value threshold (Siffer et al. 2017) | P(X > x) ≤ `q` |
+//! | `half_space_trees` | Half-Space Trees (Tan et al. 2011), River's form | score ≥ `threshold` |
 //!
 //! Scoring a batch is the same loop as a stream of events, so chunked, per-event and
 //! whole-batch scoring agree exactly, and every detector saves and restores its state (a
@@ -21,6 +22,7 @@ mod bocpd;
 mod cusum;
 mod ewma;
 mod gpd;
+mod hst;
 mod online;
 mod page_hinkley;
 mod spot;
@@ -32,13 +34,14 @@ pub use adwin::{Adwin, AdwinParams};
 pub use bocpd::{Bocpd, BocpdParams};
 pub use cusum::{Cusum, CusumParams};
 pub use ewma::{Ewma, EwmaParams};
+pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams, Limits};
 pub use online::Side;
 pub use page_hinkley::{PageHinkley, PageHinkleyParams};
 pub use spot::{Spot, SpotParams};
 
 adr_sdk::export_detectors!(
     family = "realtime",
-    detectors = [Ewma, Cusum, PageHinkley, Adwin, Bocpd, Spot],
+    detectors = [Ewma, Cusum, PageHinkley, Adwin, Bocpd, Spot, HalfSpaceTrees],
 );
 
 #[cfg(test)]
@@ -139,5 +142,6 @@ mod bad_input {
         adwin: crate::Adwin,
         bocpd: crate::Bocpd,
         spot: crate::Spot,
+        half_space_trees: crate::HalfSpaceTrees,
     );
 }
