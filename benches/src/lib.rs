@@ -133,6 +133,15 @@ pub fn statistical_plugin() -> Registry {
     release_registry("statistical.zscore", "adr-plugin-statistical")
 }
 
+/// The release builds of the realtime and statistical plugins, loaded through the real loader.
+///
+/// # Panics
+///
+/// If the realtime plugin has not been built: `cargo build --release -p adr-plugin-realtime`.
+pub fn realtime_plugin() -> Registry {
+    release_registry("realtime.bocpd", "adr-plugin-realtime")
+}
+
 /// The plugins under `target/release` (or `$CARGO_TARGET_DIR/release`), which must
 /// include `detector` from `package`.
 fn release_registry(detector: &str, package: &str) -> Registry {

@@ -395,7 +395,10 @@ mod tests {
             scores[2500].raw
         );
         assert_eq!(scores[2500].verdict, Verdict::Anomaly);
-        let alarms = scores.iter().filter(|s| s.verdict == Verdict::Anomaly).count();
+        let alarms = scores
+            .iter()
+            .filter(|s| s.verdict == Verdict::Anomaly)
+            .count();
         // the tails of 2-d normal noise: under 4 % of the points
         assert!(alarms < 110, "{alarms} alarms");
     }

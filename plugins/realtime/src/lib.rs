@@ -10,6 +10,7 @@
 //! | `bocpd` | Bayesian online change points (Adams & MacKay 2007), Normal-Gamma | the change is the MAP run |
 //! | `spot` | SPOT / DSPOT extreme-value threshold (Siffer et al. 2017) | P(X > x) ≤ `q` |
 //! | `half_space_trees` | Half-Space Trees (Tan et al. 2011), River's form | score ≥ `threshold` |
+//! | `random_cut_forest` | streaming Robust Random Cut Forest (Guha et al. 2016), CoDisp | mean CoDisp ≥ `threshold` |
 //!
 //! Scoring a batch is the same loop as a stream of events, so chunked, per-event and
 //! whole-batch scoring agree exactly, and every detector saves and restores its state (a
@@ -25,6 +26,7 @@ mod gpd;
 mod hst;
 mod online;
 mod page_hinkley;
+mod rrcf;
 mod spot;
 
 #[cfg(test)]
@@ -37,11 +39,21 @@ pub use ewma::{Ewma, EwmaParams};
 pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams, Limits};
 pub use online::Side;
 pub use page_hinkley::{PageHinkley, PageHinkleyParams};
+pub use rrcf::{RandomCutForest, RandomCutForestParams};
 pub use spot::{Spot, SpotParams};
 
 adr_sdk::export_detectors!(
     family = "realtime",
-    detectors = [Ewma, Cusum, PageHinkley, Adwin, Bocpd, Spot, HalfSpaceTrees],
+    detectors = [
+        Ewma,
+        Cusum,
+        PageHinkley,
+        Adwin,
+        Bocpd,
+        Spot,
+        HalfSpaceTrees,
+        RandomCutForest
+    ],
 );
 
 #[cfg(test)]
@@ -143,5 +155,6 @@ mod bad_input {
         bocpd: crate::Bocpd,
         spot: crate::Spot,
         half_space_trees: crate::HalfSpaceTrees,
+        random_cut_forest: crate::RandomCutForest,
     );
 }

@@ -47,8 +47,6 @@ struct Tail {
     gpd: Gpd,
     /// Peak count at the last fit.
     fitted_at: usize,
-    /// The alarm threshold z_q.
-    z: f64,
     /// The risk q.
     q: f64,
 }
@@ -68,7 +66,6 @@ impl Tail {
                 scale: 1.0,
             },
             fitted_at: 0,
-            z: t,
             q: p.q,
         };
         tail.fit();
@@ -77,19 +74,20 @@ impl Tail {
 
     fn fit(&mut self) {
         if !self.peaks.is_empty() {
-            self.gpd = Gpd::fit(self.peaks.make_contiguous());
+            let near = (self.fitted_at > 0).then_some(self.gpd);
+            self.gpd = Gpd::fit_near(self.peaks.make_contiguous(), near);
         }
         self.fitted_at = self.peaks.len();
-        self.threshold();
     }
 
-    fn threshold(&mut self) {
-        self.z = if self.peaks.is_empty() {
+    /// The alarm threshold z_q (computed when asked: judging a point needs only `raw`).
+    fn threshold(&self) -> f64 {
+        if self.peaks.is_empty() {
             self.t
         } else {
             let r = (self.q * self.n / self.peaks.len() as f64).min(1.0);
             self.t + self.gpd.quantile(r)
-        };
+        }
     }
 
     /// q / P(X > x): at least 1 exactly from z_q on; 0 up to t.
@@ -112,7 +110,6 @@ impl Tail {
     fn learn(&mut self, x: f64, p: &SpotParams) {
         self.n += 1.0;
         if x <= self.t {
-            self.threshold();
             return;
         }
         self.peaks.push_back(x - self.t);
@@ -129,8 +126,6 @@ impl Tail {
         };
         if due {
             self.fit();
-        } else {
-            self.threshold();
         }
     }
 
@@ -142,7 +137,6 @@ impl Tail {
         w.number(self.gpd.shape);
         w.number(self.gpd.scale);
         w.count(self.fitted_at);
-        w.number(self.z);
     }
 
     fn restore(r: &mut Reader<'_>, q: f64) -> Result<Tail, DetectorError> {
@@ -158,7 +152,6 @@ impl Tail {
                 scale: r.number()?,
             },
             fitted_at: r.count(usize::MAX)?,
-            z: r.number()?,
             q,
         })
     }
@@ -222,13 +215,12 @@ impl Online for Spot {
         let up = self.upper.as_ref().map_or(0.0, |t| t.raw(d));
         let down = self.lower.as_ref().map_or(0.0, |t| t.raw(-d));
         let score = Score::from_ratio(up.max(down), 1.0);
-        if self.params.learn_alarms || (up < 1.0 && down < 1.0) {
-            let p = self.params.clone();
+        if p.learn_alarms || (up < 1.0 && down < 1.0) {
             if let Some(t) = self.upper.as_mut() {
-                t.learn(d, &p);
+                t.learn(d, p);
             }
             if let Some(t) = self.lower.as_mut() {
-                t.learn(-d, &p);
+                t.learn(-d, p);
             }
             self.remember(x);
         }
@@ -252,8 +244,8 @@ impl Spot {
     /// The current alarm thresholds (upper, lower) on the judged value, once calibrated.
     pub fn thresholds(&self) -> (Option<f64>, Option<f64>) {
         (
-            self.upper.as_ref().map(|t| t.z),
-            self.lower.as_ref().map(|t| -t.z),
+            self.upper.as_ref().map(Tail::threshold),
+            self.lower.as_ref().map(|t| -t.threshold()),
         )
     }
 
