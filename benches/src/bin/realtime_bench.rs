@@ -10,8 +10,9 @@
 //! - `random_cut_forest`: 20 trees of 256 points, one `update` per event (as `rrcf`'s
 //!   loop), and `random_cut_forest_batch`: the same events in one batch (trees in parallel);
 //! - `cusum`, `page_hinkley`, `ewma`: one batch call over the series;
-//! - `bocpd`: one `update` per event (the series standardised outside the timing), and
-//!   `bocpd_batch`: one batch call;
+//! - `bocpd`: one `update` per event (the series standardised outside the timing),
+//!   `bocpd_truncated`: the same with at most 20 run lengths, and `bocpd_batch`: one batch
+//!   call;
 //! - `spot`: one `update` per event after the calibration's 1 000 events (untimed), and
 //!   `spot_batch`: the events after the calibration in one batch call.
 
@@ -43,6 +44,7 @@ fn settings(case: &str) -> (&'static str, Vec<(&'static str, ParamValue)>) {
         "page_hinkley" => ("page_hinkley", vec![]),
         "ewma" => ("ewma", vec![]),
         "bocpd" | "bocpd_batch" => ("bocpd", vec![]),
+        "bocpd_truncated" => ("bocpd", vec![("max_runs", Int(20))]),
         "spot" | "spot_batch" => ("spot", vec![("init", Int(1000))]),
         other => panic!("unknown case {other}"),
     }
@@ -68,7 +70,7 @@ fn prepared(case: &str, values: &[f64]) -> Vec<f64> {
     let sd = (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
     match case {
         "half_space_trees" => values.iter().map(|x| (x - lo) / (hi - lo)).collect(),
-        "bocpd" | "bocpd_batch" => values.iter().map(|x| (x - mean) / sd).collect(),
+        "bocpd" | "bocpd_batch" | "bocpd_truncated" => values.iter().map(|x| (x - mean) / sd).collect(),
         _ => values.to_vec(),
     }
 }

@@ -31,73 +31,119 @@ adr_sdk::params! {
     }
 }
 
-/// The sufficient statistics of one input under one run: the Normal-Gamma posterior.
+/// The sufficient statistics of one input under one run: the Normal-Gamma posterior after
+/// `count` points.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct NormalGamma {
     mean: f64,
+    rate: f64,
+    count: u32,
+}
+
+/// What depends only on a run's point count n (κ = κ₀ + n, α = α₀ + n/2), tabled so that
+/// a point costs two logarithms and one division per run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ByCount {
+    /// ln Γ(α + ½) − ln Γ(α) − ½·ln(2π(κ + 1)/κ).
+    constant: f64,
+    /// α + ½.
+    power: f64,
+    /// κ / (2(κ + 1)): the weight of d² in the predictive and in the rate's update.
+    spread: f64,
+    /// 1/(κ + 1): the weight of d in the mean's update.
+    step: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Constants {
     strength: f64,
     shape: f64,
-    rate: f64,
-    /// ln Γ(α + ½) − ln Γ(α), kept by recursion so that no ln Γ is evaluated per point.
-    log_gamma_ratio: f64,
+    table: Vec<ByCount>,
+}
+
+/// Counts up to this are tabled; longer runs compute their constants directly.
+const TABLED: usize = 1 << 14;
+
+impl Constants {
+    fn new(p: &BocpdParams) -> Self {
+        Constants {
+            strength: p.prior_strength,
+            shape: p.prior_shape,
+            table: Vec::new(),
+        }
+    }
+
+    fn compute(&self, count: u32) -> ByCount {
+        let k = self.strength + count as f64;
+        let a = self.shape + 0.5 * count as f64;
+        ByCount {
+            constant: ln_gamma(a + 0.5)
+                - ln_gamma(a)
+                - 0.5 * (2.0 * std::f64::consts::PI * (k + 1.0) / k).ln(),
+            power: a + 0.5,
+            spread: k / (2.0 * (k + 1.0)),
+            step: 1.0 / (k + 1.0),
+        }
+    }
+
+    #[inline]
+    fn get(&mut self, count: u32) -> ByCount {
+        let c = count as usize;
+        if c < self.table.len() {
+            return self.table[c];
+        }
+        if c >= TABLED {
+            return self.compute(count);
+        }
+        while self.table.len() <= c {
+            let next = self.compute(self.table.len() as u32);
+            self.table.push(next);
+        }
+        self.table[c]
+    }
 }
 
 impl NormalGamma {
     fn prior(p: &BocpdParams) -> Self {
         NormalGamma {
             mean: p.prior_mean,
-            strength: p.prior_strength,
-            shape: p.prior_shape,
             rate: p.prior_rate,
-            log_gamma_ratio: ln_gamma(p.prior_shape + 0.5) - ln_gamma(p.prior_shape),
+            count: 0,
         }
     }
 
-    /// ln of the Student-t predictive density of `x`: ν = 2α, scale² = β(κ+1)/(ακ).
+    /// ln of the Student-t predictive density of `x` (ν = 2α, ν·scale² = 2β(κ+1)/κ), and
+    /// then learns `x`.
     #[inline]
-    fn log_predictive(&self, x: f64) -> f64 {
-        let nu = 2.0 * self.shape;
-        let scale2 = self.rate * (self.strength + 1.0) / (self.shape * self.strength);
+    fn predict_and_learn(&mut self, x: f64, c: &mut Constants) -> f64 {
+        let k = c.get(self.count);
         let d = x - self.mean;
-        self.log_gamma_ratio
-            - 0.5 * (std::f64::consts::PI * nu * scale2).ln()
-            - (self.shape + 0.5) * (d * d / (nu * scale2)).ln_1p()
-    }
-
-    #[inline]
-    fn learn(&mut self, x: f64) {
-        let d = x - self.mean;
-        self.rate += self.strength * d * d / (2.0 * (self.strength + 1.0));
-        self.mean += d / (self.strength + 1.0);
-        self.strength += 1.0;
-        // ln Γ(α + 1) − ln Γ(α + ½) = ln α − (ln Γ(α + ½) − ln Γ(α))
-        self.log_gamma_ratio = self.shape.ln() - self.log_gamma_ratio;
-        self.shape += 0.5;
+        let q = k.spread * d * d;
+        let lp = k.constant - 0.5 * self.rate.ln() - k.power * (q / self.rate).ln_1p();
+        self.rate += q;
+        self.mean += k.step * d;
+        self.count += 1;
+        lp
     }
 }
 
-/// The run-length posterior: for each kept run, its length, log probability and the
-/// posterior of each input.
+/// The run-length posterior: for each kept run, oldest first, where it started, its log
+/// probability and the posterior of each input.
 #[derive(Debug)]
 pub struct Bocpd {
     params: BocpdParams,
     width: usize,
     /// Points learnt since the start: a run this long is the start, not a change.
     seen: u64,
-    lengths: Vec<u64>,
+    /// Per run: the number of points learnt before its first (its length is
+    /// `seen − start`).
+    starts: Vec<u64>,
     log_probs: Vec<f64>,
     /// `width` entries per run.
     models: Vec<NormalGamma>,
+    constants: Constants,
     // scratch
-    predictive: Vec<f64>,
-}
-
-fn log_sum_exp(xs: &[f64]) -> f64 {
-    let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+    weights: Vec<f64>,
 }
 
 impl Bocpd {
@@ -106,82 +152,95 @@ impl Bocpd {
         Bocpd {
             width,
             seen: 0,
-            lengths: vec![0],
+            starts: vec![0],
             log_probs: vec![0.0],
             models: vec![prior; width],
-            predictive: Vec::new(),
+            constants: Constants::new(&params),
+            weights: Vec::new(),
             params,
         }
     }
 
-    /// Learns one row (at least one input finite).
+    /// Learns one row (at least one input finite; the others NaN).
     fn learn(&mut self, row: &[f64]) {
         let w = self.width;
-        let runs = self.lengths.len();
-        self.predictive.clear();
+        let runs = self.starts.len();
+        // w_r = ln P(r) + ln p(x | r); the growth and change masses are (1 − H)·e^(w_r) and
+        // H·Σ e^(w_r), which sum to Σ e^(w_r): normalising needs no other exponential.
+        self.weights.clear();
+        let mut top = f64::NEG_INFINITY;
         for r in 0..runs {
-            let models = &self.models[r * w..(r + 1) * w];
-            let lp: f64 = row
-                .iter()
-                .zip(models)
-                .filter(|(x, _)| x.is_finite())
-                .map(|(&x, m)| m.log_predictive(x))
-                .sum();
-            self.predictive.push(self.log_probs[r] + lp);
-        }
-        let hazard = 1.0 / self.params.expected_run;
-        let change = log_sum_exp(&self.predictive) + hazard.ln();
-        let stay = (-hazard).ln_1p();
-        // The new run (length 0) goes first, with the prior; every run grows by one.
-        let prior = NormalGamma::prior(&self.params);
-        let mut log_probs = Vec::with_capacity(runs + 1);
-        log_probs.push(change);
-        log_probs.extend(self.predictive.iter().map(|lp| lp + stay));
-        let mut models = Vec::with_capacity((runs + 1) * w);
-        models.extend(std::iter::repeat_n(prior, w));
-        for r in 0..runs {
-            for (j, m) in self.models[r * w..(r + 1) * w].iter().enumerate() {
-                let mut m = *m;
-                if row[j].is_finite() {
-                    m.learn(row[j]);
+            let mut lp = self.log_probs[r];
+            for (j, &x) in row.iter().enumerate() {
+                if x.is_finite() {
+                    lp += self.models[r * w + j].predict_and_learn(x, &mut self.constants);
                 }
-                models.push(m);
             }
+            top = top.max(lp);
+            self.weights.push(lp);
         }
-        let mut lengths = Vec::with_capacity(runs + 1);
-        lengths.push(0);
-        lengths.extend(self.lengths.iter().map(|l| l + 1));
-        let total = log_sum_exp(&log_probs);
-        log_probs.iter_mut().for_each(|lp| *lp -= total);
-        self.lengths = lengths;
-        self.log_probs = log_probs;
-        self.models = models;
-        self.prune();
+        let total: f64 = self.weights.iter().map(|&lp| (lp - top).exp()).sum();
+        let norm = top + total.ln();
+        let hazard = 1.0 / self.params.expected_run;
+        let stay = (-hazard).ln_1p();
+        for (lp, &weight) in self.log_probs.iter_mut().zip(&self.weights) {
+            *lp = weight - norm + stay;
+        }
+        // the new run (no point yet): P = H
         self.seen += 1;
+        self.starts.push(self.seen);
+        self.log_probs.push(hazard.ln());
+        let prior = NormalGamma::prior(&self.params);
+        self.models.extend(std::iter::repeat_n(prior, w));
+        self.prune();
     }
 
     /// Drops runs below `prune` and, past `max_runs`, the least probable; renormalises.
     fn prune(&mut self) {
         let floor = self.params.prune.ln();
-        let mut keep: Vec<usize> = (0..self.lengths.len())
-            .filter(|&r| self.log_probs[r] >= floor)
-            .collect();
-        if keep.len() > self.params.max_runs {
-            keep.sort_by(|&a, &b| self.log_probs[b].total_cmp(&self.log_probs[a]));
-            keep.truncate(self.params.max_runs);
-            keep.sort_unstable();
+        let mut cut = floor;
+        if self.starts.len() > self.params.max_runs {
+            // the max_runs-th largest log probability: runs below it go
+            self.weights.clear();
+            self.weights.extend_from_slice(&self.log_probs);
+            let k = self.params.max_runs - 1;
+            let (_, kth, _) = self
+                .weights
+                .select_nth_unstable_by(k, |a, b| b.total_cmp(a));
+            cut = cut.max(*kth);
         }
-        if keep.len() == self.lengths.len() {
+        if self.log_probs.iter().all(|&lp| lp >= cut) && self.starts.len() <= self.params.max_runs {
             return;
         }
         let w = self.width;
-        self.lengths = keep.iter().map(|&r| self.lengths[r]).collect();
-        self.log_probs = keep.iter().map(|&r| self.log_probs[r]).collect();
-        self.models = keep
+        let mut kept = 0;
+        for r in 0..self.starts.len() {
+            if self.log_probs[r] >= cut && kept < self.params.max_runs {
+                self.starts[kept] = self.starts[r];
+                self.log_probs[kept] = self.log_probs[r];
+                self.models.copy_within(r * w..(r + 1) * w, kept * w);
+                kept += 1;
+            }
+        }
+        if kept == 0 {
+            // everything fell below the floor at once: keep the likeliest run
+            return;
+        }
+        self.starts.truncate(kept);
+        self.log_probs.truncate(kept);
+        self.models.truncate(kept * w);
+        let top = self
+            .log_probs
             .iter()
-            .flat_map(|&r| self.models[r * w..(r + 1) * w].iter().copied())
-            .collect();
-        let total = log_sum_exp(&self.log_probs);
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let total = top
+            + self
+                .log_probs
+                .iter()
+                .map(|&lp| (lp - top).exp())
+                .sum::<f64>()
+                .ln();
         self.log_probs.iter_mut().for_each(|lp| *lp -= total);
     }
 
@@ -194,8 +253,8 @@ impl Bocpd {
         }
         let mut this = f64::NEG_INFINITY;
         let mut other = f64::NEG_INFINITY;
-        for (&l, &lp) in self.lengths.iter().zip(&self.log_probs) {
-            if l == c {
+        for (&start, &lp) in self.starts.iter().zip(&self.log_probs) {
+            if self.seen - start == c {
                 this = lp;
             } else {
                 other = other.max(lp);
@@ -206,10 +265,16 @@ impl Bocpd {
 
     /// The most probable run length.
     pub fn map_run_length(&self) -> u64 {
-        let best = (0..self.lengths.len())
+        let best = (0..self.starts.len())
             .max_by(|&a, &b| self.log_probs[a].total_cmp(&self.log_probs[b]))
             .unwrap_or(0);
-        self.lengths[best]
+        self.seen - self.starts[best]
+    }
+
+    /// Run lengths kept (for the memory bound's test).
+    #[cfg(test)]
+    fn runs(&self) -> usize {
+        self.starts.len()
     }
 }
 
@@ -218,12 +283,8 @@ impl Online for Bocpd {
         if !row.iter().any(|x| x.is_finite()) {
             return Score::UNDETERMINED;
         }
-        // NaN inputs are left out of this point (the other inputs still count).
-        let clean: Vec<f64> = row
-            .iter()
-            .map(|&x| if x.is_finite() { x } else { f64::NAN })
-            .collect();
-        self.learn(&clean);
+        // Non-finite inputs are left out of this point (the other inputs still count).
+        self.learn(row);
         Score::from_ratio(self.odds(), 1.0)
     }
 }
@@ -232,45 +293,48 @@ impl Bocpd {
     fn save_state(&self, w: &mut Writer) {
         w.count(self.width);
         w.count(self.seen as usize);
-        w.count(self.lengths.len());
-        for r in 0..self.lengths.len() {
-            w.count(self.lengths[r] as usize);
+        w.count(self.starts.len());
+        for r in 0..self.starts.len() {
+            w.count(self.starts[r] as usize);
             w.number(self.log_probs[r]);
             for m in &self.models[r * self.width..(r + 1) * self.width] {
-                for x in [m.mean, m.strength, m.shape, m.rate, m.log_gamma_ratio] {
-                    w.number(x);
-                }
+                w.number(m.mean);
+                w.number(m.rate);
+                w.count(m.count as usize);
             }
         }
     }
 
     fn restore_state(params: &BocpdParams, r: &mut Reader<'_>) -> Result<Self, DetectorError> {
-        let width = r.count(usize::MAX)?;
+        let corrupt = |why: String| {
+            DetectorError::new(
+                ErrorKind::IncompatibleState,
+                format!("state is corrupt: {why}"),
+            )
+        };
+        let width = r.count(1 << 20)?;
         let seen = r.count(usize::MAX)? as u64;
         let runs = r.count(params.max_runs + 1)?;
+        if runs == 0 {
+            return Err(corrupt("no run lengths".into()));
+        }
         let mut d = Bocpd::fresh(params.clone(), width);
         d.seen = seen;
-        d.lengths.clear();
+        d.starts.clear();
         d.log_probs.clear();
         d.models.clear();
         for _ in 0..runs {
-            d.lengths.push(r.count(usize::MAX)? as u64);
+            let start = r.count(seen as usize)? as u64;
+            d.starts.push(start);
             d.log_probs.push(r.number()?);
             for _ in 0..width {
-                d.models.push(NormalGamma {
-                    mean: r.number()?,
-                    strength: r.number()?,
-                    shape: r.number()?,
-                    rate: r.number()?,
-                    log_gamma_ratio: r.number()?,
-                });
+                let (mean, rate) = (r.number()?, r.number()?);
+                let count = r.count((seen - start) as usize)? as u32;
+                if !(rate > 0.0) {
+                    return Err(corrupt(format!("a rate of {rate}")));
+                }
+                d.models.push(NormalGamma { mean, rate, count });
             }
-        }
-        if runs == 0 {
-            return Err(DetectorError::new(
-                ErrorKind::IncompatibleState,
-                "state is corrupt: no run lengths",
-            ));
         }
         Ok(d)
     }
@@ -343,10 +407,23 @@ mod tests {
         }
         // naive: run r holds the last r points; predictive from the NG posterior of them
         let h = 0.01f64;
+        // the textbook Student-t predictive, from the Normal-Gamma update equations
         let pred = |run: &[f64], x: f64| {
-            let mut m = NormalGamma::prior(&p);
-            run.iter().for_each(|&y| m.learn(y));
-            m.log_predictive(x).exp()
+            let (mut mu, mut k, mut a, mut b) = (0.0f64, 1.0f64, 1.0f64, 1.0f64);
+            for &y in run {
+                b += k * (y - mu) * (y - mu) / (2.0 * (k + 1.0));
+                mu = (k * mu + y) / (k + 1.0);
+                k += 1.0;
+                a += 0.5;
+            }
+            let nu = 2.0 * a;
+            let scale2 = b * (k + 1.0) / (a * k);
+            let t = (x - mu) * (x - mu) / (nu * scale2);
+            (ln_gamma((nu + 1.0) / 2.0)
+                - ln_gamma(nu / 2.0)
+                - 0.5 * (std::f64::consts::PI * nu * scale2).ln()
+                - (nu + 1.0) / 2.0 * t.ln_1p())
+            .exp()
         };
         let mut probs = vec![1.0f64]; // run length 0
         for t in 0..values.len() {
@@ -360,10 +437,11 @@ mod tests {
             let z: f64 = next.iter().sum();
             probs = next.iter().map(|p| p / z).collect();
         }
-        for (&l, &lp) in d.lengths.iter().zip(&d.log_probs) {
-            assert!((lp.exp() - probs[l as usize]).abs() < 1e-12, "run {l}");
+        for (&start, &lp) in d.starts.iter().zip(&d.log_probs) {
+            let l = (d.seen - start) as usize;
+            assert!((lp.exp() - probs[l]).abs() < 1e-12, "run {l}");
         }
-        assert_eq!(d.lengths.len(), probs.len());
+        assert_eq!(d.runs(), probs.len());
     }
 
     #[test]
@@ -403,7 +481,7 @@ mod tests {
         let mut d = Bocpd::new(p, &["x".into()]).unwrap();
         for &x in &values {
             d.step(0, &[x]);
-            assert!(d.lengths.len() <= 50);
+            assert!(d.runs() <= 50);
         }
         assert!(d.map_run_length() > 1000);
     }

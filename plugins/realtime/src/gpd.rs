@@ -57,14 +57,11 @@ impl Gpd {
     /// u(x)·v(x) = 1 with u = mean 1/(1 + x·y) and v = 1 + mean ln(1 + x·y), and then
     /// γ = v(x) − 1, σ = γ/x. Roots are bracketed on a grid and refined by bisection; the exponential (γ = 0, σ = mean) is always a candidate, and
     /// the candidate of highest likelihood wins.
-    pub(crate) fn fit(y: &[f64]) -> Gpd {
-        Gpd::fit_near(y, None)
-    }
-
-    /// [`fit`](Self::fit), looking first for a root near the one of `near` (a refit after a
-    /// few more peaks): a bracket of ±30 % around it, refined the same way, and the full
-    /// scan only when that bracket holds no root.
-    pub(crate) fn fit_near(y: &[f64], near: Option<Gpd>) -> Gpd {
+    ///
+    /// With `near` (the previous fit, for a refit after a few more peaks) a root is looked
+    /// for first in a bracket of ±30 % around its x, refined the same way; the full scan
+    /// runs only when that bracket holds no root.
+    pub(crate) fn fit(y: &[f64], near: Option<Gpd>) -> Gpd {
         let n = y.len() as f64;
         let (mut lo, mut hi, mut sum) = (f64::INFINITY, 0.0f64, 0.0);
         for &v in y {
@@ -188,7 +185,7 @@ mod tests {
     #[test]
     fn recovers_the_parameters_of_a_large_sample() {
         for (shape, scale) in [(0.3, 2.0), (-0.2, 1.0), (0.0, 1.5)] {
-            let fit = Gpd::fit(&sample(shape, scale, 20_000));
+            let fit = Gpd::fit(&sample(shape, scale, 20_000), None);
             assert!((fit.shape - shape).abs() < 0.03, "{shape}: {fit:?}");
             assert!((fit.scale / scale - 1.0).abs() < 0.04, "{scale}: {fit:?}");
         }
@@ -197,7 +194,7 @@ mod tests {
     #[test]
     fn the_fit_is_a_stationary_point_of_the_likelihood() {
         let y = sample(0.25, 1.0, 500);
-        let fit = Gpd::fit(&y);
+        let fit = Gpd::fit(&y, None);
         let ll = fit.log_likelihood(&y);
         for (ds, dg) in [(1e-3, 0.0), (-1e-3, 0.0), (0.0, 1e-3), (0.0, -1e-3)] {
             let near = Gpd {
@@ -211,8 +208,8 @@ mod tests {
     #[test]
     fn a_warm_start_finds_the_same_fit() {
         let y = sample(0.2, 1.5, 3000);
-        let cold = Gpd::fit(&y);
-        let warm = Gpd::fit_near(
+        let cold = Gpd::fit(&y, None);
+        let warm = Gpd::fit(
             &y,
             Some(Gpd {
                 shape: 0.17,

@@ -75,7 +75,7 @@ impl Tail {
     fn fit(&mut self) {
         if !self.peaks.is_empty() {
             let near = (self.fitted_at > 0).then_some(self.gpd);
-            self.gpd = Gpd::fit_near(self.peaks.make_contiguous(), near);
+            self.gpd = Gpd::fit(self.peaks.make_contiguous(), near);
         }
         self.fitted_at = self.peaks.len();
     }
