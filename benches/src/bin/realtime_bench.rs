@@ -70,7 +70,9 @@ fn prepared(case: &str, values: &[f64]) -> Vec<f64> {
     let sd = (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
     match case {
         "half_space_trees" => values.iter().map(|x| (x - lo) / (hi - lo)).collect(),
-        "bocpd" | "bocpd_batch" | "bocpd_truncated" => values.iter().map(|x| (x - mean) / sd).collect(),
+        "bocpd" | "bocpd_batch" | "bocpd_truncated" => {
+            values.iter().map(|x| (x - mean) / sd).collect()
+        }
         _ => values.to_vec(),
     }
 }

@@ -7,6 +7,16 @@ use adr_sdk::{Detector, DetectorError, ErrorKind, Score};
 
 use crate::online::{finite, online_detector, Online};
 
+adr_sdk::param_choice! {
+    /// What the window does after a change.
+    pub enum OnChange {
+        /// Start again from an empty window (River's ADWIN drift detector).
+        Reset = "reset",
+        /// Drop the oldest buckets until no cut is significant (the paper's ADWIN).
+        Shrink = "shrink",
+    }
+}
+
 adr_sdk::params! {
     /// Parameters of [`Adwin`].
     pub struct AdwinParams {
@@ -20,6 +30,8 @@ adr_sdk::params! {
         min_window: usize = 5, min >= 1;
         /// Points before the first test.
         grace: usize = 10, min >= 1;
+        /// After a change: `reset` the window (River) or `shrink` it (the paper).
+        on_change: OnChange = OnChange::Reset;
     }
 }
 
@@ -155,8 +167,16 @@ impl Online for Adwin {
         }
         let raw = self.worst_cut();
         if raw >= 1.0 {
-            while self.width > 0 && self.worst_cut() >= 1.0 {
-                self.drop_oldest();
+            match self.params.on_change {
+                OnChange::Reset => {
+                    self.rows.clear();
+                    (self.width, self.total, self.variance, self.tick) = (0, 0.0, 0.0, 0);
+                }
+                OnChange::Shrink => {
+                    while self.width > 0 && self.worst_cut() >= 1.0 {
+                        self.drop_oldest();
+                    }
+                }
             }
         }
         Score::from_ratio(raw, 1.0)
@@ -223,8 +243,10 @@ impl Detector for Adwin {
 Every `clock` points (after `grace`), each cut of the window into older and newer parts of at \
 least `min_window` points is tested: a change when |μ₀ − μ₁| ≥ ε, \
 ε = √(2·m·σ²·δ′) + ⅔·δ′·m, m = 1/(n₀ − min_window + 1) + 1/(n₁ − min_window + 1), \
-δ′ = ln(2·ln(n)/δ), σ² the window's variance (River's form of ADWIN2). On a change the oldest \
-buckets are dropped until no cut is significant. Raw score: the largest |μ₀ − μ₁| / ε over \
+δ′ = ln(2·ln(n)/δ), σ² the window's variance (River's form of ADWIN2). On a change the window \
+starts again empty (`on_change = reset`, River's drift detector: the same alarms as River's \
+ADWIN on the peers' series) or drops its oldest buckets until no cut is significant \
+(`shrink`, the paper). Raw score: the largest |μ₀ − μ₁| / ε over \
 the cuts, on test points; 0 on the others. Normalised: raw / (raw + 1), 0.5 at the bound. \
 NaN/inf inputs: undetermined, never learnt. Memory: O(max_buckets · log₂ n) numbers.";
 
@@ -270,19 +292,24 @@ mod tests {
     }
 
     #[test]
-    fn a_mean_shift_shrinks_the_window() {
+    fn a_mean_shift_empties_or_shrinks_the_window() {
         let mut values = noise(4000, 3);
         values[2000..].iter_mut().for_each(|v| *v += 1.5);
-        let mut d = Adwin::new(params(&[]), &[]).unwrap();
-        let mut first = None;
-        for (i, &x) in values.iter().enumerate() {
-            if d.step(0, &[x]).verdict == Verdict::Anomaly && first.is_none() {
-                first = Some(i);
-            }
+        for (on_change, kept) in [("reset", 0..1), ("shrink", 10..600)] {
+            let p = params(&[("on_change", adr_sdk::ParamValue::Text(on_change.into()))]);
+            let mut d = Adwin::new(p, &[]).unwrap();
+            let first = values
+                .iter()
+                .position(|&x| d.step(0, &[x]).verdict == Verdict::Anomaly)
+                .expect("a change");
+            assert!((2000..2200).contains(&first), "{on_change}: {first}");
+            // reset: nothing kept; shrink: the newer part, after the change
+            assert!(
+                kept.contains(&d.width()),
+                "{on_change}: width {}",
+                d.width()
+            );
         }
-        let first = first.expect("a change");
-        assert!((2000..2200).contains(&first), "{first}");
-        assert!(d.width() < 2100, "width {}", d.width());
         let calm = run_stream::<Adwin>(params(&[]), &noise(4000, 3));
         assert!(calm.iter().all(|s| s.verdict != Verdict::Anomaly));
     }

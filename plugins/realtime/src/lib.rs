@@ -32,7 +32,7 @@ mod spot;
 #[cfg(test)]
 mod testing;
 
-pub use adwin::{Adwin, AdwinParams};
+pub use adwin::{Adwin, AdwinParams, OnChange};
 pub use bocpd::{Bocpd, BocpdParams};
 pub use cusum::{Cusum, CusumParams};
 pub use ewma::{Ewma, EwmaParams};
