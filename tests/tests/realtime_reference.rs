@@ -1,0 +1,115 @@
+//! The realtime change detectors against River (`tests/reference/realtime.py`, version
+//! pinned beside it) on real NAB series, through the real plugin loader: Page-Hinkley and
+//! ADWIN must raise their alarms on exactly the rows where River raises its drift flag.
+//!
+//! Needs `../shared/data` and a Python with the pinned packages in `ADR_REFERENCE_PYTHON`
+//! (`.ci/run` sets both up); skips with a note where either is missing, fails instead
+//! under `ADR_REQUIRE_SHARED_DATA=1`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use adr_engine::io::{Chunk, CsvInput, CsvOptions, UnsortedPolicy};
+use adr_engine::plugins::{Registry, SearchPath};
+use adr_sdk::{score::ScoreColumns, Column, Frame, ParamValue, Verdict};
+use adr_tests::{built, plugin_dir, shared_data, workspace};
+
+const SERIES: [&str; 4] = [
+    "realKnownCause/nyc_taxi.csv",
+    "realKnownCause/machine_temperature_system_failure.csv",
+    "realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv",
+    "artificialWithAnomaly/art_daily_jumpsup.csv",
+];
+
+fn cases() -> Vec<(&'static str, &'static str, Vec<(&'static str, ParamValue)>)> {
+    use ParamValue::{Float, Int};
+    vec![
+        ("page_hinkley", "page_hinkley", vec![]),
+        (
+            "page_hinkley threshold=5 delta=0.05",
+            "page_hinkley",
+            vec![("threshold", Float(5.0)), ("delta", Float(0.05))],
+        ),
+        ("adwin", "adwin", vec![]),
+        (
+            "adwin delta=0.05 clock=8",
+            "adwin",
+            vec![("delta", Float(0.05)), ("clock", Int(8))],
+        ),
+    ]
+}
+
+fn values(path: &std::path::Path) -> Vec<f64> {
+    let options = CsvOptions {
+        columns: vec!["value".into()],
+        unsorted: UnsortedPolicy::Allow,
+        ..Default::default()
+    };
+    let mut input = CsvInput::open(std::fs::File::open(path).unwrap(), &options).unwrap();
+    let (mut values, mut chunk) = (Vec::new(), Chunk::default());
+    while input.read_chunk(&mut chunk).unwrap() > 0 {
+        values.extend_from_slice(&chunk.columns[0]);
+    }
+    values
+}
+
+#[test]
+fn page_hinkley_and_adwin_alarm_where_river_does_on_nab() {
+    let Some(data) = shared_data("realtime reference comparison") else {
+        return;
+    };
+    let Some(python) = std::env::var_os("ADR_REFERENCE_PYTHON").map(PathBuf::from) else {
+        let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
+        assert!(!required, "ADR_REFERENCE_PYTHON is not set");
+        adr_tests::skip("realtime reference comparison: set ADR_REFERENCE_PYTHON");
+        return;
+    };
+    let files: Vec<PathBuf> = SERIES
+        .iter()
+        .map(|s| data.join("nab/data").join(s))
+        .collect();
+    let out = Command::new(&python)
+        .arg(workspace().join("tests/reference/realtime.py"))
+        .args(&files)
+        .output()
+        .expect("the reference Python runs");
+    assert!(
+        out.status.success(),
+        "reference script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    eprintln!("reference versions: {}", reference["versions"]);
+    let dir = plugin_dir(&[&built().realtime]);
+    let registry = Registry::load(&SearchPath::explicit([dir.path().to_path_buf()])).unwrap();
+    let mut total = 0;
+    for file in &files {
+        let xs = values(file);
+        let ts: Vec<i64> = (0..xs.len() as i64).collect();
+        for (case, detector, params) in cases() {
+            let params: Vec<(String, ParamValue)> =
+                params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let mut handle = registry
+                .create(&format!("realtime.{detector}"), &params, &["value".into()])
+                .unwrap();
+            let cols = [Column::f64("value", &xs)];
+            let frame = Frame::new(&ts, &cols).unwrap();
+            let mut scores = ScoreColumns::with_len(xs.len());
+            handle.score(&frame, &mut scores.as_mut()).unwrap();
+            let ours: Vec<u64> = (0..xs.len())
+                .filter(|&i| scores.get(i).verdict == Verdict::Anomaly)
+                .map(|i| i as u64)
+                .collect();
+            let theirs: Vec<u64> = reference["series"][file.to_str().unwrap()][case]
+                .as_array()
+                .unwrap_or_else(|| panic!("{case} missing"))
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            assert_eq!(ours, theirs, "{case} on {}", file.display());
+            total += ours.len();
+        }
+    }
+    eprintln!("{total} alarms, each on the row River raises it");
+    assert!(total > 20, "the cases should raise alarms ({total})");
+}
