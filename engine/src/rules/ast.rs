@@ -127,7 +127,23 @@ pub struct DetectorDef {
     pub inputs: Vec<Name>,
     /// Training clauses.
     pub training: Vec<Training>,
+    /// `threshold family.detector(params)`: the detector that judges this one's raw scores.
+    pub threshold: Option<ThresholdDef>,
     /// The whole definition.
+    pub span: Span,
+}
+
+/// A threshold clause: a one-input detector fed the raw scores of the detector it follows,
+/// whose normalised score and verdict replace that detector's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdDef {
+    /// The plugin family.
+    pub family: Name,
+    /// The detector in the family.
+    pub detector: Name,
+    /// `(name, value)` parameters.
+    pub params: Vec<(Name, Value)>,
+    /// The whole clause.
     pub span: Span,
 }
 

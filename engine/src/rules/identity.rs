@@ -70,8 +70,14 @@ impl Identities {
                     .collect();
                 params.sort();
                 let inputs: Vec<&str> = d.inputs.iter().map(|&s| slots[s].as_str()).collect();
+                let threshold = d.threshold.as_ref().map_or(String::new(), |t| {
+                    let mut params: Vec<String> =
+                        t.params.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+                    params.sort();
+                    format!(" threshold {}({})", t.qualified, params.join(", "))
+                });
                 format!(
-                    "{}({}) on [{}] {:?}",
+                    "{}({}) on [{}] {:?}{threshold}",
                     d.qualified,
                     params.join(", "),
                     inputs.join(", "),

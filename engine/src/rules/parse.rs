@@ -115,18 +115,12 @@ impl Lower {
             params: Vec::new(),
             inputs: Vec::new(),
             training: Vec::new(),
+            threshold: None,
             span,
         };
         for p in inner {
             match p.as_rule() {
-                Rule::params => {
-                    for param in p.into_inner() {
-                        let mut kv = param.into_inner();
-                        let key = self.name(kv.next().expect("param name"));
-                        def.params
-                            .push((key, self.value(kv.next().expect("param value"))));
-                    }
-                }
+                Rule::params => def.params = self.params(p),
                 Rule::kw_on => {}
                 Rule::detector_inputs => {
                     let first = p.into_inner().next().expect("inputs");
@@ -148,10 +142,34 @@ impl Lower {
                         _ => Training::Refit(duration(arg.as_str()), span),
                     });
                 }
+                Rule::threshold_by => {
+                    let span = self.span(&p);
+                    let mut parts = p.into_inner();
+                    let mut qualified = parts.next().expect("family.detector").into_inner();
+                    let family = self.name(qualified.next().expect("family"));
+                    let detector = self.name(qualified.next().expect("detector"));
+                    let params = parts.next().map(|p| self.params(p)).unwrap_or_default();
+                    def.threshold = Some(ThresholdDef {
+                        family,
+                        detector,
+                        params,
+                        span,
+                    });
+                }
                 other => unreachable!("unexpected {other:?} in a detector"),
             }
         }
         def
+    }
+
+    fn params(&self, p: pest::iterators::Pair<'_, Rule>) -> Vec<(Name, Value)> {
+        p.into_inner()
+            .map(|param| {
+                let mut kv = param.into_inner();
+                let key = self.name(kv.next().expect("param name"));
+                (key, self.value(kv.next().expect("param value")))
+            })
+            .collect()
     }
 
     fn ensemble(&self, mut inner: pest::iterators::Pairs<'_, Rule>, span: Span) -> Ensemble {

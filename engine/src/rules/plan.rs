@@ -89,6 +89,17 @@ pub struct DetectorPlan {
     pub input_names: Vec<String>,
     /// Training clauses.
     pub training: TrainingPlan,
+    /// The detector that judges this one's raw scores (`threshold` clause), if any.
+    pub threshold: Option<ThresholdPlan>,
+}
+
+/// A threshold clause: a one-input detector over another detector's raw scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdPlan {
+    /// `family.detector`.
+    pub qualified: String,
+    /// Parameters, typed.
+    pub params: Vec<(String, ParamValue)>,
 }
 
 /// An ensemble member.
@@ -376,6 +387,14 @@ impl<'a> Planner<'a> {
                     .collect::<Result<_, _>>()?,
                 input_names: d.inputs.iter().map(|n| n.text.clone()).collect(),
                 training,
+                threshold: d.threshold.as_ref().map(|t| ThresholdPlan {
+                    qualified: format!("{}.{}", t.family.text, t.detector.text),
+                    params: t
+                        .params
+                        .iter()
+                        .map(|(n, v)| (n.text.clone(), param_value(self.resolve(&v.kind))))
+                        .collect(),
+                }),
             });
         }
 

@@ -11,130 +11,140 @@ use crate::rules::diagnostic::Diagnostic;
 use crate::rules::plan::param_value;
 
 impl Checker<'_> {
-    pub(super) fn check_detectors(&mut self) {
-        for d in self.detectors.clone() {
-            let families: Vec<String> = {
-                let mut f: Vec<String> = self
-                    .registry
-                    .plugins()
-                    .iter()
-                    .map(|p| p.plugin.family().to_owned())
-                    .collect();
-                f.sort();
-                f.dedup();
-                f
-            };
-            let info = match self
+    /// Looks `family.detector` up and checks `params` against its schema; its info if found.
+    fn check_call(
+        &mut self,
+        family: &Name,
+        detector: &Name,
+        params: &[(Name, Value)],
+    ) -> Option<adr_sdk::DetectorInfo> {
+        let families: Vec<String> = {
+            let mut f: Vec<String> = self
                 .registry
-                .find(&format!("{}.{}", d.family.text, d.detector.text))
-            {
-                Ok((_, info)) => Some(info),
-                Err(crate::plugins::LookupError::UnknownDetector {
-                    suggestion, known, ..
-                }) => {
+                .plugins()
+                .iter()
+                .map(|p| p.plugin.family().to_owned())
+                .collect();
+            f.sort();
+            f.dedup();
+            f
+        };
+        let info = match self
+            .registry
+            .find(&format!("{}.{}", family.text, detector.text))
+        {
+            Ok((_, info)) => Some(info),
+            Err(crate::plugins::LookupError::UnknownDetector {
+                suggestion, known, ..
+            }) => {
+                self.push(
+                    Diagnostic::new(
+                        Code::UnknownDetector,
+                        detector.span,
+                        format!(
+                            "family `{}` has no detector `{}`",
+                            family.text, detector.text
+                        ),
+                    )
+                    .suggest(suggestion)
+                    .note(format!(
+                        "`{}` has: {}",
+                        family.text,
+                        known.join(", ")
+                    )),
+                );
+                None
+            }
+            Err(_) => {
+                let suggestion = suggest(&family.text, families.iter().map(String::as_str));
+                let loaded = if families.is_empty() {
+                    "none (see --plugins and ADR_PLUGIN_PATH)".to_owned()
+                } else {
+                    families.join(", ")
+                };
+                self.push(
+                    Diagnostic::new(
+                        Code::UnknownFamily,
+                        family.span,
+                        format!("no loaded plugin has the family `{}`", family.text),
+                    )
+                    .suggest(suggestion)
+                    .note(format!("loaded families: {loaded}")),
+                );
+                None
+            }
+        };
+        if let Some(info) = &info {
+            let mut given: Vec<&str> = Vec::new();
+            for (name, value) in params {
+                let Some(spec) = info.params.iter().find(|p| p.name == name.text) else {
+                    let suggestion =
+                        suggest(&name.text, info.params.iter().map(|p| p.name.as_str()));
+                    let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
                     self.push(
                         Diagnostic::new(
-                            Code::UnknownDetector,
-                            d.detector.span,
+                            Code::UnknownParam,
+                            name.span,
                             format!(
-                                "family `{}` has no detector `{}`",
-                                d.family.text, d.detector.text
+                                "`{}.{}` has no parameter `{}`",
+                                family.text, detector.text, name.text
                             ),
                         )
                         .suggest(suggestion)
-                        .note(format!(
-                            "`{}` has: {}",
-                            d.family.text,
-                            known.join(", ")
-                        )),
+                        .note(format!("parameters: {}", known.join(", "))),
                     );
-                    None
+                    continue;
+                };
+                if given.contains(&name.text.as_str()) {
+                    self.push(Diagnostic::new(
+                        Code::InvalidParam,
+                        name.span,
+                        format!("parameter `{}` is given twice", name.text),
+                    ));
+                    continue;
                 }
-                Err(_) => {
-                    let suggestion = suggest(&d.family.text, families.iter().map(String::as_str));
-                    let loaded = if families.is_empty() {
-                        "none (see --plugins and ADR_PLUGIN_PATH)".to_owned()
-                    } else {
-                        families.join(", ")
-                    };
-                    self.push(
-                        Diagnostic::new(
-                            Code::UnknownFamily,
-                            d.family.span,
-                            format!("no loaded plugin has the family `{}`", d.family.text),
+                given.push(&name.text);
+                let param_value = param_value(self.resolve(value));
+                if let Err(e) = spec.check(&param_value) {
+                    let takes = if spec.choices.is_empty() {
+                        format!(
+                            "`{}` takes {} {}",
+                            spec.name,
+                            article(spec.kind.as_str()),
+                            spec.kind
                         )
-                        .suggest(suggestion)
-                        .note(format!("loaded families: {loaded}")),
-                    );
-                    None
-                }
-            };
-            if let Some(info) = info {
-                let mut given: Vec<&str> = Vec::new();
-                for (name, value) in &d.params {
-                    let Some(spec) = info.params.iter().find(|p| p.name == name.text) else {
-                        let suggestion =
-                            suggest(&name.text, info.params.iter().map(|p| p.name.as_str()));
-                        let known: Vec<&str> =
-                            info.params.iter().map(|p| p.name.as_str()).collect();
-                        self.push(
-                            Diagnostic::new(
-                                Code::UnknownParam,
-                                name.span,
-                                format!(
-                                    "`{}.{}` has no parameter `{}`",
-                                    d.family.text, d.detector.text, name.text
-                                ),
-                            )
-                            .suggest(suggestion)
-                            .note(format!("parameters: {}", known.join(", "))),
-                        );
-                        continue;
+                    } else {
+                        format!("`{}` takes one of {}", spec.name, spec.choices.join(", "))
                     };
-                    if given.contains(&name.text.as_str()) {
-                        self.push(Diagnostic::new(
-                            Code::InvalidParam,
-                            name.span,
-                            format!("parameter `{}` is given twice", name.text),
-                        ));
-                        continue;
+                    let range = spec.range_text();
+                    let takes = if range.is_empty() {
+                        takes
+                    } else {
+                        format!("{takes} {range}")
+                    };
+                    let mut diag =
+                        Diagnostic::new(Code::InvalidParam, value.span, e.to_string()).label(takes);
+                    if let adr_sdk::ParamError::NotAChoice {
+                        value: word,
+                        choices,
+                        ..
+                    } = &e
+                    {
+                        diag = diag.suggest(suggest(word, choices.iter().map(String::as_str)));
                     }
-                    given.push(&name.text);
-                    let param_value = param_value(self.resolve(value));
-                    if let Err(e) = spec.check(&param_value) {
-                        let takes = if spec.choices.is_empty() {
-                            format!(
-                                "`{}` takes {} {}",
-                                spec.name,
-                                article(spec.kind.as_str()),
-                                spec.kind
-                            )
-                        } else {
-                            format!("`{}` takes one of {}", spec.name, spec.choices.join(", "))
-                        };
-                        let range = spec.range_text();
-                        let takes = if range.is_empty() {
-                            takes
-                        } else {
-                            format!("{takes} {range}")
-                        };
-                        let mut diag =
-                            Diagnostic::new(Code::InvalidParam, value.span, e.to_string())
-                                .label(takes);
-                        if let adr_sdk::ParamError::NotAChoice {
-                            value: word,
-                            choices,
-                            ..
-                        } = &e
-                        {
-                            diag = diag.suggest(suggest(word, choices.iter().map(String::as_str)));
-                        }
-                        if !spec.doc.is_empty() {
-                            diag = diag.note(format!("`{}`: {}", spec.name, spec.doc));
-                        }
-                        self.push(diag);
+                    if !spec.doc.is_empty() {
+                        diag = diag.note(format!("`{}`: {}", spec.name, spec.doc));
                     }
+                    self.push(diag);
                 }
+            }
+        }
+        info.cloned()
+    }
+
+    pub(super) fn check_detectors(&mut self) {
+        for d in self.detectors.clone() {
+            if let Some(info) = self.check_call(&d.family, &d.detector, &d.params) {
                 if !info.inputs.accepts(d.inputs.len()) {
                     let span = Span {
                         file: d.inputs[0].span.file,
@@ -155,6 +165,24 @@ impl Checker<'_> {
                         )
                         .label("these inputs"),
                     );
+                }
+            }
+            if let Some(t) = &d.threshold {
+                if let Some(info) = self.check_call(&t.family, &t.detector, &t.params) {
+                    if !info.inputs.accepts(1) {
+                        self.push(
+                            Diagnostic::new(
+                                Code::InputArity,
+                                t.span,
+                                format!(
+                                    "`{}.{}` takes {}, but a threshold gets one input: the \
+                                     scores of `{}`",
+                                    t.family.text, t.detector.text, info.inputs, d.name.text
+                                ),
+                            )
+                            .label("this threshold"),
+                        );
+                    }
                 }
             }
             for input in &d.inputs {

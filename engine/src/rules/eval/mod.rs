@@ -145,6 +145,8 @@ pub struct Outcome {
 #[derive(Debug)]
 struct KeyDetector {
     handle: DetectorHandle,
+    /// The `threshold` clause's detector, fed `handle`'s raw scores.
+    threshold: Option<DetectorHandle>,
     /// Events seen since the detector was (re)built.
     seen: u64,
     /// Time of the first event since it was (re)built.
@@ -270,11 +272,7 @@ impl Evaluator {
         let (id, new) = self.keys.intern(parts);
         if new {
             for (d, states) in self.plan.detectors.iter().zip(&mut self.detectors) {
-                states.push(KeyDetector {
-                    handle: create(&self.registry, d)?,
-                    seen: 0,
-                    started: None,
-                });
+                states.push(KeyDetector::new(&self.registry, d)?);
             }
             self.feature_states.extend(std::iter::repeat_n(
                 State::default(),
@@ -420,12 +418,8 @@ impl Evaluator {
                     }
                     // A fresh detector for the next batch: the failure costs this batch's
                     // verdicts for this key, never the run.
-                    if let Ok(fresh) = create(registry, plan) {
-                        *state = KeyDetector {
-                            handle: fresh,
-                            seen: 0,
-                            started: None,
-                        };
+                    if let Ok(fresh) = KeyDetector::new(registry, plan) {
+                        *state = fresh;
                     }
                     failures.push(DetectorFailure {
                         detector: plan.name.clone(),
@@ -495,6 +489,37 @@ impl Evaluator {
 /// Builds a detector. A detector that trains itself (a `train` or `train_for` parameter)
 /// learns from what the rule's `train on first N` / `train on <span>` withholds, unless
 /// the rule sets that parameter itself.
+impl KeyDetector {
+    /// A fresh detector for one key, with its threshold's detector.
+    fn new(registry: &Registry, d: &DetectorPlan) -> Result<KeyDetector, EvalError> {
+        Ok(KeyDetector {
+            handle: create(registry, d)?,
+            threshold: create_threshold(registry, d)?,
+            seen: 0,
+            started: None,
+        })
+    }
+}
+
+/// The `threshold` clause's detector of `d`, if it has one.
+fn create_threshold(
+    registry: &Registry,
+    d: &DetectorPlan,
+) -> Result<Option<DetectorHandle>, EvalError> {
+    d.threshold
+        .as_ref()
+        .map(|t| {
+            registry
+                .create(&t.qualified, &t.params, &[format!("{}.score", d.name)])
+                .map_err(|source| EvalError::Create {
+                    detector: format!("{} (its threshold)", d.name),
+                    qualified: t.qualified.clone(),
+                    source,
+                })
+        })
+        .transpose()
+}
+
 fn create(registry: &Registry, d: &DetectorPlan) -> Result<DetectorHandle, EvalError> {
     let mut params = d.params.clone();
     if let Ok((_, info)) = registry.find(&d.qualified) {
@@ -556,6 +581,16 @@ fn score_key(
         let mut part =
             adr_sdk::ScoresMut::new(&mut raw[..len], &mut normalised[..len], &mut verdict[..len]);
         state.handle.score(&frame, &mut part)?;
+        if let Some(threshold) = &mut state.threshold {
+            // The threshold judges the raw scores; the detector's raw score stays.
+            let (raw, normalised, verdict) = part.columns_mut();
+            let scores = [Column::f64("score", raw)];
+            let frame = Frame::new(&timestamps[start..end], &scores).expect("one score per event");
+            let mut judged = ScoreColumns::with_len(len);
+            threshold.score(&frame, &mut judged.as_mut())?;
+            normalised.copy_from_slice(&judged.normalised);
+            verdict.copy_from_slice(&judged.verdict);
+        }
         if !training.is_empty() {
             for (j, &t) in timestamps[start..end].iter().enumerate() {
                 state.seen += 1;

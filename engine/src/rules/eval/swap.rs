@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use adr_sdk::host::DetectorHandle;
 
-use super::{create, AlertBook, EvalError, Evaluator, KeyDetector};
+use super::{AlertBook, EvalError, Evaluator, KeyDetector};
 use crate::plugins::Registry;
 use crate::rules::features::State;
 use crate::rules::identity::{state_range, Identities};
@@ -39,7 +39,9 @@ impl Prepared {
     pub fn new(plan: Plan, registry: Arc<Registry>) -> Result<Self, EvalError> {
         let mut whole_series = false;
         for d in &plan.detectors {
-            whole_series |= create(&registry, d)?.needs_whole_series();
+            let state = KeyDetector::new(&registry, d)?;
+            whole_series |= state.handle.needs_whole_series()
+                || state.threshold.is_some_and(|t| t.needs_whole_series());
         }
         Ok(Prepared {
             identities: Identities::of(&plan),
@@ -143,8 +145,8 @@ impl Evaluator {
         // Phase 1, fallible: build every handle the new plan needs that is not moved.
         enum Source {
             Old(usize),
-            Rebuilt(usize, Vec<DetectorHandle>, Vec<bool>),
-            Fresh(Vec<DetectorHandle>),
+            Rebuilt(usize, Vec<KeyDetector>, Vec<bool>),
+            Fresh(Vec<KeyDetector>),
         }
         let mut sources = Vec::with_capacity(plan.detectors.len());
         for (d, old) in plan.detectors.iter().zip(&matched) {
@@ -152,33 +154,38 @@ impl Evaluator {
                 Some(o) if same_plugins => Source::Old(o),
                 Some(o)
                     if provider(&self.registry, &d.qualified)
-                        == provider(&registry, &d.qualified) =>
+                        == provider(&registry, &d.qualified)
+                        && d.threshold
+                            .as_ref()
+                            .map(|t| provider(&self.registry, &t.qualified))
+                            == d.threshold
+                                .as_ref()
+                                .map(|t| provider(&registry, &t.qualified)) =>
                 {
                     Source::Old(o)
                 }
                 Some(o) => {
                     // A new build of its plugin: save each key's state, restore it there.
-                    let mut handles = Vec::with_capacity(n_keys);
+                    let mut states = Vec::with_capacity(n_keys);
                     let mut restored = Vec::with_capacity(n_keys);
                     let mut reason = None;
                     for state in &self.detectors[o] {
-                        let mut fresh = create(&registry, d)?;
-                        let carried = state
-                            .handle
-                            .save()
-                            .and_then(|saved| match saved {
-                                Some(bytes) => fresh.restore(&bytes).map(|()| true),
-                                None => Ok(true),
+                        let mut fresh = KeyDetector::new(&registry, d)?;
+                        let carried = carry(&state.handle, &mut fresh.handle)
+                            .and_then(|()| match (&state.threshold, &mut fresh.threshold) {
+                                (Some(from), Some(to)) => carry(from, to),
+                                _ => Ok(()),
                             })
+                            .map(|()| true)
                             .unwrap_or_else(|e| {
                                 reason.get_or_insert(e.to_string());
                                 false
                             });
                         if !carried {
                             // `restore` may have left it half-way: start from scratch.
-                            fresh = create(&registry, d)?;
+                            fresh = KeyDetector::new(&registry, d)?;
                         }
-                        handles.push(fresh);
+                        states.push(fresh);
                         restored.push(carried);
                     }
                     match reason {
@@ -187,13 +194,13 @@ impl Evaluator {
                             .reinitialised
                             .push(format!("detector `{}` ({r})", d.name)),
                     }
-                    Source::Rebuilt(o, handles, restored)
+                    Source::Rebuilt(o, states, restored)
                 }
                 None => {
                     report.fresh.push(format!("detector `{}`", d.name));
                     Source::Fresh(
                         (0..n_keys)
-                            .map(|_| create(&registry, d))
+                            .map(|_| KeyDetector::new(&registry, d))
                             .collect::<Result<_, _>>()?,
                     )
                 }
@@ -211,24 +218,17 @@ impl Evaluator {
                     report.kept.push(format!("detector `{}`", d.name));
                     std::mem::take(&mut old_detectors[o])
                 }
-                Source::Rebuilt(o, handles, restored) => handles
+                Source::Rebuilt(o, states, restored) => states
                     .into_iter()
                     .zip(restored)
                     .zip(&old_detectors[o])
-                    .map(|((handle, carried), old)| KeyDetector {
-                        handle,
+                    .map(|((state, carried), old)| KeyDetector {
                         seen: if carried { old.seen } else { 0 },
                         started: if carried { old.started } else { None },
+                        ..state
                     })
                     .collect(),
-                Source::Fresh(handles) => handles
-                    .into_iter()
-                    .map(|handle| KeyDetector {
-                        handle,
-                        seen: 0,
-                        started: None,
-                    })
-                    .collect(),
+                Source::Fresh(states) => states,
             })
             .collect();
         for (o, d) in self.plan.detectors.iter().enumerate() {
@@ -352,5 +352,13 @@ impl Evaluator {
             }
         }
         std::mem::replace(&mut self.alerts, book)
+    }
+}
+
+/// Moves a detector's saved state into a fresh handle of another build of its plugin.
+fn carry(from: &DetectorHandle, to: &mut DetectorHandle) -> Result<(), adr_sdk::DetectorError> {
+    match from.save()? {
+        Some(bytes) => to.restore(&bytes),
+        None => Ok(()),
     }
 }
