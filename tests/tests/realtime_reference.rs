@@ -21,7 +21,10 @@ const SERIES: [&str; 4] = [
     "artificialWithAnomaly/art_daily_jumpsup.csv",
 ];
 
-fn cases() -> Vec<(&'static str, &'static str, Vec<(&'static str, ParamValue)>)> {
+/// (case name in the reference output, detector, parameters)
+type Case = (&'static str, &'static str, Vec<(&'static str, ParamValue)>);
+
+fn cases() -> Vec<Case> {
     use ParamValue::{Float, Int};
     vec![
         ("page_hinkley", "page_hinkley", vec![]),

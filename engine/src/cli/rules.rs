@@ -41,6 +41,19 @@ pub(crate) struct InputArgs {
     /// Accept events earlier than their key's previous one (counted) instead of stopping.
     #[arg(long)]
     allow_unsorted: bool,
+    /// Forget a key (all its state) after this long without an event, in event time
+    /// (`1h`, `30m`); it starts cold if it comes back.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    evict_idle: Option<i64>,
+    /// Hold at most this many keys: past it the least recently seen are forgotten.
+    #[arg(long, value_name = "N")]
+    max_keys: Option<std::num::NonZeroUsize>,
+}
+
+fn parse_duration(text: &str) -> Result<i64, String> {
+    adr_sdk::params::parse_duration(text)
+        .filter(|&ns| ns > 0)
+        .ok_or_else(|| format!("`{text}` is not a duration such as 30s, 5m, 1h or 7d"))
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +230,10 @@ pub(crate) fn run(
             UnsortedPolicy::Allow
         } else {
             UnsortedPolicy::Reject
+        })
+        .eviction(adr_engine::rules::eval::Eviction {
+            idle: args.input.evict_idle,
+            max_keys: args.input.max_keys.map(std::num::NonZeroUsize::get),
         })
         .sink(Box::new(sinks::AlertWriter::new(alerts_out)));
     if let Some(scored) = scored {

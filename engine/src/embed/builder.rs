@@ -27,6 +27,7 @@ pub struct EngineBuilder {
     watch_plugins: bool,
     debounce: Duration,
     unsorted: UnsortedPolicy,
+    eviction: crate::rules::eval::Eviction,
     columns: Option<Vec<String>>,
     sinks: Vec<Box<dyn Sink + Send>>,
     plan: Option<(Plan, source::Loaded)>,
@@ -52,6 +53,7 @@ impl EngineBuilder {
             watch_plugins: true,
             debounce: Duration::from_millis(200),
             unsorted: UnsortedPolicy::Reject,
+            eviction: crate::rules::eval::Eviction::default(),
             columns: None,
             sinks: Vec::new(),
             plan: None,
@@ -102,6 +104,13 @@ impl EngineBuilder {
         self
     }
 
+    /// When to forget idle keys, or the least recently seen past a cap (default: never);
+    /// see [`Eviction`](crate::rules::eval::Eviction).
+    pub fn eviction(mut self, eviction: crate::rules::eval::Eviction) -> Self {
+        self.eviction = eviction;
+        self
+    }
+
     /// The value columns pushed events carry; a reload reading another field is refused
     /// (default: the fields the first rules read).
     pub fn columns(mut self, names: &[&str]) -> Self {
@@ -134,6 +143,7 @@ impl EngineBuilder {
         };
         let mut evaluator = Evaluator::new(plan, Arc::clone(&registry))?;
         evaluator.set_unsorted(self.unsorted);
+        evaluator.set_eviction(self.eviction);
         let columns = self
             .columns
             .unwrap_or_else(|| evaluator.plan().input.fields.clone());

@@ -375,7 +375,8 @@ impl Engine {
         let seconds = self.started.elapsed().as_secs_f64();
         Ok(RunSummary {
             rows: self.rows,
-            keys: evaluator.keys().len() as u64,
+            keys: evaluator.keys().created(),
+            evicted_keys: evaluator.evicted(),
             anomalies: std::mem::take(&mut self.anomalies),
             alerts_by_severity: std::mem::take(&mut self.alerts_by_severity),
             alerts: plan

@@ -154,8 +154,10 @@ pub struct AlertCount {
 pub struct RunSummary {
     /// Rows read.
     pub rows: u64,
-    /// Distinct keys.
+    /// Distinct keys (a key that came back after its eviction counts again).
     pub keys: u64,
+    /// Keys evicted (idle, or past the cap).
+    pub evicted_keys: u64,
     /// Anomalous events per ensemble.
     pub anomalies: BTreeMap<String, u64>,
     /// Alerts fired, by severity.
@@ -214,6 +216,7 @@ impl RunSummary {
             (self.input.missing, "missing values"),
             (self.input.non_finite, "non-finite values"),
             (self.unsorted_rows, "rows earlier than their key's previous"),
+            (self.evicted_keys, "keys evicted (idle or past --max-keys)"),
             (
                 self.detector_failures,
                 "detector failures (see the warnings above)",

@@ -330,7 +330,7 @@ impl Bocpd {
             for _ in 0..width {
                 let (mean, rate) = (r.number()?, r.number()?);
                 let count = r.count((seen - start) as usize)? as u32;
-                if !(rate > 0.0) {
+                if rate.is_nan() || rate <= 0.0 {
                     return Err(corrupt(format!("a rate of {rate}")));
                 }
                 d.models.push(NormalGamma { mean, rate, count });

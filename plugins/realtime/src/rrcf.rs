@@ -151,9 +151,9 @@ impl Tree {
             let i = n as usize;
             self.count[i] += 1;
             let s = i * 2 * self.d;
-            for j in 0..self.d {
-                self.bbox[s + j] = self.bbox[s + j].min(point[j]);
-                self.bbox[s + self.d + j] = self.bbox[s + self.d + j].max(point[j]);
+            for (j, &x) in point.iter().enumerate() {
+                self.bbox[s + j] = self.bbox[s + j].min(x);
+                self.bbox[s + self.d + j] = self.bbox[s + self.d + j].max(x);
             }
             n = self.parent[i];
         }

@@ -85,6 +85,18 @@ struct AlertState {
 impl AlertState {
     fn add_key(&mut self, parts: &[&str]) {
         self.states.push(KeyAlert::default());
+        let group = self.group(parts);
+        self.group_of.push(group);
+    }
+
+    /// A new key in an evicted key's slot: its own alert state, its own group.
+    fn reset_key(&mut self, key: KeyId, parts: &[&str]) {
+        self.states[key as usize] = KeyAlert::default();
+        self.group_of[key as usize] = self.group(parts);
+    }
+
+    /// The id of the cooldown group of a key with `parts`, adding it if new.
+    fn group(&mut self, parts: &[&str]) -> u32 {
         let group = if self.group_columns.is_empty() {
             parts.join("/")
         } else {
@@ -101,7 +113,7 @@ impl AlertState {
             self.last_fired.push(None);
             self.suppressed_since.push(0);
         }
-        self.group_of.push(id);
+        id
     }
 
     fn cooldown_group(&self, key: KeyId) -> usize {
@@ -156,6 +168,13 @@ impl AlertBook {
     pub fn add_key(&mut self, parts: &[&str]) {
         for alert in &mut self.alerts {
             alert.add_key(parts);
+        }
+    }
+
+    /// Gives an evicted key's slot to a new key.
+    pub fn reset_key(&mut self, key: KeyId, parts: &[&str]) {
+        for alert in &mut self.alerts {
+            alert.reset_key(key, parts);
         }
     }
 

@@ -1,9 +1,9 @@
 //! Keys: each distinct combination of key-column values gets a small id, so per-key state
-//! lives in vectors indexed by it.
+//! lives in vectors indexed by it. Evicted keys free their id for the next new key.
 
 use std::collections::HashMap;
 
-/// A key's id: its position in the order keys were first seen.
+/// A key's id: a slot in the per-key state, reused after the key is evicted.
 pub type KeyId = u32;
 
 /// The keys seen so far.
@@ -15,6 +15,12 @@ pub struct KeyTable {
     last: Option<KeyId>,
     last_bytes: Vec<u8>,
     scratch: Vec<u8>,
+    /// Ids of evicted keys, for new keys to take.
+    free: Vec<KeyId>,
+    /// Per id: whether a key holds it now.
+    held: Vec<bool>,
+    /// Keys created, a returning evicted key counted again.
+    created: u64,
 }
 
 /// Separates the parts of a composite key in its interned bytes (a unit separator cannot
@@ -43,16 +49,29 @@ impl KeyTable {
         let (id, new) = match self.ids.get(self.scratch.as_slice()) {
             Some(&id) => (id, false),
             None => {
-                let id = KeyId::try_from(self.names.len()).expect("fewer than 2^32 keys");
-                self.ids.insert(self.scratch.clone().into_boxed_slice(), id);
                 let text = String::from_utf8_lossy(&self.scratch);
                 let parts: Vec<String> = if count == 0 {
                     Vec::new()
                 } else {
                     text.split(SEPARATOR as char).map(str::to_owned).collect()
                 };
-                self.names.push(parts.join("/"));
-                self.parts.push(parts);
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.names[id as usize] = parts.join("/");
+                        self.parts[id as usize] = parts;
+                        self.held[id as usize] = true;
+                        id
+                    }
+                    None => {
+                        let id = KeyId::try_from(self.names.len()).expect("fewer than 2^32 keys");
+                        self.names.push(parts.join("/"));
+                        self.parts.push(parts);
+                        self.held.push(true);
+                        id
+                    }
+                };
+                self.ids.insert(self.scratch.clone().into_boxed_slice(), id);
+                self.created += 1;
                 (id, true)
             }
         };
@@ -72,7 +91,7 @@ impl KeyTable {
         &self.parts[id as usize]
     }
 
-    /// How many keys were seen.
+    /// How many ids are in use or free: the length of per-key state vectors.
     pub fn len(&self) -> usize {
         self.names.len()
     }
@@ -80,6 +99,34 @@ impl KeyTable {
     /// Whether no key was seen.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+
+    /// Keys held now (not evicted).
+    pub fn live(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Keys created so far; a key that comes back after its eviction counts again.
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    /// Whether `id` is held now.
+    pub fn is_live(&self, id: KeyId) -> bool {
+        self.held[id as usize]
+    }
+
+    /// Forgets the keys whose `evict[id]` is set; their ids go to the next new keys (their
+    /// names stay readable until then).
+    pub fn evict(&mut self, evict: &[bool]) {
+        self.ids.retain(|_, id| !evict[*id as usize]);
+        for (id, _) in evict.iter().enumerate().filter(|(_, &e)| e) {
+            self.held[id] = false;
+            self.free.push(id as KeyId);
+        }
+        if self.last.is_some_and(|id| evict[id as usize]) {
+            self.last = None;
+        }
     }
 }
 
@@ -108,6 +155,22 @@ mod tests {
         assert_eq!(keys.name(1), "binance/ETH");
         assert_eq!(keys.parts(1), ["binance", "ETH"]);
         assert_eq!(keys.len(), 2);
+    }
+
+    #[test]
+    fn evicted_ids_go_to_new_keys() {
+        let mut keys = KeyTable::default();
+        for k in [&b"a"[..], b"b", b"c"] {
+            keys.intern([k]);
+        }
+        keys.evict(&[false, true, false]);
+        assert_eq!(keys.live(), 2);
+        assert_eq!(keys.intern([&b"d"[..]]), (1, true));
+        assert_eq!(keys.name(1), "d");
+        // the evicted key is new again, in a fresh slot
+        assert_eq!(keys.intern([&b"b"[..]]), (3, true));
+        assert_eq!(keys.intern([&b"a"[..]]), (0, false));
+        assert_eq!((keys.len(), keys.live(), keys.created()), (4, 4, 5));
     }
 
     #[test]

@@ -141,6 +141,21 @@ pub struct Outcome {
     pub failures: Vec<DetectorFailure>,
 }
 
+/// When keys are forgotten, so that a stream of ever new keys holds bounded memory.
+///
+/// A key is evicted, with all its state (features, detectors, alert holds), when it has
+/// had no event for `idle` of event time (the newest event time seen minus the key's
+/// last), or, past `max_keys` keys held, the least recently seen go first (down to 90 %
+/// of the cap, so that sweeps are rare). An evicted key that comes back starts cold.
+/// Cooldown groups are kept (a cooldown outlives its keys). Sweeps run between batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Eviction {
+    /// Evict keys idle for this long (ns of event time); `None`: never for idleness.
+    pub idle: Option<i64>,
+    /// Hold at most this many keys; `None`: no cap.
+    pub max_keys: Option<usize>,
+}
+
 /// One detector's state for one key.
 #[derive(Debug)]
 struct KeyDetector {
@@ -168,6 +183,11 @@ pub struct Evaluator {
     unsorted: UnsortedPolicy,
     unsorted_rows: u64,
     failures: u64,
+    eviction: Eviction,
+    evicted: u64,
+    /// The newest event time seen, and the newest at the last idle sweep.
+    newest: i64,
+    swept_at: i64,
     // scratch
     slots: Vec<f64>,
     members: Vec<(f64, Verdict)>,
@@ -206,12 +226,26 @@ impl Evaluator {
             whole_series,
             alerts,
             unsorted: UnsortedPolicy::Reject,
+            eviction: Eviction::default(),
+            evicted: 0,
+            newest: i64::MIN,
+            swept_at: i64::MIN,
             unsorted_rows: 0,
             failures: 0,
             members: Vec::new(),
             sort_scratch: Vec::new(),
             groups: Groups::default(),
         }
+    }
+
+    /// When to forget keys (default: never).
+    pub fn set_eviction(&mut self, eviction: Eviction) {
+        self.eviction = eviction;
+    }
+
+    /// Keys evicted so far.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// What to do with an event earlier than its key's previous one (default: reject).
@@ -271,16 +305,28 @@ impl Evaluator {
     ) -> Result<KeyId, EvalError> {
         let (id, new) = self.keys.intern(parts);
         if new {
-            for (d, states) in self.plan.detectors.iter().zip(&mut self.detectors) {
-                states.push(KeyDetector::new(&self.registry, d)?);
-            }
-            self.feature_states.extend(std::iter::repeat_n(
-                State::default(),
-                self.plan.feature_states,
-            ));
-            self.last_time.push(i64::MIN);
+            let slot = id as usize;
             let parts: Vec<&str> = self.keys.parts(id).iter().map(String::as_str).collect();
-            self.alerts.add_key(&parts);
+            if slot < self.last_time.len() {
+                // an evicted key's slot: start it cold
+                for (d, states) in self.plan.detectors.iter().zip(&mut self.detectors) {
+                    states[slot] = KeyDetector::new(&self.registry, d)?;
+                }
+                let per_key = self.plan.feature_states;
+                self.feature_states[slot * per_key..(slot + 1) * per_key].fill(State::default());
+                self.last_time[slot] = i64::MIN;
+                self.alerts.reset_key(id, &parts);
+            } else {
+                for (d, states) in self.plan.detectors.iter().zip(&mut self.detectors) {
+                    states.push(KeyDetector::new(&self.registry, d)?);
+                }
+                self.feature_states.extend(std::iter::repeat_n(
+                    State::default(),
+                    self.plan.feature_states,
+                ));
+                self.last_time.push(i64::MIN);
+                self.alerts.add_key(&parts);
+            }
         }
         Ok(id)
     }
@@ -313,7 +359,52 @@ impl Evaluator {
         self.score_detectors(rows, out);
         self.failures += out.failures.len() as u64;
         self.judge(rows, out);
+        if let Some(&t) = rows.timestamps.iter().max() {
+            self.newest = self.newest.max(t);
+        }
+        self.sweep();
         Ok(())
+    }
+
+    /// Evicts idle keys (when event time has moved on by a quarter of `idle` since the
+    /// last sweep) and, past `max_keys`, the least recently seen.
+    fn sweep(&mut self) {
+        let mut evict = Vec::new();
+        if let Some(idle) = self.eviction.idle {
+            if self.newest.saturating_sub(self.swept_at) >= (idle / 4).max(1) {
+                self.swept_at = self.newest;
+                let limit = self.newest.saturating_sub(idle);
+                evict = (0..self.keys.len())
+                    .map(|k| self.keys.is_live(k as KeyId) && self.last_time[k] < limit)
+                    .collect();
+            }
+        }
+        if let Some(cap) = self.eviction.max_keys {
+            let held = self.keys.live() - evict.iter().filter(|&&e| e).count();
+            if held > cap {
+                evict.resize(self.keys.len(), false);
+                let mut by_age: Vec<usize> = (0..self.keys.len())
+                    .filter(|&k| !evict[k] && self.keys.is_live(k as KeyId))
+                    .collect();
+                let target = cap - cap / 10;
+                let excess = (held - target).min(by_age.len());
+                if excess < by_age.len() {
+                    let last_time = &self.last_time;
+                    by_age.select_nth_unstable_by_key(excess, |&k| last_time[k]);
+                }
+                for &k in &by_age[..excess] {
+                    evict[k] = true;
+                }
+            }
+        }
+        let count = evict.iter().filter(|&&e| e).count();
+        if count == 0 {
+            return;
+        }
+        // The slots keep their state until a new key takes them (and starts it cold), so
+        // memory is bounded by the most keys held at once.
+        self.keys.evict(&evict);
+        self.evicted += count as u64;
     }
 
     fn check_order(&mut self, rows: &Rows<'_>) -> Result<(), EvalError> {
