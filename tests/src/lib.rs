@@ -235,3 +235,42 @@ pub fn adr(args: &[&str], stdin: Option<&str>) -> Run {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+
+/// The Python with `tests/reference/requirements.txt` installed (`ADR_REFERENCE_PYTHON`),
+/// or `None` with a visible note; under `ADR_REQUIRE_SHARED_DATA=1` its absence fails.
+pub fn reference_python(test: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ADR_REFERENCE_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: ADR_REFERENCE_PYTHON is not set (a Python with tests/reference/requirements.txt)"
+    );
+    skip(&format!(
+        "{test}: set ADR_REFERENCE_PYTHON to a Python with tests/reference/requirements.txt"
+    ));
+    None
+}
+
+/// Runs `python` with `args` in the workspace and parses the JSON it prints.
+///
+/// # Panics
+///
+/// If the script fails or prints no JSON (its standard error is in the message).
+pub fn python_json<S: AsRef<std::ffi::OsStr>>(python: &Path, args: &[S]) -> serde_json::Value {
+    let out = std::process::Command::new(python)
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{:?} failed:\n{}",
+        args.iter()
+            .map(|a| a.as_ref().to_owned())
+            .collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from the script")
+}

@@ -4,10 +4,9 @@
 //!
 //! Needs `../shared` and a Python with numpy in `ADR_REFERENCE_PYTHON` (CI sets both).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use adr_tests::{built, plugin_dir, shared_data, workspace};
+use adr_tests::{built, plugin_dir, python_json, reference_python, shared_data, workspace};
 
 fn adr_eval(args: &[&str]) -> serde_json::Value {
     let b = built();
@@ -28,35 +27,9 @@ fn adr_eval(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("ADR_REFERENCE_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-            assert!(!required, "ADR_REFERENCE_PYTHON is not set");
-            adr_tests::skip("realtime_eval: set ADR_REFERENCE_PYTHON to a Python with numpy");
-            None
-        }
-    }
-}
-
-fn tool(python: &Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(python)
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON from the tool")
-}
-
 #[test]
 fn nab_scores_agree_with_nab_score_py_and_rules_nab_adr_holds_its_figure() {
-    let (Some(_), Some(python)) = (shared_data("nab_eval"), python()) else {
+    let (Some(_), Some(python)) = (shared_data("nab_eval"), reference_python("nab_eval")) else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -68,7 +41,7 @@ fn nab_scores_agree_with_nab_score_py_and_rules_nab_adr_holds_its_figure() {
         "--out",
         results.to_str().unwrap(),
     ]);
-    let theirs = tool(
+    let theirs = python_json(
         &python,
         &[
             "../shared/tools/nab_score.py",
@@ -107,7 +80,7 @@ fn nab_scores_agree_with_nab_score_py_and_rules_nab_adr_holds_its_figure() {
 
 #[test]
 fn tcpd_metrics_agree_with_ts_eval_py_and_bocpd_beats_pelt() {
-    let (Some(_), Some(python)) = (shared_data("tcpd_eval"), python()) else {
+    let (Some(_), Some(python)) = (shared_data("tcpd_eval"), reference_python("tcpd_eval")) else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -121,7 +94,7 @@ fn tcpd_metrics_agree_with_ts_eval_py_and_bocpd_beats_pelt() {
         "--out",
         points.to_str().unwrap(),
     ]);
-    let theirs = tool(
+    let theirs = python_json(
         &python,
         &[
             "../shared/tools/ts_eval.py",

@@ -7,12 +7,11 @@
 //! under `ADR_REQUIRE_SHARED_DATA=1`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use adr_engine::io::{Chunk, CsvInput, CsvOptions, UnsortedPolicy};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_sdk::{score::ScoreColumns, Column, Frame, ParamValue, Verdict};
-use adr_tests::{built, plugin_dir, shared_data, workspace};
+use adr_tests::{built, plugin_dir, python_json, reference_python, shared_data, workspace};
 
 const SERIES: [&str; 4] = [
     "realKnownCause/nyc_taxi.csv",
@@ -61,27 +60,18 @@ fn page_hinkley_and_adwin_alarm_where_river_does_on_nab() {
     let Some(data) = shared_data("realtime reference comparison") else {
         return;
     };
-    let Some(python) = std::env::var_os("ADR_REFERENCE_PYTHON").map(PathBuf::from) else {
-        let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-        assert!(!required, "ADR_REFERENCE_PYTHON is not set");
-        adr_tests::skip("realtime reference comparison: set ADR_REFERENCE_PYTHON");
+    let Some(python) = reference_python("realtime reference comparison") else {
         return;
     };
     let files: Vec<PathBuf> = SERIES
         .iter()
         .map(|s| data.join("nab/data").join(s))
         .collect();
-    let out = Command::new(&python)
-        .arg(workspace().join("tests/reference/realtime.py"))
-        .args(&files)
-        .output()
-        .expect("the reference Python runs");
-    assert!(
-        out.status.success(),
-        "reference script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let script = workspace().join("tests/reference/realtime.py");
+    let args: Vec<&std::path::Path> = std::iter::once(script.as_path())
+        .chain(files.iter().map(PathBuf::as_path))
+        .collect();
+    let reference = python_json(&python, &args);
     eprintln!("reference versions: {}", reference["versions"]);
     let dir = plugin_dir(&[&built().realtime]);
     let registry = Registry::load(&SearchPath::explicit([dir.path().to_path_buf()])).unwrap();

@@ -8,12 +8,11 @@
 //! under `ADR_REQUIRE_SHARED_DATA=1`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use adr_engine::io::{Chunk, CsvInput, CsvOptions, UnsortedPolicy};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_sdk::{score::ScoreColumns, Column, Frame, ParamValue, Verdict};
-use adr_tests::{built, plugin_dir, shared_data, workspace};
+use adr_tests::{built, plugin_dir, python_json, reference_python, shared_data, workspace};
 
 const SERIES: [&str; 4] = [
     "realKnownCause/nyc_taxi.csv",
@@ -94,21 +93,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn reference_python() -> Option<PathBuf> {
-    match std::env::var_os("ADR_REFERENCE_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            let required = std::env::var("ADR_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "ADR_REFERENCE_PYTHON is not set (a Python with tests/reference/requirements.txt)"
-            );
-            adr_tests::skip("statistical reference comparison: set ADR_REFERENCE_PYTHON to a Python with tests/reference/requirements.txt");
-            None
-        }
-    }
-}
-
 fn read_series(path: &std::path::Path) -> (Vec<i64>, Vec<f64>) {
     let options = CsvOptions {
         columns: vec!["value".into()],
@@ -129,24 +113,18 @@ fn statistical_detectors_match_numpy_and_scipy_on_nab() {
     let Some(data) = shared_data("statistical reference comparison") else {
         return;
     };
-    let Some(python) = reference_python() else {
+    let Some(python) = reference_python("statistical reference comparison") else {
         return;
     };
     let files: Vec<PathBuf> = SERIES
         .iter()
         .map(|s| data.join("nab/data").join(s))
         .collect();
-    let out = Command::new(&python)
-        .arg(workspace().join("tests/reference/statistical.py"))
-        .args(&files)
-        .output()
-        .expect("the reference Python runs");
-    assert!(
-        out.status.success(),
-        "reference script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
+    let script = workspace().join("tests/reference/statistical.py");
+    let args: Vec<&std::path::Path> = std::iter::once(script.as_path())
+        .chain(files.iter().map(PathBuf::as_path))
+        .collect();
+    let reference = python_json(&python, &args);
     eprintln!("reference versions: {}", reference["versions"]);
 
     let dir = plugin_dir(&[&built().statistical]);
