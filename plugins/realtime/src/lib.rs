@@ -9,6 +9,7 @@
 //! | `adwin` | ADWIN2 adaptive window (Bifet & Gavaldà 2007) | a cut with \|Δμ\| ≥ ε |
 //! | `bocpd` | Bayesian online change points (Adams & MacKay 2007), Normal-Gamma | the change is the MAP run |
 //! | `spot` | SPOT / DSPOT extreme-value threshold (Siffer et al. 2017) | P(X > x) ≤ `q` |
+//! | `quantile` | quantile-tracking threshold: the empirical tail of the last `window` points | P̂(X ≥ x) ≤ `q` |
 //! | `half_space_trees` | Half-Space Trees (Tan et al. 2011), River's form | score ≥ `threshold` |
 //! | `random_cut_forest` | streaming Robust Random Cut Forest (Guha et al. 2016), CoDisp | mean CoDisp ≥ `threshold` |
 //!
@@ -26,6 +27,7 @@ mod gpd;
 mod hst;
 mod online;
 mod page_hinkley;
+mod quantile;
 mod rrcf;
 mod spot;
 
@@ -39,6 +41,7 @@ pub use ewma::{Ewma, EwmaParams};
 pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams, Limits};
 pub use online::Side;
 pub use page_hinkley::{PageHinkley, PageHinkleyParams};
+pub use quantile::{QuantileThreshold, QuantileThresholdParams};
 pub use rrcf::{RandomCutForest, RandomCutForestParams};
 pub use spot::{Spot, SpotParams};
 
@@ -154,6 +157,7 @@ mod bad_input {
         adwin: crate::Adwin,
         bocpd: crate::Bocpd,
         spot: crate::Spot,
+        quantile: crate::QuantileThreshold,
         half_space_trees: crate::HalfSpaceTrees,
         random_cut_forest: crate::RandomCutForest,
     );
