@@ -123,6 +123,34 @@ fn the_threshold_judges_the_detector_s_raw_scores() {
 }
 
 #[test]
+fn every_realtime_detector_the_docs_name_is_exported() {
+    let (_plugins, registry) = registry();
+    for name in [
+        "ewma",
+        "cusum",
+        "page_hinkley",
+        "adwin",
+        "bocpd",
+        "spot",
+        "quantile",
+        "half_space_trees",
+        "random_cut_forest",
+    ] {
+        assert!(
+            registry.find(&format!("realtime.{name}")).is_ok(),
+            "realtime.{name} is not exported"
+        );
+    }
+    // and the quantile threshold works as a clause
+    let (_dir, path) = rules(&RULES.replace(
+        "realtime.spot(init = 500, q = 0.001)",
+        "realtime.quantile(q = 0.01)",
+    ));
+    let (_loaded, diagnostics) = check_files(&[path], &registry).unwrap();
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+}
+
+#[test]
 fn a_threshold_s_call_is_checked_like_a_detector_s() {
     let (_plugins, registry) = registry();
     for (text, code, needle) in [

@@ -54,6 +54,7 @@ adr_sdk::export_detectors!(
         Adwin,
         Bocpd,
         Spot,
+        QuantileThreshold,
         HalfSpaceTrees,
         RandomCutForest
     ],
