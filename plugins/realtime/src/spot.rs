@@ -29,7 +29,7 @@ adr_sdk::params! {
         /// Peaks kept per tail (the oldest go first, and the count of points with them).
         max_peaks: usize = 10000, min >= 10;
         /// Learn alarms too. The paper does not, which censors the top of the tail: on
-        /// normal noise at q = 1e-3 that gives 4× the false alarms (a unit test measures
+        /// normal noise at q = 1e-3 that gives over 3× the false alarms (a unit test asserts
         /// it); `false` is the paper's rule, for streams whose alarms are mostly real.
         learn_alarms: bool = true;
     }
