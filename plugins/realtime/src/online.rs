@@ -74,39 +74,8 @@ macro_rules! online_detector {
 }
 pub(crate) use online_detector;
 
-adr_sdk::param_choice! {
-    /// Which deviations count as anomalous.
-    pub enum Side {
-        /// Both directions: rises and falls.
-        Both = "both",
-        /// Only rises (spikes, pumps, upward shifts).
-        Upper = "upper",
-        /// Only falls (drops, crashes, downward shifts).
-        Lower = "lower",
-    }
-}
-
-impl Side {
-    /// The raw score of a signed statistic: its size in the directions that count, else 0.
-    #[inline]
-    pub(crate) fn apply(self, signed: f64) -> f64 {
-        match self {
-            Side::Both => signed.abs(),
-            Side::Upper => signed.max(0.0),
-            Side::Lower => (-signed).max(0.0),
-        }
-    }
-
-    /// The larger of an upward and a downward statistic (both ≥ 0), as far as they count.
-    #[inline]
-    pub(crate) fn pick(self, up: f64, down: f64) -> f64 {
-        match self {
-            Side::Both => up.max(down),
-            Side::Upper => up,
-            Side::Lower => down,
-        }
-    }
-}
+/// Which deviations count: the SDK's choice, shared by the families.
+pub use adr_sdk::params::Side;
 
 /// Running mean and population variance (Welford), for warm-ups.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -210,29 +210,8 @@ impl<T: Tracker + Default + Clone + Send + Sync> Rolling<T> {
     }
 }
 
-adr_sdk::param_choice! {
-    /// Which deviations from the centre count as anomalous.
-    pub enum Side {
-        /// Both tails: spikes and drops.
-        Both = "both",
-        /// Only values above the centre (spikes, pumps).
-        Upper = "upper",
-        /// Only values below the centre (drops, crashes).
-        Lower = "lower",
-    }
-}
-
-impl Side {
-    /// The raw score of a signed deviation: its size on the tails that count, else 0.
-    #[inline]
-    pub(crate) fn apply(self, signed: f64) -> f64 {
-        match self {
-            Side::Both => signed.abs(),
-            Side::Upper => signed.max(0.0),
-            Side::Lower => (-signed).max(0.0),
-        }
-    }
-}
+/// Which deviations count: the SDK's choice, shared by the families.
+pub use adr_sdk::params::Side;
 
 /// `(x − centre) / scale`, with a zero scale giving 0 for `x = centre` and ±inf otherwise.
 #[inline]

@@ -22,9 +22,11 @@ use std::fmt;
 
 mod macros;
 mod resolve;
+mod side;
 mod types;
 
 pub use resolve::{suggest, ParamError, Resolved};
+pub use side::Side;
 pub use types::{DetectorParams, ParamType, Window};
 
 /// A parameter value as written in a rule or on the command line.

@@ -1,0 +1,49 @@
+//! [`Side`]: the choice, shared by many detectors, of which deviations count.
+
+crate::param_choice! {
+    /// Which deviations from a centre count as anomalous (`side = both | upper | lower`).
+    pub enum Side {
+        /// Both tails: spikes and drops, rises and falls.
+        Both = "both",
+        /// Only values above the centre (spikes, pumps, upward shifts).
+        Upper = "upper",
+        /// Only values below the centre (drops, crashes, downward shifts).
+        Lower = "lower",
+    }
+}
+
+impl Side {
+    /// The raw score of a signed deviation: its size on the tails that count, else 0.
+    #[inline]
+    pub fn apply(self, signed: f64) -> f64 {
+        match self {
+            Side::Both => signed.abs(),
+            Side::Upper => signed.max(0.0),
+            Side::Lower => (-signed).max(0.0),
+        }
+    }
+
+    /// The larger of an upward and a downward statistic (both ≥ 0), as far as they count.
+    #[inline]
+    pub fn pick(self, up: f64, down: f64) -> f64 {
+        match self {
+            Side::Both => up.max(down),
+            Side::Upper => up,
+            Side::Lower => down,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_side_keeps_its_tail() {
+        assert_eq!(Side::Both.apply(-2.0), 2.0);
+        assert_eq!(Side::Upper.apply(-2.0), 0.0);
+        assert_eq!(Side::Lower.apply(-2.0), 2.0);
+        assert_eq!(Side::Upper.pick(1.0, 3.0), 1.0);
+        assert_eq!(Side::Both.pick(1.0, 3.0), 3.0);
+    }
+}
