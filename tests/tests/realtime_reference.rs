@@ -106,3 +106,69 @@ fn page_hinkley_and_adwin_alarm_where_river_does_on_nab() {
     eprintln!("{total} alarms, each on the row River raises it");
     assert!(total > 20, "the cases should raise alarms ({total})");
 }
+
+#[test]
+fn subsequence_knn_with_one_neighbour_is_stumpys_left_matrix_profile() {
+    const LENGTH: usize = 20;
+    const ROWS: usize = 4000;
+    let Some(data) = shared_data("subsequence_knn against stumpy") else {
+        return;
+    };
+    let Some(python) = reference_python("subsequence_knn against stumpy") else {
+        return;
+    };
+    let files: Vec<PathBuf> = SERIES[..2]
+        .iter()
+        .map(|s| data.join("nab/data").join(s))
+        .collect();
+    let script = workspace().join("tests/reference/matrix_profile.py");
+    let (length, rows) = (LENGTH.to_string(), ROWS.to_string());
+    let mut args: Vec<&std::ffi::OsStr> = vec![script.as_os_str(), length.as_ref(), rows.as_ref()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    let reference = python_json(&python, &args);
+    eprintln!("reference versions: {}", reference["versions"]);
+    let dir = plugin_dir(&[&built().realtime]);
+    let registry = Registry::load(&SearchPath::explicit([dir.path().to_path_buf()])).unwrap();
+    let mut compared = 0;
+    for file in &files {
+        let xs: Vec<f64> = values(file).into_iter().take(ROWS).collect();
+        let ts: Vec<i64> = (0..xs.len() as i64).collect();
+        let params = [
+            ("length".to_owned(), ParamValue::Int(LENGTH as i64)),
+            ("k".to_owned(), ParamValue::Int(1)),
+            ("memory".to_owned(), ParamValue::Int(ROWS as i64)),
+        ];
+        let mut handle = registry
+            .create("realtime.subsequence_knn", &params, &["value".into()])
+            .unwrap();
+        let cols = [Column::f64("value", &xs)];
+        let mut scores = ScoreColumns::with_len(xs.len());
+        handle
+            .score(&Frame::new(&ts, &cols).unwrap(), &mut scores.as_mut())
+            .unwrap();
+        let theirs = reference["series"][file.to_str().unwrap()]
+            .as_array()
+            .expect("a profile");
+        assert_eq!(theirs.len(), xs.len() - LENGTH + 1);
+        let mut undetermined = 0;
+        for (start, want) in theirs.iter().enumerate() {
+            let ours = scores.get(start + LENGTH - 1).raw;
+            match want.as_f64() {
+                None => assert!(ours.is_nan(), "window {start}: {ours}, stumpy none"),
+                Some(_) if ours.is_nan() => undetermined += 1,
+                Some(want) => {
+                    assert!(
+                        (ours - want).abs() <= 1e-9 * want.max(1.0),
+                        "window {start} of {}: {ours} vs stumpy {want}",
+                        file.display()
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        // the first judged window has no mean distance to normalise by yet
+        assert_eq!(undetermined, 1, "{}", file.display());
+    }
+    eprintln!("{compared} windows equal to stumpy's left matrix profile");
+    assert!(compared > 7000);
+}

@@ -9,9 +9,11 @@
 //! | `adwin` | ADWIN2 adaptive window (Bifet & Gavaldà 2007) | a cut with \|Δμ\| ≥ ε |
 //! | `bocpd` | Bayesian online change points (Adams & MacKay 2007), Normal-Gamma | the change is the MAP run |
 //! | `spot` | SPOT / DSPOT extreme-value threshold (Siffer et al. 2017) | P(X > x) ≤ `q` |
+//! | `likelihood` | anomaly likelihood (Ahmad et al. 2017): a score's recent mean against its long-run distribution | P ≤ `q` |
 //! | `quantile` | quantile-tracking threshold: the empirical tail of the last `window` points | P̂(X ≥ x) ≤ `q` |
 //! | `half_space_trees` | Half-Space Trees (Tan et al. 2011), River's form | score ≥ `threshold` |
 //! | `random_cut_forest` | streaming Robust Random Cut Forest (Guha et al. 2016), CoDisp | mean CoDisp ≥ `threshold` |
+//! | `subsequence_knn` | distance of the last `length` points to their k nearest earlier windows | ≥ `threshold` × the mean |
 //!
 //! Scoring a batch is the same loop as a stream of events, so chunked, per-event and
 //! whole-batch scoring agree exactly, and every detector saves and restores its state (a
@@ -25,11 +27,13 @@ mod cusum;
 mod ewma;
 mod gpd;
 mod hst;
+mod likelihood;
 mod online;
 mod page_hinkley;
 mod quantile;
 mod rrcf;
 mod spot;
+mod subsequence_knn;
 
 #[cfg(test)]
 mod testing;
@@ -39,11 +43,13 @@ pub use bocpd::{Bocpd, BocpdParams};
 pub use cusum::{Cusum, CusumParams};
 pub use ewma::{Ewma, EwmaParams};
 pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams, Limits};
+pub use likelihood::{Likelihood, LikelihoodParams};
 pub use online::Side;
 pub use page_hinkley::{PageHinkley, PageHinkleyParams};
 pub use quantile::{QuantileThreshold, QuantileThresholdParams};
 pub use rrcf::{RandomCutForest, RandomCutForestParams};
 pub use spot::{Spot, SpotParams};
+pub use subsequence_knn::{SubsequenceKnn, SubsequenceKnnParams};
 
 adr_sdk::export_detectors!(
     family = "realtime",
@@ -55,8 +61,10 @@ adr_sdk::export_detectors!(
         Bocpd,
         Spot,
         QuantileThreshold,
+        Likelihood,
         HalfSpaceTrees,
-        RandomCutForest
+        RandomCutForest,
+        SubsequenceKnn
     ],
 );
 
@@ -161,5 +169,7 @@ mod bad_input {
         quantile: crate::QuantileThreshold,
         half_space_trees: crate::HalfSpaceTrees,
         random_cut_forest: crate::RandomCutForest,
+        likelihood: crate::Likelihood,
+        subsequence_knn: crate::SubsequenceKnn,
     );
 }
