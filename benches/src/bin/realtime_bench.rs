@@ -46,6 +46,12 @@ fn settings(case: &str) -> (&'static str, Vec<(&'static str, ParamValue)>) {
         "bocpd" | "bocpd_batch" => ("bocpd", vec![]),
         "bocpd_truncated" => ("bocpd", vec![("max_runs", Int(20))]),
         "spot" | "spot_batch" => ("spot", vec![("init", Int(1000))]),
+        // rules/nab.adr's settings
+        "subsequence_knn" => (
+            "subsequence_knn",
+            vec![("length", Int(20)), ("k", Int(3)), ("memory", Int(750))],
+        ),
+        "likelihood" => ("likelihood", vec![("hold", Int(100))]),
         other => panic!("unknown case {other}"),
     }
 }
@@ -139,6 +145,8 @@ fn main() {
             "ewma",
             "bocpd",
             "spot",
+            "subsequence_knn",
+            "likelihood",
         ]
         .iter()
         .map(|c| ((*c).to_owned(), 10_000))

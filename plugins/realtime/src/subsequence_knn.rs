@@ -24,6 +24,9 @@ adr_sdk::params! {
     }
 }
 
+/// Neighbour counts up to which the nearest are kept in a sorted array during one scan.
+const SMALL_K: usize = 16;
+
 /// The recent points and the squared distance from the newest window to each earlier one.
 ///
 /// Window `i` (ending at point `i`) is compared with the windows ending at lags
@@ -105,15 +108,32 @@ impl SubsequenceKnn {
         if ready < k {
             return None;
         }
-        self.scratch.clear();
-        self.scratch
-            .extend_from_slice(&self.distances[memory - ready..]);
-        let (nearest, kth, _) = self.scratch.select_nth_unstable_by(k - 1, f64::total_cmp);
-        let sum: f64 = nearest
-            .iter()
-            .chain([&*kth])
-            .map(|d| d.max(0.0).sqrt())
-            .sum();
+        let valid = &self.distances[memory - ready..];
+        let sum: f64 = if k <= SMALL_K {
+            // one pass keeping the k smallest, sorted: almost every distance fails the
+            // first comparison, so this is a scan, not a sort
+            let mut best = [f64::INFINITY; SMALL_K];
+            for &d in valid {
+                if d < best[k - 1] {
+                    let mut j = k - 1;
+                    while j > 0 && best[j - 1] > d {
+                        best[j] = best[j - 1];
+                        j -= 1;
+                    }
+                    best[j] = d;
+                }
+            }
+            best[..k].iter().map(|d| d.max(0.0).sqrt()).sum()
+        } else {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(valid);
+            let (nearest, kth, _) = self.scratch.select_nth_unstable_by(k - 1, f64::total_cmp);
+            nearest
+                .iter()
+                .chain([&*kth])
+                .map(|d| d.max(0.0).sqrt())
+                .sum()
+        };
         Some(sum / k as f64)
     }
 }
@@ -260,7 +280,7 @@ mod tests {
     fn the_sliding_distances_equal_brute_force() {
         // a level far from 0 makes the recurrence's rounding visible if it is not refreshed
         let values: Vec<f64> = noise(6000, 5).iter().map(|x| 1e4 + x).collect();
-        for (length, k, memory) in [(5, 1, 50), (12, 3, 200), (3, 4, 7)] {
+        for (length, k, memory) in [(5, 1, 50), (12, 3, 200), (3, 4, 7), (4, 20, 60)] {
             let scores = run_stream::<SubsequenceKnn>(knn(length, k, memory), &values);
             let want = brute_force(&values, length as usize, k as usize, memory as usize);
             for (i, (s, w)) in scores.iter().zip(&want).enumerate() {
