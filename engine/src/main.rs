@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cli {
     pub(crate) mod eval;
+    pub(crate) mod eval_labelled;
     pub(crate) mod eval_series;
     pub(crate) mod rules;
 }
@@ -70,9 +71,16 @@ enum Command {
     #[command(after_help = "Example:\n  \
         adr explain rules/price_spikes.adr --input examples/market.csv --at 2025-01-15T10:30:00Z --key BTCUSDT")]
     Explain(cli::rules::ExplainArgs),
-    /// Score detectors on labelled benchmark data under its protocol (ODDS so far).
-    #[command(subcommand)]
-    Eval(cli::eval::EvalCommand),
+    /// Score a rule file on labelled series (point, range and NAB metrics), or detectors
+    /// and rules under a benchmark's own protocol (odds, nab, tcpd).
+    #[command(after_help = "Examples:\n  \
+        adr eval rules/nab.adr --data ../shared/data/nab/data --labels ../shared/data/nab/labels/combined_windows.json\n  \
+        adr eval rules/nab.adr --data DIR --labels windows.json --bias front --per-file --json\n  \
+        adr eval nab rules/nab.adr\n\n\
+        Labels are NAB's windows layout, {\"file.csv\": [[start, end], ...]}, file names relative \
+        to --data. A row is positive when it lies in a window; a run of anomalous verdicts is \
+        one predicted range. Undetermined rows count as normal with the lowest score.")]
+    Eval(cli::eval::EvalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -198,7 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => cli::rules::run(&search, &registry, args, cli.global.quiet),
         Command::Test(args) => cli::rules::test(&registry, args, cli.global.quiet),
         Command::Explain(args) => cli::rules::explain(&registry, args, cli.global.quiet),
-        Command::Eval(command) => cli::eval::eval(&registry, command, cli.global.quiet),
+        Command::Eval(args) => cli::eval::eval(&registry, args, cli.global.quiet),
     }
 }
 

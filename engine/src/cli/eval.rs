@@ -10,6 +10,16 @@ use adr_sdk::ParamValue;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
+/// `adr eval RULES --data DIR --labels FILE`, or one of the benchmark subcommands.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct EvalArgs {
+    #[command(subcommand)]
+    command: Option<EvalCommand>,
+    #[command(flatten)]
+    labelled: super::eval_labelled::LabelledArgs,
+}
+
 /// What to evaluate.
 #[derive(Debug, Subcommand)]
 pub(crate) enum EvalCommand {
@@ -83,13 +93,14 @@ pub(crate) struct OddsArgs {
 
 pub(crate) fn eval(
     registry: &std::sync::Arc<Registry>,
-    command: EvalCommand,
+    args: EvalArgs,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    match command {
-        EvalCommand::Odds(args) => eval_odds(registry, args, quiet),
-        EvalCommand::Nab(args) => super::eval_series::nab(registry, args, quiet),
-        EvalCommand::Tcpd(args) => super::eval_series::tcpd(registry, args, quiet),
+    match args.command {
+        None => super::eval_labelled::labelled(registry, args.labelled, quiet),
+        Some(EvalCommand::Odds(args)) => eval_odds(registry, args, quiet),
+        Some(EvalCommand::Nab(args)) => super::eval_series::nab(registry, args, quiet),
+        Some(EvalCommand::Tcpd(args)) => super::eval_series::tcpd(registry, args, quiet),
     }
 }
 

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::io::csv_input::TIME_NAMES;
 use crate::io::timestamp::TimeFormat;
 
 use super::series::Series;
@@ -93,19 +94,44 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    /// Reads `data/<name>` for every file named in the windows file `labels`.
+    /// Reads `data/<name>` for every file named in the windows file `labels`, with NAB's
+    /// columns (`timestamp`, `value`).
     ///
     /// # Errors
     ///
     /// An unreadable file, a timestamp that does not parse, or a window edge that is no
     /// data timestamp.
     pub fn load(data: &Path, labels: &Path) -> Result<Corpus, NabError> {
+        Corpus::load_with(data, labels, &Layout::nab())
+    }
+
+    /// Reads `data/<name>` for every file named in `labels` (NAB's windows layout:
+    /// `{"name": [[start, end], ...]}`, an entry may also be one time, a window of one
+    /// row), with `layout`'s columns.
+    ///
+    /// An edge that is a data timestamp names its first row, as NAB's do; any other time
+    /// takes the rows from the first at or after the start to the last at or before the
+    /// end, which needs the file sorted by time.
+    ///
+    /// # Errors
+    ///
+    /// An unreadable file, a missing column, a timestamp that does not parse, a window
+    /// that holds no row or overlaps the one before.
+    pub fn load_with(data: &Path, labels: &Path, layout: &Layout) -> Result<Corpus, NabError> {
         let text = std::fs::read_to_string(labels).map_err(|e| fail(labels, e.to_string()))?;
-        let windows: BTreeMap<String, Vec<Vec<String>>> =
-            serde_json::from_str(&text).map_err(|e| fail(labels, e.to_string()))?;
+        let windows: BTreeMap<String, Vec<serde_json::Value>> = serde_json::from_str(&text)
+            .map_err(|e| {
+                fail(
+                    labels,
+                    format!("{e} (expected {{\"file.csv\": [[start, end], ...]}})"),
+                )
+            })?;
+        if windows.is_empty() {
+            return Err(fail(labels, "names no file"));
+        }
         let files = windows
             .iter()
-            .map(|(name, spans)| NabFile::load(name, &data.join(name), spans))
+            .map(|(name, spans)| NabFile::load(name, &data.join(name), spans, layout))
             .collect::<Result<Vec<_>, _>>()?;
         let windows = files.iter().map(|f| f.spans.len()).sum();
         let scored_windows = files
@@ -120,30 +146,88 @@ impl Corpus {
     }
 }
 
+/// The columns a labelled file is read with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// The event-time column; `None`: the first of the CSV reader's default names.
+    pub time: Option<String>,
+    /// The value columns, in the order a rule's input lists them.
+    pub fields: Vec<String>,
+}
+
+impl Layout {
+    /// NAB's files: `timestamp` and `value`.
+    pub fn nab() -> Layout {
+        Layout {
+            time: Some("timestamp".into()),
+            fields: vec!["value".into()],
+        }
+    }
+}
+
+/// A label entry's text: a string, or a number as written.
+fn edge_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 impl NabFile {
-    fn load(name: &str, path: &Path, windows: &[Vec<String>]) -> Result<NabFile, NabError> {
+    fn load(
+        name: &str,
+        path: &Path,
+        windows: &[serde_json::Value],
+        layout: &Layout,
+    ) -> Result<NabFile, NabError> {
         let mut reader = csv::Reader::from_path(path).map_err(|e| fail(path, e.to_string()))?;
         let header = reader
             .headers()
             .map_err(|e| fail(path, e.to_string()))?
             .clone();
         let col = |want: &str| {
-            header
-                .iter()
-                .position(|h| h.trim() == want)
-                .ok_or_else(|| fail(path, format!("no `{want}` column")))
+            header.iter().position(|h| h.trim() == want).ok_or_else(|| {
+                fail(
+                    path,
+                    format!(
+                        "no `{want}` column (it has {})",
+                        header.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
         };
-        let (tc, vc) = (col("timestamp")?, col("value")?);
+        let tc = match &layout.time {
+            Some(time) => col(time)?,
+            None => header
+                .iter()
+                .position(|h| TIME_NAMES.contains(&h.trim().to_ascii_lowercase().as_str()))
+                .ok_or_else(|| {
+                    fail(
+                        path,
+                        format!("no time column (one of {})", TIME_NAMES.join(", ")),
+                    )
+                })?,
+        };
+        let vcs = layout
+            .fields
+            .iter()
+            .map(|f| col(f))
+            .collect::<Result<Vec<_>, _>>()?;
         let (mut stamps, mut series) = (Vec::new(), Series::default());
-        let mut values = Vec::new();
+        let mut values = vec![Vec::new(); vcs.len()];
+        let mut format = None;
         for (k, record) in reader.records().enumerate() {
             let record = record.map_err(|e| fail(path, e.to_string()))?;
             let stamp = record.get(tc).unwrap_or("").trim().to_owned();
-            let t = TimeFormat::Iso
-                .parse(&stamp)
+            let f = *format.get_or_insert_with(|| TimeFormat::detect(&stamp));
+            let t = f
+                .and_then(|f| f.parse(&stamp))
                 .ok_or_else(|| fail(path, format!("line {}: timestamp {stamp:?}", k + 2)))?;
-            let value = record.get(vc).unwrap_or("").trim();
-            values.push(value.parse::<f64>().unwrap_or(f64::NAN));
+            for (column, &vc) in values.iter_mut().zip(&vcs) {
+                let value = record.get(vc).unwrap_or("").trim();
+                column.push(value.parse::<f64>().unwrap_or(f64::NAN));
+            }
             series.timestamps.push(t);
             stamps.push(stamp);
         }
@@ -151,33 +235,72 @@ impl NabFile {
         if n == 0 {
             return Err(fail(path, "no data rows"));
         }
-        series.columns.push(("value".into(), values));
+        let format = format.flatten().unwrap_or(TimeFormat::Iso);
+        series.columns = layout.fields.iter().cloned().zip(values).collect();
         // A few files repeat a timestamp (clock changes); an edge names its first row.
         let mut row_of = HashMap::new();
         for (i, &t) in series.timestamps.iter().enumerate() {
             row_of.entry(t).or_insert(i);
         }
+        let sorted = series.timestamps.windows(2).all(|w| w[0] <= w[1]);
+        let times = &series.timestamps;
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        for (k, pair) in windows.iter().enumerate() {
-            let edge = |text: &String| {
-                TimeFormat::Iso
+        for (k, entry) in windows.iter().enumerate() {
+            let texts: Option<Vec<String>> = match entry {
+                serde_json::Value::Array(items) => items.iter().map(edge_text).collect(),
+                other => edge_text(other).map(|t| vec![t.clone(), t]),
+            };
+            let (lo, hi) = match texts.as_deref() {
+                Some([lo, hi]) | Some([lo @ hi]) => (lo.clone(), hi.clone()),
+                _ => {
+                    return Err(fail(
+                        path,
+                        format!("window {k} is not [start, end] or one time: {entry}"),
+                    ))
+                }
+            };
+            let time = |text: &String| {
+                format
                     .parse(text)
-                    .and_then(|t| row_of.get(&t).copied())
-                    .ok_or_else(|| {
-                        fail(
-                            path,
-                            format!("window {k} edge {text} is not a data timestamp"),
-                        )
-                    })
+                    .or_else(|| TimeFormat::Iso.parse(text))
+                    .ok_or_else(|| fail(path, format!("window {k}: {text:?} is no time")))
             };
-            let [lo, hi] = pair.as_slice() else {
-                return Err(fail(path, format!("window {k} is not [start, end]")));
+            let (t0, t1) = (time(&lo)?, time(&hi)?);
+            let (a, b) = match (row_of.get(&t0), row_of.get(&t1)) {
+                (Some(&a), Some(&b)) => (a, b),
+                _ if sorted => {
+                    let a = times.partition_point(|&t| t < t0);
+                    let b = times.partition_point(|&t| t <= t1);
+                    if b <= a {
+                        return Err(fail(path, format!("window {k} [{lo}, {hi}] holds no row")));
+                    }
+                    (a, b - 1)
+                }
+                _ => {
+                    return Err(fail(
+                        path,
+                        format!(
+                            "window {k} edge {lo} or {hi} is not a data timestamp (other times \
+                             need the file sorted by time)"
+                        ),
+                    ))
+                }
             };
-            let (lo, hi) = (edge(lo)?, edge(hi)?);
-            if hi < lo || spans.last().is_some_and(|&(_, prev)| lo <= prev) {
-                return Err(fail(path, format!("window {k} is out of order")));
+            if b < a {
+                return Err(fail(path, format!("window {k} ends before it starts")));
             }
-            spans.push((lo, hi));
+            spans.push((a, b));
+        }
+        // Labels need not be in order, but windows are targets and must not share rows.
+        spans.sort_unstable();
+        if let Some(w) = spans.windows(2).find(|w| w[1].0 <= w[0].1) {
+            return Err(fail(
+                path,
+                format!(
+                    "windows over rows {}..={} and {}..={} overlap",
+                    w[0].0, w[0].1, w[1].0, w[1].1
+                ),
+            ));
         }
         let mut window = vec![None; n];
         let mut unit = vec![-1.0; n];
@@ -203,6 +326,11 @@ impl NabFile {
             window,
             unit,
         })
+    }
+
+    /// Per row: whether it lies in a labelled window.
+    pub fn labels(&self) -> Vec<bool> {
+        self.window.iter().map(Option::is_some).collect()
     }
 
     /// Rows.
@@ -247,6 +375,24 @@ impl NabFile {
         }
         (raw, detected, fps)
     }
+}
+
+/// NAB's three application profiles with their published weights (`config/profiles.json`
+/// of NAB v1.1), for labelled data that comes without a profiles file.
+pub fn nab_profiles() -> Vec<Profile> {
+    [
+        ("reward_low_FN_rate", 1.0, 0.11, 2.0),
+        ("reward_low_FP_rate", 1.0, 0.22, 1.0),
+        ("standard", 1.0, 0.11, 1.0),
+    ]
+    .into_iter()
+    .map(|(name, tp, fp, fn_)| Profile {
+        name: name.into(),
+        tp,
+        fp,
+        fn_,
+    })
+    .collect()
 }
 
 /// Reads NAB's `profiles.json`.

@@ -151,7 +151,8 @@ pub struct CsvInput<R: Read> {
     stats: InputStats,
 }
 
-const TIME_NAMES: [&str; 5] = ["timestamp", "time", "ts", "date", "datetime"];
+/// The column names taken for event time when none is given (case-insensitive), in order.
+pub const TIME_NAMES: [&str; 5] = ["timestamp", "time", "ts", "date", "datetime"];
 
 impl<R: Read> CsvInput<R> {
     /// Reads the header and finds the columns.
