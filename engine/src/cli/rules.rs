@@ -48,6 +48,24 @@ pub(crate) struct InputArgs {
     /// Hold at most this many keys: past it the least recently seen are forgotten.
     #[arg(long, value_name = "N")]
     max_keys: Option<std::num::NonZeroUsize>,
+    /// Score in event-time order, waiting this long (`30s`, `5m`) for late events; an
+    /// event later than that is counted and not scored.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lateness)]
+    lateness: Option<i64>,
+    /// With --lateness: events held at most; past it the oldest are scored early.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        requires = "lateness"
+    )]
+    max_held: usize,
+}
+
+fn parse_lateness(text: &str) -> Result<i64, String> {
+    adr_sdk::params::parse_duration(text)
+        .filter(|&ns| ns >= 0)
+        .ok_or_else(|| format!("`{text}` is not a duration such as 0s, 30s, 5m or 1h"))
 }
 
 fn parse_duration(text: &str) -> Result<i64, String> {
@@ -236,6 +254,9 @@ pub(crate) fn run(
             max_keys: args.input.max_keys.map(std::num::NonZeroUsize::get),
         })
         .sink(Box::new(sinks::AlertWriter::new(alerts_out)));
+    if let Some(lateness) = args.input.lateness {
+        builder = builder.lateness(lateness, args.input.max_held);
+    }
     if let Some(scored) = scored {
         builder = builder.sink(Box::new(scored));
     }
@@ -371,6 +392,11 @@ pub(crate) fn explain(
     let at = TimeFormat::detect(&args.at)
         .and_then(|f| f.parse(&args.at))
         .with_context(|| format!("`{}` is not a timestamp (write ISO-8601 such as 2025-01-15T10:30:00Z, or epoch seconds)", args.at))?;
+    anyhow::ensure!(
+        args.input.lateness.is_none(),
+        "adr explain replays the input in file order; --lateness is for adr run (sort the \
+         input by time, or pass --allow-unsorted)"
+    );
     let plan = plan(&args.rules, registry, quiet)?;
     let mut evaluator = Evaluator::new(plan, Arc::clone(registry))?;
     if args.input.allow_unsorted {

@@ -28,6 +28,7 @@ pub struct EngineBuilder {
     debounce: Duration,
     unsorted: UnsortedPolicy,
     eviction: crate::rules::eval::Eviction,
+    lateness: Option<(i64, usize)>,
     columns: Option<Vec<String>>,
     sinks: Vec<Box<dyn Sink + Send>>,
     plan: Option<(Plan, source::Loaded)>,
@@ -54,6 +55,7 @@ impl EngineBuilder {
             debounce: Duration::from_millis(200),
             unsorted: UnsortedPolicy::Reject,
             eviction: crate::rules::eval::Eviction::default(),
+            lateness: None,
             columns: None,
             sinks: Vec::new(),
             plan: None,
@@ -108,6 +110,16 @@ impl EngineBuilder {
     /// see [`Eviction`](crate::rules::eval::Eviction).
     pub fn eviction(mut self, eviction: crate::rules::eval::Eviction) -> Self {
         self.eviction = eviction;
+        self
+    }
+
+    /// Put events in event-time order, allowing `lateness_ns` of lateness and holding at
+    /// most `max_held` events (default: none; events are scored as they come, and one
+    /// earlier than its key's previous is refused or counted, see [`unsorted`](Self::unsorted)).
+    /// Results of an event come when the watermark passes it, or at
+    /// [`finish`](super::Engine::finish); see [`Reorder`](crate::run::reorder::Reorder).
+    pub fn lateness(mut self, lateness_ns: i64, max_held: usize) -> Self {
+        self.lateness = Some((lateness_ns, max_held));
         self
     }
 
@@ -190,6 +202,10 @@ impl EngineBuilder {
             evaluator,
             outcome: Outcome::default(),
             batch: Batch::default(),
+            reorder: self
+                .lateness
+                .map(|(ns, max_held)| crate::run::reorder::Reorder::new(ns, max_held)),
+            staging: Batch::default(),
             sinks: self.sinks,
             columns,
             shared,

@@ -104,6 +104,10 @@ pub struct Engine {
     evaluator: Evaluator,
     outcome: Outcome,
     batch: Batch,
+    /// Event-time order with an allowed lateness, when asked for.
+    reorder: Option<crate::run::reorder::Reorder>,
+    /// Rows read or pushed before the reorder stage takes them.
+    staging: Batch,
     sinks: Vec<Box<dyn Sink + Send>>,
     /// The value columns the stream carries.
     columns: Vec<String>,
@@ -267,6 +271,13 @@ impl Engine {
                 }
             }
         }
+        if self.reorder.is_some() {
+            for i in 0..events.len() {
+                let values = order.iter().map(|&c| events.column(c)[i]).collect();
+                self.offer(events.timestamps()[i], events.key(i).to_vec(), values, None)?;
+            }
+            return self.release(false);
+        }
         let chunk = &mut self.batch.chunk;
         chunk.timestamps.clear();
         chunk.timestamps.extend_from_slice(events.timestamps());
@@ -284,6 +295,67 @@ impl Engine {
             self.batch.keys.push(id);
         }
         self.evaluate()
+    }
+
+    /// Evaluates the events the reorder stage lets go (all of them with `all`).
+    fn release(&mut self, all: bool) -> Result<(), EngineError> {
+        let Some(reorder) = &mut self.reorder else {
+            return Ok(());
+        };
+        if reorder.release(&mut self.evaluator, &mut self.batch, all)? > 0 {
+            self.batch.chunk.first_row = self.rows + 1;
+            self.evaluate()?;
+        }
+        Ok(())
+    }
+
+    /// Hands one event to the reorder stage; when it holds too many, evaluates what it
+    /// can let go, and the oldest early if that is not enough.
+    fn offer(
+        &mut self,
+        time: i64,
+        key: Vec<String>,
+        values: Vec<f64>,
+        record: Option<csv::ByteRecord>,
+    ) -> Result<(), EngineError> {
+        let Some(reorder) = &mut self.reorder else {
+            return Ok(());
+        };
+        reorder.offer(time, key, values, record);
+        if reorder.full() {
+            self.release(false)?;
+            if let Some(reorder) = self.reorder.as_mut().filter(|r| r.full()) {
+                reorder.force();
+                self.release(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a chunk read from the input to the reorder stage, then evaluates what it
+    /// lets go.
+    fn offer_chunk(&mut self, input: &EventInput) -> Result<(), EngineError> {
+        let chunk = std::mem::take(&mut self.staging.chunk);
+        let mut result = Ok(());
+        for i in 0..chunk.len {
+            let key = input
+                .key_parts(&chunk, i)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let values = chunk.columns.iter().map(|c| c[i]).collect();
+            result = self.offer(
+                chunk.timestamps[i],
+                key,
+                values,
+                chunk.records.get(i).cloned(),
+            );
+            if result.is_err() {
+                break;
+            }
+        }
+        self.staging.chunk = chunk;
+        result?;
+        self.release(false)
     }
 
     /// Evaluates `self.batch` and feeds the sinks.
@@ -348,10 +420,21 @@ impl Engine {
                     .set_fields(&self.evaluator.plan().input.fields)
                     .map_err(crate::run::RunError::Input)?;
             }
-            if crate::run::read_batch(input, &mut self.evaluator, &mut self.batch)? == 0 {
-                break;
+            if self.reorder.is_some() {
+                if input
+                    .read_chunk(&mut self.staging.chunk)
+                    .map_err(crate::run::RunError::Input)?
+                    == 0
+                {
+                    break;
+                }
+                self.offer_chunk(input)?;
+            } else {
+                if crate::run::read_batch(input, &mut self.evaluator, &mut self.batch)? == 0 {
+                    break;
+                }
+                self.evaluate()?;
             }
-            self.evaluate()?;
             progress(input.bytes_read(), self);
         }
         self.input_stats = input.stats();
@@ -364,6 +447,9 @@ impl Engine {
     ///
     /// A sink's write error.
     pub fn finish(mut self) -> Result<RunSummary, EngineError> {
+        // the events still waiting for the watermark: the stream has ended, none can
+        // come before them
+        self.release(true)?;
         self.stop_worker();
         let mut problems = Vec::new();
         for sink in &mut self.sinks {
@@ -392,6 +478,10 @@ impl Engine {
             detector_failures: evaluator.failures(),
             input: self.input_stats,
             unsorted_rows: evaluator.unsorted_rows(),
+            reorder: self
+                .reorder
+                .as_ref()
+                .map(crate::run::reorder::Reorder::stats),
             seconds,
             rows_per_second: self.rows as f64 / seconds.max(1e-9),
             reloads: lock(&self.shared.status).clone(),

@@ -13,6 +13,7 @@ use crate::rules::plan::Plan;
 
 pub mod explain;
 pub mod notify;
+pub mod reorder;
 pub mod sinks;
 pub mod testing;
 
@@ -170,6 +171,8 @@ pub struct RunSummary {
     pub input: InputStats,
     /// Rows that went back in time within their key (with `--unsorted allow`).
     pub unsorted_rows: u64,
+    /// What the event-time reorder stage did (with `--lateness`).
+    pub reorder: Option<reorder::ReorderStats>,
     /// Wall time.
     pub seconds: f64,
     /// Rows per second.
@@ -226,6 +229,17 @@ impl RunSummary {
             if n > 0 {
                 out.push_str(&format!("{n} {what}\n"));
             }
+        }
+        if let Some(r) = &self.reorder {
+            out.push_str(&format!(
+                "event time, lateness {:.3} s: {} events put back in order, {} too late (not \
+                 scored), {} released early (buffer full), at most {} held\n",
+                r.lateness_ns as f64 / 1e9,
+                r.reordered,
+                r.late,
+                r.released_early,
+                r.peak_held
+            ));
         }
         let r = &self.reloads;
         if r.attempts > 0 {
