@@ -37,6 +37,9 @@ adr_sdk::params! {
 struct NormalGamma {
     mean: f64,
     rate: f64,
+    /// ln(rate), carried along: each point adds ln(1 + q/rate), which the predictive
+    /// needs anyway, so a point costs one logarithm per run and input, not two.
+    ln_rate: f64,
     count: u32,
 }
 
@@ -108,6 +111,7 @@ impl NormalGamma {
         NormalGamma {
             mean: p.prior_mean,
             rate: p.prior_rate,
+            ln_rate: p.prior_rate.ln(),
             count: 0,
         }
     }
@@ -119,8 +123,10 @@ impl NormalGamma {
         let k = c.get(self.count);
         let d = x - self.mean;
         let q = k.spread * d * d;
-        let lp = k.constant - 0.5 * self.rate.ln() - k.power * (q / self.rate).ln_1p();
+        let growth = (q / self.rate).ln_1p();
+        let lp = k.constant - 0.5 * self.ln_rate - k.power * growth;
         self.rate += q;
+        self.ln_rate += growth;
         self.mean += k.step * d;
         self.count += 1;
         lp
@@ -199,7 +205,12 @@ impl Bocpd {
     fn prune(&mut self) {
         let floor = self.params.prune.ln();
         let mut cut = floor;
-        if self.starts.len() > self.params.max_runs {
+        // one over the cap (every point once it is reached): the least probable run goes
+        let mut least = None;
+        if self.starts.len() == self.params.max_runs + 1 {
+            least = (0..self.log_probs.len())
+                .min_by(|&a, &b| self.log_probs[a].total_cmp(&self.log_probs[b]));
+        } else if self.starts.len() > self.params.max_runs {
             // the max_runs-th largest log probability: runs below it go
             self.weights.clear();
             self.weights.extend_from_slice(&self.log_probs);
@@ -209,17 +220,24 @@ impl Bocpd {
                 .select_nth_unstable_by(k, |a, b| b.total_cmp(a));
             cut = cut.max(*kth);
         }
-        if self.log_probs.iter().all(|&lp| lp >= cut) && self.starts.len() <= self.params.max_runs {
+        if least.is_none()
+            && self.log_probs.iter().all(|&lp| lp >= cut)
+            && self.starts.len() <= self.params.max_runs
+        {
             return;
         }
         let w = self.width;
         let mut kept = 0;
+        // the probability removed: the rest is 1 minus it (the runs summed to 1)
+        let mut removed = 0.0;
         for r in 0..self.starts.len() {
-            if self.log_probs[r] >= cut && kept < self.params.max_runs {
+            if self.log_probs[r] >= cut && Some(r) != least && kept < self.params.max_runs {
                 self.starts[kept] = self.starts[r];
                 self.log_probs[kept] = self.log_probs[r];
                 self.models.copy_within(r * w..(r + 1) * w, kept * w);
                 kept += 1;
+            } else {
+                removed += self.log_probs[r].exp();
             }
         }
         if kept == 0 {
@@ -229,18 +247,22 @@ impl Bocpd {
         self.starts.truncate(kept);
         self.log_probs.truncate(kept);
         self.models.truncate(kept * w);
-        let top = self
-            .log_probs
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
-        let total = top
-            + self
+        let total = if removed < 0.5 {
+            (-removed).ln_1p()
+        } else {
+            // most of the mass went: 1 − removed would lose its digits, so sum what is left
+            let top = self
+                .log_probs
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            top + self
                 .log_probs
                 .iter()
                 .map(|&lp| (lp - top).exp())
                 .sum::<f64>()
-                .ln();
+                .ln()
+        };
         self.log_probs.iter_mut().for_each(|lp| *lp -= total);
     }
 
@@ -300,6 +322,7 @@ impl Bocpd {
             for m in &self.models[r * self.width..(r + 1) * self.width] {
                 w.number(m.mean);
                 w.number(m.rate);
+                w.number(m.ln_rate);
                 w.count(m.count as usize);
             }
         }
@@ -328,12 +351,17 @@ impl Bocpd {
             d.starts.push(start);
             d.log_probs.push(r.number()?);
             for _ in 0..width {
-                let (mean, rate) = (r.number()?, r.number()?);
+                let (mean, rate, ln_rate) = (r.number()?, r.number()?, r.number()?);
                 let count = r.count((seen - start) as usize)? as u32;
-                if rate.is_nan() || rate <= 0.0 {
-                    return Err(corrupt(format!("a rate of {rate}")));
+                if rate.is_nan() || rate <= 0.0 || (ln_rate - rate.ln()).abs() > 1e-6 {
+                    return Err(corrupt(format!("a rate of {rate} (ln {ln_rate})")));
                 }
-                d.models.push(NormalGamma { mean, rate, count });
+                d.models.push(NormalGamma {
+                    mean,
+                    rate,
+                    ln_rate,
+                    count,
+                });
             }
         }
         Ok(d)
