@@ -61,6 +61,9 @@ struct ByCount {
 struct Constants {
     strength: f64,
     shape: f64,
+    /// ln H and ln(1 − H).
+    ln_change: f64,
+    ln_stay: f64,
     table: Vec<ByCount>,
 }
 
@@ -69,9 +72,12 @@ const TABLED: usize = 1 << 14;
 
 impl Constants {
     fn new(p: &BocpdParams) -> Self {
+        let hazard = 1.0 / p.expected_run;
         Constants {
             strength: p.prior_strength,
             shape: p.prior_shape,
+            ln_change: hazard.ln(),
+            ln_stay: (-hazard).ln_1p(),
             table: Vec::new(),
         }
     }
@@ -187,15 +193,14 @@ impl Bocpd {
         }
         let total: f64 = self.weights.iter().map(|&lp| (lp - top).exp()).sum();
         let norm = top + total.ln();
-        let hazard = 1.0 / self.params.expected_run;
-        let stay = (-hazard).ln_1p();
+        let stay = self.constants.ln_stay;
         for (lp, &weight) in self.log_probs.iter_mut().zip(&self.weights) {
             *lp = weight - norm + stay;
         }
         // the new run (no point yet): P = H
         self.seen += 1;
         self.starts.push(self.seen);
-        self.log_probs.push(hazard.ln());
+        self.log_probs.push(self.constants.ln_change);
         let prior = NormalGamma::prior(&self.params);
         self.models.extend(std::iter::repeat_n(prior, w));
         self.prune();
