@@ -61,9 +61,9 @@ struct ByCount {
 struct Constants {
     strength: f64,
     shape: f64,
-    /// ln H and ln(1 − H).
-    ln_change: f64,
-    ln_stay: f64,
+    /// H and 1 − H.
+    change: f64,
+    stay: f64,
     table: Vec<ByCount>,
 }
 
@@ -76,8 +76,8 @@ impl Constants {
         Constants {
             strength: p.prior_strength,
             shape: p.prior_shape,
-            ln_change: hazard.ln(),
-            ln_stay: (-hazard).ln_1p(),
+            change: hazard,
+            stay: 1.0 - hazard,
             table: Vec::new(),
         }
     }
@@ -139,8 +139,14 @@ impl NormalGamma {
     }
 }
 
-/// The run-length posterior: for each kept run, oldest first, where it started, its log
+/// The run-length posterior: for each kept run, oldest first, where it started, its
 /// probability and the posterior of each input.
+///
+/// Probabilities are kept as such, not as logarithms: a point then costs one exponential
+/// per run (the predictive's, shifted by the largest so that none overflows) and no
+/// logarithm outside the predictive, and pruning and the odds are divisions. A run whose
+/// share falls below 2⁻¹⁰²² of the likeliest predictive's rounds to 0 and goes at the next
+/// prune; with the default `prune` it would have gone anyway.
 #[derive(Debug)]
 pub struct Bocpd {
     params: BocpdParams,
@@ -150,11 +156,12 @@ pub struct Bocpd {
     /// Per run: the number of points learnt before its first (its length is
     /// `seen − start`).
     starts: Vec<u64>,
-    log_probs: Vec<f64>,
+    /// Per run: its posterior probability (they sum to 1).
+    probs: Vec<f64>,
     /// `width` entries per run.
     models: Vec<NormalGamma>,
     constants: Constants,
-    // scratch
+    // scratch: each run's log predictive, then its joint mass
     weights: Vec<f64>,
 }
 
@@ -165,7 +172,7 @@ impl Bocpd {
             width,
             seen: 0,
             starts: vec![0],
-            log_probs: vec![0.0],
+            probs: vec![1.0],
             models: vec![prior; width],
             constants: Constants::new(&params),
             weights: Vec::new(),
@@ -177,12 +184,10 @@ impl Bocpd {
     fn learn(&mut self, row: &[f64]) {
         let w = self.width;
         let runs = self.starts.len();
-        // w_r = ln P(r) + ln p(x | r); the growth and change masses are (1 − H)·e^(w_r) and
-        // H·Σ e^(w_r), which sum to Σ e^(w_r): normalising needs no other exponential.
         self.weights.clear();
         let mut top = f64::NEG_INFINITY;
         for r in 0..runs {
-            let mut lp = self.log_probs[r];
+            let mut lp = 0.0;
             for (j, &x) in row.iter().enumerate() {
                 if x.is_finite() {
                     lp += self.models[r * w + j].predict_and_learn(x, &mut self.constants);
@@ -191,16 +196,21 @@ impl Bocpd {
             top = top.max(lp);
             self.weights.push(lp);
         }
-        let total: f64 = self.weights.iter().map(|&lp| (lp - top).exp()).sum();
-        let norm = top + total.ln();
-        let stay = self.constants.ln_stay;
-        for (lp, &weight) in self.log_probs.iter_mut().zip(&self.weights) {
-            *lp = weight - norm + stay;
+        // P(r)·p(x | r), up to the common factor e^top; growth and change masses are
+        // (1 − H) and H times them, and sum to their total
+        let mut total = 0.0;
+        for (weight, &p) in self.weights.iter_mut().zip(&self.probs) {
+            *weight = p * (*weight - top).exp();
+            total += *weight;
+        }
+        let stay = self.constants.stay / total;
+        for (p, &weight) in self.probs.iter_mut().zip(&self.weights) {
+            *p = weight * stay;
         }
         // the new run (no point yet): P = H
         self.seen += 1;
         self.starts.push(self.seen);
-        self.log_probs.push(self.constants.ln_change);
+        self.probs.push(self.constants.change);
         let prior = NormalGamma::prior(&self.params);
         self.models.extend(std::iter::repeat_n(prior, w));
         self.prune();
@@ -208,17 +218,15 @@ impl Bocpd {
 
     /// Drops runs below `prune` and, past `max_runs`, the least probable; renormalises.
     fn prune(&mut self) {
-        let floor = self.params.prune.ln();
-        let mut cut = floor;
+        let mut cut = self.params.prune;
         // one over the cap (every point once it is reached): the least probable run goes
         let mut least = None;
         if self.starts.len() == self.params.max_runs + 1 {
-            least = (0..self.log_probs.len())
-                .min_by(|&a, &b| self.log_probs[a].total_cmp(&self.log_probs[b]));
+            least = (0..self.probs.len()).min_by(|&a, &b| self.probs[a].total_cmp(&self.probs[b]));
         } else if self.starts.len() > self.params.max_runs {
-            // the max_runs-th largest log probability: runs below it go
+            // the max_runs-th largest probability: runs below it go
             self.weights.clear();
-            self.weights.extend_from_slice(&self.log_probs);
+            self.weights.extend_from_slice(&self.probs);
             let k = self.params.max_runs - 1;
             let (_, kth, _) = self
                 .weights
@@ -226,23 +234,21 @@ impl Bocpd {
             cut = cut.max(*kth);
         }
         if least.is_none()
-            && self.log_probs.iter().all(|&lp| lp >= cut)
+            && self.probs.iter().all(|&p| p >= cut)
             && self.starts.len() <= self.params.max_runs
         {
             return;
         }
         let w = self.width;
         let mut kept = 0;
-        // the probability removed: the rest is 1 minus it (the runs summed to 1)
-        let mut removed = 0.0;
         for r in 0..self.starts.len() {
-            if self.log_probs[r] >= cut && Some(r) != least && kept < self.params.max_runs {
+            if self.probs[r] >= cut && Some(r) != least && kept < self.params.max_runs {
                 self.starts[kept] = self.starts[r];
-                self.log_probs[kept] = self.log_probs[r];
-                self.models.copy_within(r * w..(r + 1) * w, kept * w);
+                self.probs[kept] = self.probs[r];
+                if kept != r {
+                    self.models.copy_within(r * w..(r + 1) * w, kept * w);
+                }
                 kept += 1;
-            } else {
-                removed += self.log_probs[r].exp();
             }
         }
         if kept == 0 {
@@ -250,25 +256,10 @@ impl Bocpd {
             return;
         }
         self.starts.truncate(kept);
-        self.log_probs.truncate(kept);
+        self.probs.truncate(kept);
         self.models.truncate(kept * w);
-        let total = if removed < 0.5 {
-            (-removed).ln_1p()
-        } else {
-            // most of the mass went: 1 − removed would lose its digits, so sum what is left
-            let top = self
-                .log_probs
-                .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max);
-            top + self
-                .log_probs
-                .iter()
-                .map(|&lp| (lp - top).exp())
-                .sum::<f64>()
-                .ln()
-        };
-        self.log_probs.iter_mut().for_each(|lp| *lp -= total);
+        let total: f64 = self.probs.iter().sum();
+        self.probs.iter_mut().for_each(|p| *p /= total);
     }
 
     /// Odds of "the segment began `confirm` points ago" against the likeliest other run
@@ -278,22 +269,28 @@ impl Bocpd {
         if c >= self.seen {
             return 0.0;
         }
-        let mut this = f64::NEG_INFINITY;
-        let mut other = f64::NEG_INFINITY;
-        for (&start, &lp) in self.starts.iter().zip(&self.log_probs) {
+        let mut this = 0.0;
+        let mut other = 0.0f64;
+        for (&start, &p) in self.starts.iter().zip(&self.probs) {
             if self.seen - start == c {
-                this = lp;
+                this = p;
             } else {
-                other = other.max(lp);
+                other = other.max(p);
             }
         }
-        (this - other).exp()
+        if other > 0.0 {
+            this / other
+        } else if this > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        }
     }
 
     /// The most probable run length.
     pub fn map_run_length(&self) -> u64 {
         let best = (0..self.starts.len())
-            .max_by(|&a, &b| self.log_probs[a].total_cmp(&self.log_probs[b]))
+            .max_by(|&a, &b| self.probs[a].total_cmp(&self.probs[b]))
             .unwrap_or(0);
         self.seen - self.starts[best]
     }
@@ -323,7 +320,7 @@ impl Bocpd {
         w.count(self.starts.len());
         for r in 0..self.starts.len() {
             w.count(self.starts[r] as usize);
-            w.number(self.log_probs[r]);
+            w.number(self.probs[r]);
             for m in &self.models[r * self.width..(r + 1) * self.width] {
                 w.number(m.mean);
                 w.number(m.rate);
@@ -349,12 +346,16 @@ impl Bocpd {
         let mut d = Bocpd::fresh(params.clone(), width);
         d.seen = seen;
         d.starts.clear();
-        d.log_probs.clear();
+        d.probs.clear();
         d.models.clear();
         for _ in 0..runs {
             let start = r.count(seen as usize)? as u64;
             d.starts.push(start);
-            d.log_probs.push(r.number()?);
+            let p = r.number()?;
+            if !(0.0..=1.0).contains(&p) {
+                return Err(corrupt(format!("a probability of {p}")));
+            }
+            d.probs.push(p);
             for _ in 0..width {
                 let (mean, rate, ln_rate) = (r.number()?, r.number()?, r.number()?);
                 let count = r.count((seen - start) as usize)? as u32;
@@ -470,9 +471,9 @@ mod tests {
             let z: f64 = next.iter().sum();
             probs = next.iter().map(|p| p / z).collect();
         }
-        for (&start, &lp) in d.starts.iter().zip(&d.log_probs) {
+        for (&start, &p) in d.starts.iter().zip(&d.probs) {
             let l = (d.seen - start) as usize;
-            assert!((lp.exp() - probs[l]).abs() < 1e-12, "run {l}");
+            assert!((p - probs[l]).abs() < 1e-12, "run {l}");
         }
         assert_eq!(d.runs(), probs.len());
     }
