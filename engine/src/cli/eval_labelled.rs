@@ -9,12 +9,11 @@ use std::sync::Arc;
 use adr_engine::eval::labelled::{self, Judged, PointMetrics, RangeMetrics};
 use adr_engine::eval::nab::{self, Layout};
 use adr_engine::eval::ranges::{Bias, Cardinality, RangeOptions};
-use adr_engine::eval::series::{pick_ensemble, score_series};
+use adr_engine::eval::series::pick_ensemble;
 use adr_engine::plugins::Registry;
 use adr_sdk::Verdict;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BiasArg {
@@ -109,25 +108,14 @@ pub(crate) fn labelled(
         Some(path) => nab::load_profiles(path)?,
         None => nab::nab_profiles(),
     };
-    let bar = super::eval::progress(corpus.files.len() as u64, "series", quiet);
-    let judged = corpus
-        .files
-        .par_iter()
-        .map(|file| {
-            let j = score_series(&plan, registry, ensemble, &file.series)
-                .with_context(|| file.name.clone())?;
-            if let Some(bar) = &bar {
-                bar.inc(1);
-            }
-            Ok(Judged {
+    let judged: Vec<Judged> =
+        super::eval_series::score_corpus(&plan, registry, ensemble, &corpus, quiet)?
+            .into_iter()
+            .map(|j| Judged {
                 anomalous: j.verdicts.iter().map(|v| *v == Verdict::Anomaly).collect(),
                 scores: j.scores,
             })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+            .collect();
     let options = RangeOptions {
         alpha: args.alpha,
         bias: match args.bias {

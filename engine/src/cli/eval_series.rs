@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use adr_engine::eval::series::{pick_ensemble, score_series};
+use adr_engine::eval::series::{pick_ensemble, score_series, SeriesScores};
 use adr_engine::eval::{cpd, nab};
 use adr_engine::plugins::Registry;
+use adr_engine::rules::plan::Plan;
 use adr_sdk::Verdict;
 use anyhow::Context;
 use clap::Args;
@@ -84,26 +85,16 @@ pub(crate) fn nab(
     let ensemble = pick_ensemble(&plan, args.ensemble.as_deref())?;
     let corpus = nab::Corpus::load(&dir.join("data"), &dir.join("labels/combined_windows.json"))?;
     let profiles = nab::load_profiles(&dir.join("config/profiles.json"))?;
-    let bar = super::eval::progress(corpus.files.len() as u64, "series", quiet);
-    let scores = corpus
-        .files
-        .par_iter()
-        .map(|file| {
-            let judged = score_series(&plan, registry, ensemble, &file.series)
-                .with_context(|| file.name.clone())?;
-            if let Some(bar) = &bar {
-                bar.inc(1);
-            }
-            Ok(judged
+    let scores: Vec<Vec<f64>> = score_corpus(&plan, registry, ensemble, &corpus, quiet)?
+        .into_iter()
+        .map(|judged| {
+            judged
                 .scores
                 .iter()
                 .map(|s| if s.is_nan() { 0.0 } else { *s })
-                .collect())
+                .collect()
         })
-        .collect::<anyhow::Result<Vec<Vec<f64>>>>()?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+        .collect();
     if let Some(out) = &args.out {
         nab::write_results(out, &corpus, &scores)
             .with_context(|| format!("cannot write results under {}", out.display()))?;
@@ -154,6 +145,33 @@ pub(crate) fn nab(
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every file of `corpus` scored from a cold start, in parallel, with a progress bar.
+pub(crate) fn score_corpus(
+    plan: &Plan,
+    registry: &Arc<Registry>,
+    ensemble: usize,
+    corpus: &nab::Corpus,
+    quiet: bool,
+) -> anyhow::Result<Vec<SeriesScores>> {
+    let bar = super::eval::progress(corpus.files.len() as u64, "series", quiet);
+    let judged = corpus
+        .files
+        .par_iter()
+        .map(|file| {
+            let judged = score_series(plan, registry, ensemble, &file.series)
+                .with_context(|| file.name.clone())?;
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+            Ok(judged)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    Ok(judged)
 }
 
 pub(crate) fn tcpd(
