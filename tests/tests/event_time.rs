@@ -212,3 +212,36 @@ fn an_embedded_engine_scores_pushed_events_in_event_time() {
     let r = summary.reorder.unwrap();
     assert_eq!((r.late, r.reordered), (1, 3));
 }
+
+#[test]
+fn a_reload_that_reads_other_fields_scores_the_held_events_first() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let d = Dir::new();
+    let search = SearchPath::explicit([plugins.path().to_path_buf()]);
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let mut engine = EngineBuilder::new([d.path("r.adr")])
+        .plugins(search.clone())
+        .registry(Arc::new(Registry::load(&search).unwrap()))
+        .lateness(60_000_000_000, 1000)
+        .columns(&["amount", "fee"])
+        .sink(Box::new(Times(Arc::clone(&times))))
+        .build()
+        .unwrap();
+    let s = 1_000_000_000;
+    let mut events = Events::new(&["amount", "fee"], 1);
+    for t in [1, 3, 2] {
+        events.push(t * s, &["a"], &[1.0, 0.1]).unwrap();
+    }
+    engine.push_batch(&events).unwrap();
+    assert!(times.lock().unwrap().is_empty(), "all within the lateness");
+    std::fs::write(
+        d.path("r.adr"),
+        RULES.replace("fields = amount", "fields = amount, fee"),
+    )
+    .unwrap();
+    engine.reload_now().expect("the reload applies");
+    // the held events were scored, in order, by the rules they were read for
+    assert_eq!(*times.lock().unwrap(), [1, 2, 3].map(|t| t * s));
+    let summary = engine.finish().unwrap();
+    assert_eq!(summary.reorder.unwrap().released_early, 3);
+}

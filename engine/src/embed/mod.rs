@@ -203,6 +203,18 @@ impl Engine {
             self.shared.fail(why.clone());
             return Err(why);
         }
+        if prepared.plan().input.fields != self.evaluator.plan().input.fields {
+            // held events carry the fields they were read with: score them with the
+            // rules they were read for, before their lateness has passed
+            if let Some(reorder) = &mut self.reorder {
+                reorder.drain();
+            }
+            if let Err(e) = self.release(false) {
+                let why = format!("cannot score the held events before the reload: {e}");
+                self.shared.fail(why.clone());
+                return Err(why);
+            }
+        }
         match self.evaluator.swap(prepared) {
             Ok((report, retired)) => {
                 let pause = started.elapsed().as_nanos() as u64;

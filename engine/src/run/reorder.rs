@@ -125,16 +125,28 @@ impl Reorder {
     /// Moves the watermark up to the oldest held event, so the next release takes it
     /// (and every event of the same time) before its lateness has passed.
     pub fn force(&mut self) {
-        let Some((&(oldest, _), _)) = self.held.first_key_value() else {
-            return;
-        };
-        if oldest > self.watermark {
+        if let Some((&(oldest, _), _)) = self.held.first_key_value() {
+            self.advance(oldest);
+        }
+    }
+
+    /// Moves the watermark up to the latest event seen, so the next release takes every
+    /// held event (a reload that reads other fields needs them scored first).
+    pub fn drain(&mut self) {
+        if let Some(latest) = self.latest {
+            self.advance(latest);
+        }
+    }
+
+    /// Raises the watermark to `time`, counting the events it lets go early.
+    fn advance(&mut self, time: i64) {
+        if time > self.watermark {
             let early = self
                 .held
-                .range((self.watermark, u64::MAX)..=(oldest, u64::MAX))
+                .range((self.watermark, u64::MAX)..=(time, u64::MAX))
                 .count();
             self.stats.released_early += early as u64;
-            self.watermark = oldest;
+            self.watermark = time;
         }
     }
 
