@@ -1,6 +1,6 @@
 //! Realtime detectors through the plugin boundary: every detector over one series in one
-//! batch and one event at a time, at 10 000 and 100 000 events (the forests and BOCPD) or
-//! 100 000 and 1 000 000 (the charts and SPOT). `benches/peers/compare_realtime.py` puts
+//! batch and one event at a time, at 10 000 and 100 000 events (the forests, BOCPD and the
+//! subsequence kNN) or 100 000 and 1 000 000 (the charts and the thresholds). `benches/peers/compare_realtime.py` puts
 //! the same detectors next to River and rrcf on identical data.
 //!
 //! Needs the release plugin: `cargo build --release -p adr-plugin-realtime`.
@@ -26,15 +26,18 @@ fn build(registry: &Registry, name: &str) -> DetectorHandle {
 
 fn detectors(c: &mut Criterion) {
     let registry = realtime_plugin();
-    let cases: [(&str, [usize; 2]); 8] = [
+    let cases: [(&str, [usize; 2]); 11] = [
         ("ewma", [100_000, 1_000_000]),
         ("cusum", [100_000, 1_000_000]),
         ("page_hinkley", [100_000, 1_000_000]),
         ("adwin", [100_000, 1_000_000]),
         ("spot", [100_000, 1_000_000]),
+        ("quantile", [100_000, 1_000_000]),
+        ("likelihood", [100_000, 1_000_000]),
         ("bocpd", [10_000, 100_000]),
         ("half_space_trees", [10_000, 100_000]),
         ("random_cut_forest", [10_000, 100_000]),
+        ("subsequence_knn", [10_000, 100_000]),
     ];
     for (name, sizes) in cases {
         let mut group = c.benchmark_group(format!("realtime/{name}"));
