@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use adr_engine::embed::{EngineBuilder, Events};
+use adr_engine::embed::{Engine, EngineBuilder, Events};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_engine::run::{BatchView, Sink};
 use adr_tests::{adr, built, plugin_dir};
@@ -183,19 +183,31 @@ impl Sink for Times {
     }
 }
 
-#[test]
-fn an_embedded_engine_scores_pushed_events_in_event_time() {
+/// An engine on `d`'s rules with `lateness_ns` and the pushed `columns`, and the times
+/// it scores; the plugin folder must outlive it.
+fn embedded(
+    d: &Dir,
+    lateness_ns: i64,
+    columns: &[&str],
+) -> (Engine, Arc<Mutex<Vec<i64>>>, tempfile::TempDir) {
     let plugins = plugin_dir(&[&built().statistical]);
-    let d = Dir::new();
     let search = SearchPath::explicit([plugins.path().to_path_buf()]);
     let times = Arc::new(Mutex::new(Vec::new()));
-    let mut engine = EngineBuilder::new([d.path("r.adr")])
+    let engine = EngineBuilder::new([d.path("r.adr")])
         .plugins(search.clone())
         .registry(Arc::new(Registry::load(&search).unwrap()))
-        .lateness(5_000_000_000, 1000)
+        .lateness(lateness_ns, 1000)
+        .columns(columns)
         .sink(Box::new(Times(Arc::clone(&times))))
         .build()
         .unwrap();
+    (engine, times, plugins)
+}
+
+#[test]
+fn an_embedded_engine_scores_pushed_events_in_event_time() {
+    let d = Dir::new();
+    let (mut engine, times, _plugins) = embedded(&d, 5_000_000_000, &["amount"]);
     let s = 1_000_000_000;
     let mut events = Events::new(&["amount"], 1);
     for t in [10, 12, 11, 16, 13, 30, 2, 29] {
@@ -215,18 +227,8 @@ fn an_embedded_engine_scores_pushed_events_in_event_time() {
 
 #[test]
 fn a_reload_that_reads_other_fields_scores_the_held_events_first() {
-    let plugins = plugin_dir(&[&built().statistical]);
     let d = Dir::new();
-    let search = SearchPath::explicit([plugins.path().to_path_buf()]);
-    let times = Arc::new(Mutex::new(Vec::new()));
-    let mut engine = EngineBuilder::new([d.path("r.adr")])
-        .plugins(search.clone())
-        .registry(Arc::new(Registry::load(&search).unwrap()))
-        .lateness(60_000_000_000, 1000)
-        .columns(&["amount", "fee"])
-        .sink(Box::new(Times(Arc::clone(&times))))
-        .build()
-        .unwrap();
+    let (mut engine, times, _plugins) = embedded(&d, 60_000_000_000, &["amount", "fee"]);
     let s = 1_000_000_000;
     let mut events = Events::new(&["amount", "fee"], 1);
     for t in [1, 3, 2] {
