@@ -176,7 +176,7 @@ impl HalfSpaceTrees {
 
 impl Online for HalfSpaceTrees {
     fn step(&mut self, _ts: i64, row: &[f64]) -> Score {
-        if row.iter().any(|x| !x.is_finite()) {
+        if row.iter().any(|&x| !crate::online::learnable(x)) {
             return Score::UNDETERMINED;
         }
         if self.trees.is_empty() {

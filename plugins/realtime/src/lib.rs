@@ -17,7 +17,8 @@
 //!
 //! Scoring a batch is the same loop as a stream of events, so chunked, per-event and
 //! whole-batch scoring agree exactly, and every detector saves and restores its state (a
-//! rule reload keeps it warm). NaN and ±inf inputs are undetermined and never learnt; time
+//! rule reload keeps it warm). NaN and ±inf inputs (and finite ones beyond ±1e150, whose
+//! squares would overflow) are undetermined and never learnt; time
 //! gaps are not weighted (memories count points). State is per key: the engine keeps one
 //! detector per key.
 
@@ -27,6 +28,7 @@ mod cusum;
 mod ewma;
 mod gpd;
 mod hst;
+mod lane_math;
 mod likelihood;
 mod online;
 mod page_hinkley;
@@ -116,6 +118,36 @@ mod bad_input {
         assert_eq!(format!("{want:?}"), format!("{got:?}"), "{}", D::NAME);
     }
 
+    /// Finite inputs beyond ±1e150 are treated as ±inf: undetermined and not learnt, so
+    /// the detector goes on exactly as without them.
+    fn extreme_values_poison_nothing<D: Detector>() {
+        let (mut extreme, mut without) = (series(), series());
+        for (i, x) in [f64::MAX, -f64::MAX, 1e300, 5e-324, -1e-300, 1e200, -1.1e150]
+            .into_iter()
+            .enumerate()
+        {
+            extreme[1200 + 200 * i] = x;
+            without[1200 + 200 * i] = if x.abs() > 1e150 { f64::NAN } else { x };
+        }
+        let scores = |values: &[f64]| {
+            let mut d = D::new(params(&[]), &["x".into()]).unwrap();
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    d.update(&Event::new(i as i64, std::slice::from_ref(x)))
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            format!("{:?}", scores(&extreme)),
+            format!("{:?}", scores(&without)),
+            "{}",
+            D::NAME
+        );
+    }
+
     /// A truncated or foreign state is refused and the detector keeps its own.
     fn damaged_states_are_refused<D: Detector>() {
         let values = series();
@@ -150,6 +182,10 @@ mod bad_input {
                 #[test]
                 fn nan_runs_and_timestamps_change_nothing() {
                     super::nan_runs_and_timestamps_change_nothing::<$d>();
+                }
+                #[test]
+                fn extreme_values_poison_nothing() {
+                    super::extreme_values_poison_nothing::<$d>();
                 }
                 #[test]
                 fn damaged_states_are_refused() {

@@ -130,9 +130,19 @@ pub(crate) fn standardise(x: f64, centre: f64, scale: f64) -> f64 {
     }
 }
 
-/// The first input, or `None` when it is NaN or infinite (such events are never judged
+/// Inputs beyond this magnitude are treated as ±inf: their squares, which every
+/// detector's variance or distance takes, would overflow and poison its state.
+pub(crate) const LARGEST_INPUT: f64 = 1e150;
+
+/// Whether a detector may judge and learn `x`: not NaN, and within ±[`LARGEST_INPUT`].
+#[inline]
+pub(crate) fn learnable(x: f64) -> bool {
+    x.abs() <= LARGEST_INPUT
+}
+
+/// The first input, or `None` when it is not [`learnable`] (such events are never judged
 /// and never learnt).
 #[inline]
 pub(crate) fn finite(row: &[f64]) -> Option<f64> {
-    row.first().copied().filter(|x| x.is_finite())
+    row.first().copied().filter(|&x| learnable(x))
 }

@@ -407,7 +407,7 @@ scores equal the per-event ones). Memory: trees · size points.";
             for (x, c) in row.iter_mut().zip(&columns) {
                 *x = c[i];
             }
-            if row.iter().any(|x| !x.is_finite()) {
+            if row.iter().any(|&x| !crate::online::learnable(x)) {
                 out.set(i, Score::UNDETERMINED);
                 continue;
             }
@@ -443,7 +443,7 @@ scores equal the per-event ones). Memory: trees · size points.";
 
     fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
         let row = event.values();
-        if row.iter().any(|x| !x.is_finite()) {
+        if row.iter().any(|&x| !crate::online::learnable(x)) {
             return Ok(Score::UNDETERMINED);
         }
         let Some(point) = self.shingle(row) else {
