@@ -64,18 +64,21 @@ impl Posteriors {
     }
 
     fn retain(&mut self, keep: &[bool]) {
-        retain_flagged(&mut self.mean, keep);
-        retain_flagged(&mut self.rate, keep);
-        retain_flagged(&mut self.ln_rate, keep);
-        retain_flagged(&mut self.count, keep);
+        compact(&mut self.mean, keep);
+        compact(&mut self.rate, keep);
+        compact(&mut self.ln_rate, keep);
+        compact(&mut self.count, keep);
     }
 
     /// Adds each run's ln predictive density of `x` (Student-t with ν = 2α and
-    /// ν·scale² = 2β(κ+1)/κ) to `lp`, then learns `x`.
+    /// ν·scale² = 2β(κ+1)/κ) to `lp` (or, for the first input, writes it there), then
+    /// learns `x`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn predict_and_learn(
         &mut self,
         x: f64,
+        first: bool,
         prior: &Prior,
         constants: &Constants,
         constant: &mut Vec<f64>,
@@ -104,7 +107,8 @@ impl Posteriors {
             let d = x - mean[r];
             let q = spread * d * d;
             let growth = lane_math::ln_1p(q / rate[r]);
-            lp[r] += constant[r] - 0.5 * ln_rate[r] - power * growth;
+            let sum = if first { 0.0 } else { lp[r] };
+            lp[r] = sum + (constant[r] - 0.5 * ln_rate[r] - power * growth);
             rate[r] += q;
             ln_rate[r] += growth;
             mean[r] += step * d;
@@ -130,10 +134,38 @@ fn joint_masses(weight: &mut [f64], lp: &[f64], prob: &[f64], shift: f64) -> f64
     lane_math::sum(weight)
 }
 
-/// Keeps the elements whose flag is set, in order.
-fn retain_flagged<T>(values: &mut Vec<T>, keep: &[bool]) {
-    let mut flags = keep.iter();
-    values.retain(|_| *flags.next().expect("a flag per element"));
+/// Keeps the elements whose flag is set, in order (without branches: a run's fate is
+/// hard to predict).
+#[inline(always)]
+fn compact<T: Copy>(values: &mut Vec<T>, keep: &[bool]) {
+    let mut kept = 0;
+    for r in 0..values.len() {
+        values[kept] = values[r];
+        kept += keep[r] as usize;
+    }
+    values.truncate(kept);
+}
+
+/// The probability of the run that started at `born` (0 if none did) and the largest of
+/// the others' (0 if none), in one pass without branches.
+#[inline(always)]
+fn this_and_other(starts: &[u64], probs: &[f64], born: u64) -> (f64, f64) {
+    const LANES: usize = 4;
+    let (mut this, mut other) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let starts = &starts[..probs.len()];
+    for (i, (&start, &p)) in starts.iter().zip(probs).enumerate() {
+        let lane = i % LANES;
+        let is_this = start == born;
+        this[lane] = if is_this { p } else { this[lane] };
+        let candidate = if is_this { 0.0 } else { p };
+        other[lane] = if candidate > other[lane] {
+            candidate
+        } else {
+            other[lane]
+        };
+    }
+    let largest = |lanes: [f64; LANES]| lanes.into_iter().fold(0.0, f64::max);
+    (largest(this), largest(other))
 }
 
 /// The index of the smallest of `values` (the first of equals; 0 for none).
@@ -233,7 +265,8 @@ pub struct Bocpd {
     /// Per run: the number of points learnt before its first (its length is
     /// `seen − start`).
     starts: Vec<u64>,
-    /// Per run: its posterior probability (they sum to 1).
+    /// Per run: its posterior probability, up to a common factor (they sum to 1 less what
+    /// the last prune dropped).
     probs: Vec<f64>,
     /// Per input.
     inputs: Vec<Posteriors>,
@@ -305,11 +338,13 @@ impl Bocpd {
             constant,
             ..
         } = &mut self.scratch;
-        lp.clear();
+        // sized, not cleared: each is written whole before it is read
         lp.resize(runs, 0.0);
+        let mut first = true;
         for (posteriors, &x) in self.inputs.iter_mut().zip(row) {
             if learnable(x) {
-                posteriors.predict_and_learn(x, &self.prior, &self.constants, constant, lp);
+                posteriors.predict_and_learn(x, first, &self.prior, &self.constants, constant, lp);
+                first = false;
             }
         }
         // P(r)·p(x | r); growth and change masses are (1 − H) and H times them, and sum to
@@ -343,57 +378,68 @@ impl Bocpd {
         self.odds()
     }
 
-    /// Drops runs below `prune` and, past `max_runs`, the least probable; renormalises.
+    /// Drops runs below `prune` and, past `max_runs`, the least probable.
+    ///
+    /// What is left is not renormalised: the next point normalises its joint masses
+    /// afresh, and the odds and the most probable run are ratios, so a common factor
+    /// changes nothing.
     #[inline(always)]
     fn prune(&mut self) {
         let runs = self.starts.len();
         let max_runs = self.params.max_runs;
         let cut = self.params.prune;
-        let below = lane_math::min(&self.probs) < cut;
-        if runs <= max_runs + 1 && !below {
-            // the common cases: nothing to drop, or (every point once the cap is reached)
-            // only the least probable run
-            if runs == max_runs + 1 {
+        if runs > max_runs + 1 {
+            // only after restoring a state saved with a larger cap
+            return self.prune_to(max_runs);
+        }
+        let at_cap = runs == max_runs + 1;
+        let least = lane_math::min(&self.probs);
+        if least >= cut {
+            if at_cap {
                 // the order of runs is free: the last takes the dropped one's place
-                let least = argmin(&self.probs);
-                self.starts.swap_remove(least);
-                self.probs.swap_remove(least);
-                self.inputs.iter_mut().for_each(|p| p.swap_remove(least));
-                self.renormalise();
+                let r = self.probs.iter().position(|&p| p == least).unwrap_or(0);
+                self.swap_remove(r);
             }
             return;
         }
-        let mut least = None;
-        let mut cut = cut;
-        if runs == max_runs + 1 {
-            least = Some(argmin(&self.probs));
-        } else if runs > max_runs {
-            // the max_runs-th largest probability: runs below it go
-            let mut sorted = self.probs.clone();
-            let (_, kth, _) = sorted.select_nth_unstable_by(max_runs - 1, |a, b| b.total_cmp(a));
-            cut = cut.max(*kth);
+        if lane_math::max(&self.probs) < cut {
+            // everything fell below the floor at once: keep it all, but for the cap
+            if at_cap {
+                self.swap_remove(argmin(&self.probs));
+            }
+            return;
         }
+        // the least probable is below the floor too, so the floor does the cap's work
+        let keep = &mut self.scratch.keep;
+        keep.clear();
+        keep.extend(self.probs.iter().map(|&p| p >= cut));
+        compact(&mut self.starts, keep);
+        compact(&mut self.probs, keep);
+        self.inputs.iter_mut().for_each(|p| p.retain(keep));
+    }
+
+    fn swap_remove(&mut self, run: usize) {
+        self.starts.swap_remove(run);
+        self.probs.swap_remove(run);
+        self.inputs.iter_mut().for_each(|p| p.swap_remove(run));
+    }
+
+    /// Keeps the `max_runs` most probable runs (and none below `prune`).
+    fn prune_to(&mut self, max_runs: usize) {
+        let mut sorted = self.probs.clone();
+        let (_, kth, _) = sorted.select_nth_unstable_by(max_runs - 1, |a, b| b.total_cmp(a));
+        let cut = self.params.prune.max(*kth);
         let keep = &mut self.scratch.keep;
         keep.clear();
         let mut kept = 0;
-        for (r, &p) in self.probs.iter().enumerate() {
-            let stays = p >= cut && Some(r) != least && kept < max_runs;
+        for &p in &self.probs {
+            let stays = p >= cut && kept < max_runs;
             kept += stays as usize;
             keep.push(stays);
         }
-        if kept == 0 {
-            // everything fell below the floor at once: keep it all
-            return;
-        }
-        retain_flagged(&mut self.starts, keep);
-        retain_flagged(&mut self.probs, keep);
+        compact(&mut self.starts, keep);
+        compact(&mut self.probs, keep);
         self.inputs.iter_mut().for_each(|p| p.retain(keep));
-        self.renormalise();
-    }
-
-    fn renormalise(&mut self) {
-        let scale = 1.0 / lane_math::sum(&self.probs);
-        self.probs.iter_mut().for_each(|p| *p *= scale);
     }
 
     /// Odds of "the segment began `confirm` points ago" against the likeliest other run
@@ -404,14 +450,7 @@ impl Bocpd {
         if c >= self.seen {
             return 0.0;
         }
-        let born = self.seen - c;
-        let (this, other) = match self.starts.iter().position(|&start| start == born) {
-            Some(r) => (
-                self.probs[r],
-                lane_math::max(&self.probs[..r]).max(lane_math::max(&self.probs[r + 1..])),
-            ),
-            None => (0.0, lane_math::max(&self.probs)),
-        };
+        let (this, other) = this_and_other(&self.starts, &self.probs, self.seen - c);
         if other > 0.0 {
             this / other
         } else if this > 0.0 {
@@ -696,7 +735,7 @@ mod tests {
         let mut lp = vec![0.0; counts.len()];
         let mut scratch = Vec::new();
         post.clone()
-            .predict_and_learn(x, &d.prior, &d.constants, &mut scratch, &mut lp);
+            .predict_and_learn(x, true, &d.prior, &d.constants, &mut scratch, &mut lp);
         for (r, &n) in counts.iter().enumerate() {
             // ν = 2α, scale² = β(κ+1)/(ακ), with statrs' ln Γ
             let (k, a, b, mu) = (
