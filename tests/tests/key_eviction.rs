@@ -141,3 +141,51 @@ fn adr_run_takes_the_policy_and_reports_evictions() {
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("not a duration"), "{}", bad.stderr);
 }
+
+#[test]
+fn alert_groups_of_evicted_keys_go_once_their_cooldown_is_over() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let registry = Registry::load(&SearchPath::explicit([plugins.path().to_path_buf()])).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.adr");
+    let rules = format!(
+        "{RULES}
+alert unusual {{
+    when     severity >= low
+    cooldown 1h per key
+    notify   log
+}}
+"
+    );
+    std::fs::write(&path, rules).unwrap();
+    let (plan, _) = Plan::build(&source::load(&[path]).unwrap(), &registry).unwrap();
+    let mut e = Evaluator::new(plan, Arc::new(registry)).unwrap();
+    let cap = 1_000;
+    e.set_eviction(Eviction {
+        idle: None,
+        max_keys: Some(cap),
+    });
+    // every key: three calm points and a jump (an alert), one second apart
+    let keys = 50_000;
+    let rows: Vec<(i64, String, f64)> = (0..keys * 4)
+        .map(|i| {
+            (
+                i as i64,
+                format!("k{}", i / 4),
+                [1.0, 2.0, 3.0, 50.0][i % 4],
+            )
+        })
+        .collect();
+    let mut jumps = 0;
+    for batch in rows.chunks(4_096) {
+        jumps += feed(&mut e, batch)
+            .iter()
+            .filter(|v| **v == Verdict::Anomaly)
+            .count();
+        // a group outlives its keys only while its cooldown (an hour: 900 keys) runs
+        let groups = e.alerts().groups(0);
+        assert!(groups <= cap + 4_096 + 900, "{groups} groups");
+    }
+    assert_eq!(jumps, keys);
+    assert_eq!(e.alerts().fired(0), keys as u64);
+}

@@ -66,7 +66,22 @@ pub enum Step {
     },
 }
 
+/// When a cooldown's group last fired, and what it suppressed since.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Clock {
+    last_fired: Option<i64>,
+    suppressed_since: u64,
+}
+
+/// A key slot that belongs to no group (its key was evicted).
+const NO_GROUP: u32 = u32::MAX;
+
 /// One alert's state, for every key.
+///
+/// Groups live while a held key belongs to them or their cooldown runs: an evicted key
+/// leaves its group, and a group with no key left is forgotten at the next sweep once its
+/// cooldown is over (what it suppressed stays in the alert's counter), its id going to
+/// the next new group. So groups are bounded by the keys held plus the cooldowns running.
 #[derive(Debug, Clone)]
 struct AlertState {
     plan: AlertPlan,
@@ -75,9 +90,14 @@ struct AlertState {
     states: Vec<KeyAlert>,
     group_of: Vec<u32>,
     group_ids: HashMap<String, u32>,
+    /// Per group id: its name, its clock and how many key slots belong to it.
     group_names: Vec<String>,
-    last_fired: Vec<Option<i64>>,
-    suppressed_since: Vec<u64>,
+    clocks: Vec<Clock>,
+    members: Vec<u32>,
+    /// Group ids free for new groups.
+    free_groups: Vec<u32>,
+    /// The clock of a cooldown shared by every group (`cooldown … ` without `per key`).
+    shared: Clock,
     fired: u64,
     suppressed: u64,
 }
@@ -85,18 +105,28 @@ struct AlertState {
 impl AlertState {
     fn add_key(&mut self, parts: &[&str]) {
         self.states.push(KeyAlert::default());
-        let group = self.group(parts);
+        let group = self.join(parts);
         self.group_of.push(group);
     }
 
     /// A new key in an evicted key's slot: its own alert state, its own group.
     fn reset_key(&mut self, key: KeyId, parts: &[&str]) {
         self.states[key as usize] = KeyAlert::default();
-        self.group_of[key as usize] = self.group(parts);
+        self.leave(key);
+        self.group_of[key as usize] = self.join(parts);
     }
 
-    /// The id of the cooldown group of a key with `parts`, adding it if new.
-    fn group(&mut self, parts: &[&str]) -> u32 {
+    /// Takes key slot `key` out of its group.
+    fn leave(&mut self, key: KeyId) {
+        let group = std::mem::replace(&mut self.group_of[key as usize], NO_GROUP);
+        if group != NO_GROUP {
+            self.members[group as usize] -= 1;
+        }
+    }
+
+    /// The id of the cooldown group of a key with `parts` (adding it if new), with one
+    /// more member.
+    fn join(&mut self, parts: &[&str]) -> u32 {
         let group = if self.group_columns.is_empty() {
             parts.join("/")
         } else {
@@ -106,27 +136,68 @@ impl AlertState {
                 .collect::<Vec<_>>()
                 .join("/")
         };
-        let next = self.group_names.len() as u32;
-        let id = *self.group_ids.entry(group.clone()).or_insert(next);
-        if id == next {
-            self.group_names.push(group);
-            self.last_fired.push(None);
-            self.suppressed_since.push(0);
-        }
+        let id = match self.group_ids.get(&group) {
+            Some(&id) => id,
+            None => {
+                let id = match self.free_groups.pop() {
+                    Some(id) => {
+                        self.group_names[id as usize].clone_from(&group);
+                        id
+                    }
+                    None => {
+                        self.group_names.push(group.clone());
+                        self.clocks.push(Clock::default());
+                        self.members.push(0);
+                        (self.group_names.len() - 1) as u32
+                    }
+                };
+                self.group_ids.insert(group, id);
+                id
+            }
+        };
+        self.members[id as usize] += 1;
         id
     }
 
-    fn cooldown_group(&self, key: KeyId) -> usize {
+    /// Forgets the groups no key belongs to whose cooldown is over at `now`.
+    fn forget_groups(&mut self, now: i64) {
+        let span = self.plan.cooldown.map_or(0, |(span, _)| span);
+        for id in 0..self.group_names.len() {
+            let clock = self.clocks[id];
+            let running = clock
+                .last_fired
+                .is_some_and(|t| now < t.saturating_add(span));
+            let live = self.group_ids.get(&self.group_names[id]) == Some(&(id as u32));
+            if live && self.members[id] == 0 && !running {
+                self.group_ids.remove(&self.group_names[id]);
+                self.group_names[id] = String::new();
+                self.clocks[id] = Clock::default();
+                self.free_groups.push(id as u32);
+            }
+        }
+    }
+
+    /// Groups remembered now.
+    fn groups(&self) -> usize {
+        self.group_ids.len()
+    }
+
+    fn clock(&mut self, key: KeyId) -> &mut Clock {
         match self.plan.cooldown {
-            // One cooldown shared by every group: kept in group 0's slot.
-            Some((_, false)) => 0,
-            _ => self.group_of[key as usize] as usize,
+            Some((_, false)) => &mut self.shared,
+            _ => &mut self.clocks[self.group_of[key as usize] as usize],
         }
     }
 
     fn cooldown_until(&self, key: KeyId, ts: i64) -> Option<i64> {
-        let (span, _) = self.plan.cooldown?;
-        self.last_fired[self.cooldown_group(key)]
+        let (span, per_group) = self.plan.cooldown?;
+        let clock = if per_group {
+            &self.clocks[self.group_of[key as usize] as usize]
+        } else {
+            &self.shared
+        };
+        clock
+            .last_fired
             .map(|t| t.saturating_add(span))
             .filter(|&end| ts < end)
     }
@@ -155,8 +226,10 @@ impl AlertBook {
                     group_of: Vec::new(),
                     group_ids: HashMap::new(),
                     group_names: Vec::new(),
-                    last_fired: Vec::new(),
-                    suppressed_since: Vec::new(),
+                    clocks: Vec::new(),
+                    members: Vec::new(),
+                    free_groups: Vec::new(),
+                    shared: Clock::default(),
                     fired: 0,
                     suppressed: 0,
                 })
@@ -176,6 +249,22 @@ impl AlertBook {
         for alert in &mut self.alerts {
             alert.reset_key(key, parts);
         }
+    }
+
+    /// Takes the keys whose `evict[id]` is set out of their groups, and forgets the
+    /// groups left with no key whose cooldown is over at `now`.
+    pub fn evict(&mut self, evict: &[bool], now: i64) {
+        for alert in &mut self.alerts {
+            for (key, _) in evict.iter().enumerate().filter(|(_, &e)| e) {
+                alert.leave(key as KeyId);
+            }
+            alert.forget_groups(now);
+        }
+    }
+
+    /// Cooldown groups alert `a` remembers now.
+    pub fn groups(&self, a: usize) -> usize {
+        self.alerts[a].groups()
     }
 
     /// Times alert `a` fired.
@@ -221,14 +310,14 @@ impl AlertBook {
             return Step::Quiet;
         }
         state.active = true;
-        let g = alert.cooldown_group(key);
         if let Some(until) = alert.cooldown_until(key, ts) {
-            alert.suppressed_since[g] += 1;
+            alert.clock(key).suppressed_since += 1;
             alert.suppressed += 1;
             return Step::Suppressed { until };
         }
-        alert.last_fired[g] = Some(ts);
-        let suppressed = std::mem::take(&mut alert.suppressed_since[g]);
+        let clock = alert.clock(key);
+        clock.last_fired = Some(ts);
+        let suppressed = std::mem::take(&mut clock.suppressed_since);
         alert.fired += 1;
         Step::Fired(Fired {
             index: a,
@@ -267,8 +356,8 @@ impl AlertBook {
             state.states.fill(KeyAlert::default());
         }
         if !cooldown {
-            state.last_fired.fill(None);
-            state.suppressed_since.fill(0);
+            state.clocks.fill(Clock::default());
+            state.shared = Clock::default();
             state.fired = 0;
             state.suppressed = 0;
         }
@@ -372,6 +461,33 @@ mod tests {
             }
         }
         assert_eq!(last.unwrap().suppressed, 2);
+    }
+
+    #[test]
+    fn a_group_without_keys_is_forgotten_once_its_cooldown_is_over() {
+        let keys = ["symbol".to_owned()];
+        let mut book = AlertBook::new(&[plan(Hold::Events(1), Some((5 * MIN, true)))], &keys);
+        book.add_key(&["BTC"]);
+        book.add_key(&["ETH"]);
+        assert!(matches!(book.step(0, 0, 0, &j(M), 1), Step::Fired(_)));
+        // both keys evicted at minute 1: ETH's group goes, BTC's cooldown still runs
+        book.evict(&[true, true], MIN);
+        assert_eq!(book.groups(0), 1);
+        // BTC comes back into slot 1 within its cooldown: still suppressed
+        book.reset_key(1, &["BTC"]);
+        book.step(0, 1, 2 * MIN, &j(None), 2);
+        assert!(matches!(
+            book.step(0, 1, 3 * MIN, &j(M), 3),
+            Step::Suppressed { .. }
+        ));
+        // evicted again after its cooldown: forgotten, and its id serves the next group
+        book.evict(&[false, true], 6 * MIN);
+        assert_eq!(book.groups(0), 0);
+        book.reset_key(1, &["SOL"]);
+        assert_eq!(book.groups(0), 1);
+        assert_eq!(book.alerts[0].group_names.len(), 2);
+        assert!(matches!(book.step(0, 1, 7 * MIN, &j(M), 4), Step::Fired(f) if f.group == "SOL"));
+        assert_eq!(book.suppressed(0), 1);
     }
 
     #[test]

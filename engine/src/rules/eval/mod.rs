@@ -147,7 +147,9 @@ pub struct Outcome {
 /// had no event for `idle` of event time (the newest event time seen minus the key's
 /// last), or, past `max_keys` keys held, the least recently seen go first (down to 90 %
 /// of the cap, so that sweeps are rare). An evicted key that comes back starts cold.
-/// Cooldown groups are kept (a cooldown outlives its keys). Sweeps run between batches.
+/// A cooldown outlives its keys: a group with no key left is forgotten once its cooldown
+/// is over, so groups too are bounded by the keys held plus the cooldowns running. Sweeps
+/// run between batches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Eviction {
     /// Evict keys idle for this long (ns of event time); `None`: never for idleness.
@@ -404,6 +406,7 @@ impl Evaluator {
         // The slots keep their state until a new key takes them (and starts it cold), so
         // memory is bounded by the most keys held at once.
         self.keys.evict(&evict);
+        self.alerts.evict(&evict, self.newest);
         self.evicted += count as u64;
     }
 
