@@ -77,6 +77,8 @@ pub(crate) use online_detector;
 /// Which deviations count: the SDK's choice, shared by the families.
 pub use adr_sdk::params::Side;
 
+pub(crate) use adr_sdk::params::standardise;
+
 /// Running mean and population variance (Welford), for warm-ups.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Welford {
@@ -114,19 +116,6 @@ impl Welford {
             mean: r.number()?,
             m2: r.number()?,
         })
-    }
-}
-
-/// `(x − centre) / scale`; a zero scale gives 0 at the centre and ±inf elsewhere.
-#[inline]
-pub(crate) fn standardise(x: f64, centre: f64, scale: f64) -> f64 {
-    let d = x - centre;
-    if scale > 0.0 {
-        d / scale
-    } else if d == 0.0 {
-        0.0
-    } else {
-        d.signum() * f64::INFINITY
     }
 }
 

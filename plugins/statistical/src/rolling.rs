@@ -213,15 +213,4 @@ impl<T: Tracker + Default + Clone + Send + Sync> Rolling<T> {
 /// Which deviations count: the SDK's choice, shared by the families.
 pub use adr_sdk::params::Side;
 
-/// `(x − centre) / scale`, with a zero scale giving 0 for `x = centre` and ±inf otherwise.
-#[inline]
-pub(crate) fn standardise(x: f64, centre: f64, scale: f64) -> f64 {
-    let d = x - centre;
-    if scale > 0.0 {
-        d / scale
-    } else if d == 0.0 {
-        0.0
-    } else {
-        d.signum() * f64::INFINITY
-    }
-}
+pub(crate) use adr_sdk::params::standardise;

@@ -26,7 +26,7 @@ mod side;
 mod types;
 
 pub use resolve::{suggest, ParamError, Resolved};
-pub use side::Side;
+pub use side::{standardise, Side};
 pub use types::{DetectorParams, ParamType, Window};
 
 /// A parameter value as written in a rule or on the command line.

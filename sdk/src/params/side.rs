@@ -34,9 +34,32 @@ impl Side {
     }
 }
 
+/// The signed deviation `(x − centre) / scale` that [`Side::apply`] scores; a zero scale
+/// gives 0 for `x = centre` and ±inf otherwise (a constant window makes any move
+/// infinitely unusual, and no move none).
+#[inline]
+pub fn standardise(x: f64, centre: f64, scale: f64) -> f64 {
+    let d = x - centre;
+    if scale > 0.0 {
+        d / scale
+    } else if d == 0.0 {
+        0.0
+    } else {
+        d.signum() * f64::INFINITY
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_scale_gives_zero_or_infinity() {
+        assert_eq!(standardise(3.0, 1.0, 2.0), 1.0);
+        assert_eq!(standardise(1.0, 1.0, 0.0), 0.0);
+        assert_eq!(standardise(0.5, 1.0, 0.0), f64::NEG_INFINITY);
+        assert_eq!(standardise(2.0, 1.0, 0.0), f64::INFINITY);
+    }
 
     #[test]
     fn each_side_keeps_its_tail() {
