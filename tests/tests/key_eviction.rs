@@ -189,3 +189,51 @@ alert unusual {{
     assert_eq!(jumps, keys);
     assert_eq!(e.alerts().fired(0), keys as u64);
 }
+
+#[test]
+fn adr_explain_replays_the_run_s_eviction() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("r.adr");
+    std::fs::write(&rules, RULES).unwrap();
+    // `a` warms up, `b` goes on for two hours, `a` comes back
+    let mut csv = String::from("ts,account,amount\n0,a,1\n1,a,2\n2,a,3\n3,a,2\n");
+    for t in (10..7_300).step_by(900) {
+        csv.push_str(&format!("{t},b,1\n"));
+    }
+    csv.push_str("7300,b,1\n7301,a,2\n");
+    let rules = rules.to_str().unwrap();
+    let verdict = |extra: &[&str]| {
+        let mut args = vec!["explain", rules, "--at", "7301", "--key", "a", "--json"];
+        args.extend_from_slice(extra);
+        let run = adr_tests::adr(&args, Some(&csv));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        doc[0]["detectors"][0]["verdict"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // forgotten after an hour idle: cold again, as in adr run's scored table
+    assert_eq!(verdict(&["--evict-idle", "1h"]), "undetermined");
+    assert_eq!(verdict(&[]), "normal");
+    let scored = dir.path().join("scored.csv");
+    let run = adr_tests::adr(
+        &[
+            "run",
+            rules,
+            "--evict-idle",
+            "1h",
+            "-q",
+            "--no-notify",
+            "-o",
+        ]
+        .into_iter()
+        .chain([scored.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+        Some(&csv),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let table = std::fs::read_to_string(&scored).unwrap();
+    let last = table.lines().last().unwrap();
+    assert!(last.contains("undetermined"), "{table}");
+}

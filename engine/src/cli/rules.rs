@@ -52,6 +52,10 @@ pub(crate) struct InputArgs {
     /// event later than that is counted and not scored.
     #[arg(long, value_name = "DURATION", value_parser = parse_lateness)]
     lateness: Option<i64>,
+    /// Events per batch (default: 65,536 from a file; 1 from standard input, so a live
+    /// stream is answered event by event). Keys are evicted between batches.
+    #[arg(long, value_name = "N")]
+    batch_rows: Option<usize>,
     /// With --lateness: events held at most; past it the oldest are scored early.
     #[arg(
         long,
@@ -60,6 +64,26 @@ pub(crate) struct InputArgs {
         requires = "lateness"
     )]
     max_held: usize,
+}
+
+/// `spec` with the batch size `input` asks for (unless a detector needs one batch).
+fn batched(mut spec: EventSpec, input: &InputArgs) -> EventSpec {
+    if spec.chunk_rows == 0 {
+        spec.chunk_rows = input.batch_rows.unwrap_or(if input.input == "-" {
+            // A live stream: each event as it comes.
+            1
+        } else {
+            0
+        });
+    }
+    spec
+}
+
+fn eviction(input: &InputArgs) -> adr_engine::rules::eval::Eviction {
+    adr_engine::rules::eval::Eviction {
+        idle: input.evict_idle,
+        max_keys: input.max_keys.map(std::num::NonZeroUsize::get),
+    }
 }
 
 fn parse_lateness(text: &str) -> Result<i64, String> {
@@ -100,10 +124,6 @@ pub(crate) struct RunArgs {
     /// How long file events must be quiet before a reload, in milliseconds.
     #[arg(long, default_value_t = 200, value_name = "MS")]
     debounce_ms: u64,
-    /// Events per batch (default: 65,536 from a file; 1 from standard input, so a live
-    /// stream is answered event by event).
-    #[arg(long, value_name = "N")]
-    batch_rows: Option<usize>,
 }
 
 impl RunArgs {
@@ -249,10 +269,7 @@ pub(crate) fn run(
         } else {
             UnsortedPolicy::Reject
         })
-        .eviction(adr_engine::rules::eval::Eviction {
-            idle: args.input.evict_idle,
-            max_keys: args.input.max_keys.map(std::num::NonZeroUsize::get),
-        })
+        .eviction(eviction(&args.input))
         .sink(Box::new(sinks::AlertWriter::new(alerts_out)));
     if let Some(lateness) = args.input.lateness {
         builder = builder.lateness(lateness, args.input.max_held);
@@ -268,15 +285,7 @@ pub(crate) fn run(
         })));
     }
     let mut engine = builder.build()?;
-    let mut spec = event_spec(engine.evaluator());
-    if spec.chunk_rows == 0 {
-        spec.chunk_rows = args.batch_rows.unwrap_or(if args.input.input == "-" {
-            // A live stream: each event as it comes.
-            1
-        } else {
-            0
-        });
-    }
+    let spec = batched(event_spec(engine.evaluator()), &args.input);
     let (mut input, size) = open_input(&args.input, &spec)?;
     if args.watch {
         let handle = engine.status_handle();
@@ -402,7 +411,10 @@ pub(crate) fn explain(
     if args.input.allow_unsorted {
         evaluator.set_unsorted(UnsortedPolicy::Allow);
     }
-    let (mut input, _) = open_input(&args.input, &event_spec(&evaluator))?;
+    // the run's eviction, so that a key adr run forgot is cold here too
+    evaluator.set_eviction(eviction(&args.input));
+    let spec = batched(event_spec(&evaluator), &args.input);
+    let (mut input, _) = open_input(&args.input, &spec)?;
     let found = run::explain::explain(&mut evaluator, &mut input, at, args.key.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&found)?);

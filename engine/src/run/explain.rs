@@ -116,14 +116,16 @@ pub fn explain(
             // Evaluate up to and including this event, then look.
             let mut sub = Vec::new();
             let part = rows.slice(start..i + 1, &mut sub);
-            evaluator.process(&part, &mut outcome)?;
+            evaluator.process_part(&part, &mut outcome)?;
             found.push(describe(evaluator, &part, &outcome, i - start));
             start = i + 1;
         }
         if start < rows.len() {
             let mut sub = Vec::new();
-            evaluator.process(&rows.slice(start..rows.len(), &mut sub), &mut outcome)?;
+            evaluator.process_part(&rows.slice(start..rows.len(), &mut sub), &mut outcome)?;
         }
+        // as adr run does: evictions between batches only
+        evaluator.end_batch();
     }
     Ok(found)
 }

@@ -340,6 +340,19 @@ impl Evaluator {
     /// [`EvalError::Unsorted`] for an event earlier than its key's previous one (unless
     /// allowed), [`EvalError::Shape`] for columns that do not match the plan.
     pub fn process(&mut self, rows: &Rows<'_>, out: &mut Outcome) -> Result<(), EvalError> {
+        self.process_part(rows, out)?;
+        self.end_batch();
+        Ok(())
+    }
+
+    /// [`process`](Self::process) for part of a batch whose keys were all interned
+    /// before it: the eviction sweep waits for [`end_batch`](Self::end_batch), so that no
+    /// key of the batch's later parts is forgotten under them.
+    ///
+    /// # Errors
+    ///
+    /// As [`process`](Self::process).
+    pub fn process_part(&mut self, rows: &Rows<'_>, out: &mut Outcome) -> Result<(), EvalError> {
         let n = rows.len();
         let n_fields = self.plan.input.fields.len();
         if rows.fields.len() != n_fields
@@ -364,8 +377,12 @@ impl Evaluator {
         if let Some(&t) = rows.timestamps.iter().max() {
             self.newest = self.newest.max(t);
         }
-        self.sweep();
         Ok(())
+    }
+
+    /// Ends a batch processed in parts: evicts what the eviction policy says.
+    pub fn end_batch(&mut self) {
+        self.sweep();
     }
 
     /// Evicts idle keys (when event time has moved on by a quarter of `idle` since the
