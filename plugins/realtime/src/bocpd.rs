@@ -248,10 +248,10 @@ impl Constants {
 /// started, its probability and the posterior of each input.
 ///
 /// Probabilities are kept as such, not as logarithms: a point then costs one exponential
-/// per run (the predictive's, shifted by the largest so that none overflows) and no
-/// logarithm outside the predictive, and pruning and the odds are divisions. A run whose
-/// share falls below e⁻⁷⁰⁸ of the likeliest predictive's rounds to 0 and goes at the next
-/// prune; with the default `prune` it would have gone anyway.
+/// per run (the predictive's) and no logarithm outside the predictive, and pruning and
+/// the odds are divisions. The joint masses are kept within 10^±200 (else they are
+/// computed again relative to the likeliest run), so a run whose mass rounds to 0 had a
+/// share below 10⁻¹⁰⁰, far under any `prune`.
 ///
 /// The loops over runs are written to vectorise ([`lane_math`] gives them `exp` and
 /// `ln_1p`), and on x86-64 CPUs with AVX2 they are compiled for it too; the results are
@@ -349,10 +349,10 @@ impl Bocpd {
         }
         // P(r)·p(x | r); growth and change masses are (1 − H) and H times them, and sum to
         // their total. A total far from 1 (an outlier that every run finds unlikely, or
-        // densities beyond e^±300) is computed again relative to the likeliest run.
+        // densities beyond 10^±200) is computed again relative to the likeliest run.
         weight.resize(runs, 0.0);
         let mut total = joint_masses(weight, lp, &self.probs, 0.0);
-        if !(1e-300..=1e300).contains(&total) {
+        if !(1e-200..=1e200).contains(&total) {
             let top = lane_math::max(lp);
             total = if top.is_finite() {
                 joint_masses(weight, lp, &self.probs, top)
@@ -591,6 +591,23 @@ mod tests {
         let found = alarms(&run_stream::<Bocpd>(p, &values));
         // segments start at 100 and 200; the report comes on their 5th point
         assert_eq!(found, vec![104, 204]);
+    }
+
+    #[test]
+    fn an_outlier_no_run_expects_leaves_the_posterior_sound() {
+        // 1e140 puts every run's mass below 10⁻²⁰⁰ (the masses are taken again relative
+        // to the likeliest); a prior mean of 1e300 makes x − μ overflow for the new runs
+        for prior_mean in [0.0, 1e300] {
+            let mut values = noise(400, 12);
+            values[150] = 1e140;
+            values[300..].iter_mut().for_each(|v| *v += 4.0);
+            let p: BocpdParams = params(&[("prior_mean", ParamValue::Float(prior_mean))]);
+            let scores = run_stream::<Bocpd>(p, &values);
+            assert!(scores.iter().all(|s| !s.raw.is_nan()), "{prior_mean}");
+            if prior_mean == 0.0 {
+                assert!(alarms(&scores).contains(&304), "{:?}", alarms(&scores));
+            }
+        }
     }
 
     #[test]
