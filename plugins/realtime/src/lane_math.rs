@@ -189,39 +189,42 @@ mod tests {
         (a - b).abs() / spacing
     }
 
-    fn worst(
+    /// Asserts `ours` is within 1 ulp of `std` at every one of `values`.
+    fn within_one_ulp(
         values: impl Iterator<Item = f64>,
         ours: fn(f64) -> f64,
         std: fn(f64) -> f64,
-    ) -> (f64, f64) {
-        values
+    ) {
+        let (ulp, at) = values
             .map(|x| (ulps(ours(x), std(x)), x))
-            .fold((0.0, f64::NAN), |a, b| if b.0 > a.0 { b } else { a })
+            .fold((0.0, f64::NAN), |a, b| if b.0 > a.0 { b } else { a });
+        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
     }
 
-    fn rng() -> rand_pcg::Pcg64 {
-        rand_pcg::Pcg64::seed_from_u64(7)
+    /// 200 000 values of either sign with magnitudes spread over 1e-20 to 1.
+    fn near_zero() -> impl Iterator<Item = f64> {
+        let mut g = rand_pcg::Pcg64::seed_from_u64(7);
+        (0..200_000).map(move |_| g.gen_range(-1.0..1.0) * 10f64.powf(g.gen_range(-20.0..0.0)))
+    }
+
+    /// 200 000 draws of `draw`.
+    fn draws(draw: impl FnMut(&mut rand_pcg::Pcg64) -> f64) -> impl Iterator<Item = f64> {
+        let mut g = rand_pcg::Pcg64::seed_from_u64(7);
+        let mut draw = draw;
+        (0..200_000).map(move |_| draw(&mut g))
     }
 
     #[test]
     fn exp_is_within_one_ulp() {
-        let mut g = rng();
-        let wide = (0..200_000).map(|_| g.gen_range(-708.0..709.0));
-        let (ulp, at) = worst(wide, exp, f64::exp);
-        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
-        let mut g = rng();
-        let near_zero =
-            (0..200_000).map(|_| g.gen_range(-1.0..1.0) * 10f64.powf(g.gen_range(-20.0..0.0)));
-        let (ulp, at) = worst(near_zero, exp, f64::exp);
-        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
+        within_one_ulp(draws(|g| g.gen_range(-708.0..709.0)), exp, f64::exp);
+        within_one_ulp(near_zero(), exp, f64::exp);
         // the reduction's edges, where r is ±½ ln 2
         let edges = (-1000..1000).map(|k| (k as f64 + 0.5) * std::f64::consts::LN_2);
-        let (ulp, at) = worst(
+        within_one_ulp(
             edges.filter(|x| (-708.0..=709.0).contains(x)),
             exp,
             f64::exp,
         );
-        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
     }
 
     #[test]
@@ -238,26 +241,20 @@ mod tests {
 
     #[test]
     fn ln_1p_is_within_one_ulp() {
-        let mut g = rng();
-        let positive = (0..200_000).map(|_| 10f64.powf(g.gen_range(-300.0..300.0)));
-        let (ulp, at) = worst(positive, ln_1p, f64::ln_1p);
-        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
-        let mut g = rng();
-        let small =
-            (0..200_000).map(|_| g.gen_range(-1.0..1.0) * 10f64.powf(g.gen_range(-20.0..0.0)));
-        let (ulp, at) = worst(small, ln_1p, f64::ln_1p);
-        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
-        let mut g = rng();
-        let to_minus_one = (0..200_000).map(|_| -1.0 + 10f64.powf(g.gen_range(-15.0..0.0)));
-        let (ulp, at) = worst(to_minus_one, ln_1p, f64::ln_1p);
-        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
+        within_one_ulp(
+            draws(|g| 10f64.powf(g.gen_range(-300.0..300.0))),
+            ln_1p,
+            f64::ln_1p,
+        );
+        within_one_ulp(near_zero(), ln_1p, f64::ln_1p);
+        let to_minus_one = draws(|g| -1.0 + 10f64.powf(g.gen_range(-15.0..0.0)));
+        within_one_ulp(to_minus_one, ln_1p, f64::ln_1p);
         // around the reduction's edges (y near √½·2ᵏ) and powers of two
         let edges = (-40..1000).flat_map(|k| {
             let at = std::f64::consts::FRAC_1_SQRT_2 * 2f64.powi(k);
             [at * (1.0 - 1e-15), at, at * (1.0 + 1e-15), 2f64.powi(k)].map(|y| y - 1.0)
         });
-        let (ulp, at) = worst(edges.filter(|u| *u > -1.0), ln_1p, f64::ln_1p);
-        assert!(ulp <= 1.0, "{ulp} ulp at {at}");
+        within_one_ulp(edges.filter(|u| *u > -1.0), ln_1p, f64::ln_1p);
     }
 
     #[test]
