@@ -53,7 +53,7 @@ pub(crate) struct TcpdArgs {
     /// Feed the raw series instead of each dimension standardised.
     #[arg(long)]
     raw: bool,
-    /// Write the change points as JSON ({"series": [indices]}) to this file.
+    /// Write the change points as JSON (`{"series": [indices]}`) to this file.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Machine-readable output: one JSON document on stdout.

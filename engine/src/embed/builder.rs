@@ -82,7 +82,7 @@ impl EngineBuilder {
     }
 
     /// Watch the rule files, their includes and the plugin folders, and reload on change
-    /// (default: off; [`StatusHandle::request_reload`] works either way).
+    /// (default: off; [`StatusHandle::request_reload`](super::StatusHandle::request_reload) works either way).
     pub fn watch(mut self, on: bool) -> Self {
         self.watch = on;
         self

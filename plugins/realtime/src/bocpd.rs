@@ -253,7 +253,7 @@ impl Constants {
 /// computed again relative to the likeliest run), so a run whose mass rounds to 0 had a
 /// share below 10⁻¹⁰⁰, far under any `prune`.
 ///
-/// The loops over runs are written to vectorise ([`lane_math`] gives them `exp` and
+/// The loops over runs are written to vectorise (`lane_math` gives them `exp` and
 /// `ln_1p`), and on x86-64 CPUs with AVX2 they are compiled for it too; the results are
 /// the same bits either way.
 #[derive(Debug)]

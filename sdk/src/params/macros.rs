@@ -81,7 +81,7 @@ macro_rules! __param_bound {
     };
 }
 
-/// Declares an enum whose variants are the words of a [`ParamKind::Choice`] parameter.
+/// Declares an enum whose variants are the words of a [`ParamKind::Choice`](crate::ParamKind::Choice) parameter.
 ///
 /// ```
 /// adr_sdk::param_choice! {
