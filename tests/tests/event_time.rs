@@ -113,6 +113,39 @@ fn a_shuffled_stream_within_the_lateness_is_scored_as_the_sorted_one() {
 }
 
 #[test]
+fn adr_explain_with_a_lateness_sees_what_the_sorted_stream_shows() {
+    let d = Dir::new();
+    let rows = sorted();
+    let mut shuffled = rows.clone();
+    shuffled.chunks_mut(9).for_each(<[_]>::reverse);
+    let explain = |rows: &[(i64, usize, f64)], extra: &[&str]| {
+        let input = d.path("explain.csv");
+        std::fs::write(&input, csv(rows)).unwrap();
+        let rules = d.path("r.adr");
+        // the spike at event 1750, on acct0
+        let mut args = vec![
+            "explain",
+            &rules,
+            "--input",
+            &input,
+            "--at",
+            "1700001750",
+            "--key",
+            "acct0",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let run = adr(&args, None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        doc[0]["detectors"].clone()
+    };
+    let want = explain(&rows, &[]);
+    assert_eq!(want[0]["verdict"], "anomaly", "{want}");
+    assert_eq!(explain(&shuffled, &["--lateness", "10s"]), want);
+}
+
+#[test]
 fn events_later_than_the_lateness_are_counted_reported_and_not_scored() {
     let d = Dir::new();
     let mut rows = sorted();

@@ -401,11 +401,6 @@ pub(crate) fn explain(
     let at = TimeFormat::detect(&args.at)
         .and_then(|f| f.parse(&args.at))
         .with_context(|| format!("`{}` is not a timestamp (write ISO-8601 such as 2025-01-15T10:30:00Z, or epoch seconds)", args.at))?;
-    anyhow::ensure!(
-        args.input.lateness.is_none(),
-        "adr explain replays the input in file order; --lateness is for adr run (sort the \
-         input by time, or pass --allow-unsorted)"
-    );
     let plan = plan(&args.rules, registry, quiet)?;
     let mut evaluator = Evaluator::new(plan, Arc::clone(registry))?;
     if args.input.allow_unsorted {
@@ -415,7 +410,18 @@ pub(crate) fn explain(
     evaluator.set_eviction(eviction(&args.input));
     let spec = batched(event_spec(&evaluator), &args.input);
     let (mut input, _) = open_input(&args.input, &spec)?;
-    let found = run::explain::explain(&mut evaluator, &mut input, at, args.key.as_deref())?;
+    // the run's event-time order, when it had one
+    let mut reorder = args
+        .input
+        .lateness
+        .map(|lateness| run::reorder::Reorder::new(lateness, args.input.max_held));
+    let found = run::explain::explain(
+        &mut evaluator,
+        &mut input,
+        at,
+        args.key.as_deref(),
+        reorder.as_mut(),
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&found)?);
     } else {

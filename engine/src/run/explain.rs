@@ -3,10 +3,12 @@
 //! each alert's state (how long its condition has held, whether it fired, its cooldown).
 //!
 //! The input is evaluated up to and including the event, in the same batches a run uses
-//! but cut right after it, so the state shown is exactly the state at that event.
+//! (through the same reorder stage, with a lateness) but cut right after it, so the
+//! state shown is exactly the state at that event.
 
 use serde::Serialize;
 
+use super::reorder::Reorder;
 use super::{read_batch, Batch, RunError};
 use crate::io::timestamp::format_rfc3339;
 use crate::io::EventInput;
@@ -89,7 +91,9 @@ pub struct Explanation {
     pub alerts: Vec<AlertView>,
 }
 
-/// Evaluates `input` and explains every event at `at` (of `key`, when given).
+/// Evaluates `input` and explains every event at `at` (of `key`, when given); with
+/// `reorder`, through that event-time reorder stage, as `adr run --lateness` does (rows
+/// are then numbered in scoring order).
 ///
 /// # Errors
 ///
@@ -99,35 +103,102 @@ pub fn explain(
     input: &mut EventInput,
     at: i64,
     key: Option<&str>,
+    reorder: Option<&mut Reorder>,
 ) -> Result<Vec<Explanation>, RunError> {
+    let mut look = Looking {
+        at,
+        key,
+        found: Vec::new(),
+        outcome: Outcome::default(),
+        scored: 0,
+    };
     let mut batch = Batch::default();
-    let mut outcome = Outcome::default();
-    let mut found = Vec::new();
-    while read_batch(input, evaluator, &mut batch)? > 0 {
+    let Some(reorder) = reorder else {
+        while read_batch(input, evaluator, &mut batch)? > 0 {
+            look.batch(evaluator, &batch)?;
+        }
+        return Ok(look.found);
+    };
+    let mut staging = Batch::default();
+    while input.read_chunk(&mut staging.chunk)? > 0 {
+        let chunk = &staging.chunk;
+        for i in 0..chunk.len {
+            let parts = input.key_parts(chunk, i);
+            let key = parts
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let values = chunk.columns.iter().map(|c| c[i]).collect();
+            reorder.offer(chunk.timestamps[i], key, values, None);
+            if reorder.full() {
+                look.released(evaluator, reorder, &mut batch, false)?;
+                if reorder.full() {
+                    reorder.force();
+                    look.released(evaluator, reorder, &mut batch, false)?;
+                }
+            }
+        }
+        look.released(evaluator, reorder, &mut batch, false)?;
+    }
+    look.released(evaluator, reorder, &mut batch, true)?;
+    Ok(look.found)
+}
+
+/// The event looked for, and what was found of it so far.
+struct Looking<'k> {
+    at: i64,
+    key: Option<&'k str>,
+    found: Vec<Explanation>,
+    outcome: Outcome,
+    /// Rows scored so far (with a reorder stage, rows are numbered in this order).
+    scored: u64,
+}
+
+impl Looking<'_> {
+    /// Evaluates one batch, cut right after each event looked for, explaining it.
+    fn batch(&mut self, evaluator: &mut Evaluator, batch: &Batch) -> Result<(), RunError> {
         let mut fields = Vec::new();
         let rows = batch.rows(&mut fields);
         let mut start = 0;
         for i in 0..rows.len() {
-            if rows.timestamps[i] != at
-                || key.is_some_and(|k| evaluator.keys().name(rows.keys[i]) != k)
+            if rows.timestamps[i] != self.at
+                || self
+                    .key
+                    .is_some_and(|k| evaluator.keys().name(rows.keys[i]) != k)
             {
                 continue;
             }
             // Evaluate up to and including this event, then look.
             let mut sub = Vec::new();
             let part = rows.slice(start..i + 1, &mut sub);
-            evaluator.process_part(&part, &mut outcome)?;
-            found.push(describe(evaluator, &part, &outcome, i - start));
+            evaluator.process_part(&part, &mut self.outcome)?;
+            self.found
+                .push(describe(evaluator, &part, &self.outcome, i - start));
             start = i + 1;
         }
         if start < rows.len() {
             let mut sub = Vec::new();
-            evaluator.process_part(&rows.slice(start..rows.len(), &mut sub), &mut outcome)?;
+            evaluator.process_part(&rows.slice(start..rows.len(), &mut sub), &mut self.outcome)?;
         }
         // as adr run does: evictions between batches only
         evaluator.end_batch();
+        self.scored += rows.len() as u64;
+        Ok(())
     }
-    Ok(found)
+
+    /// Evaluates what `reorder` lets go (everything with `all`).
+    fn released(
+        &mut self,
+        evaluator: &mut Evaluator,
+        reorder: &mut Reorder,
+        batch: &mut Batch,
+        all: bool,
+    ) -> Result<(), RunError> {
+        if reorder.release(evaluator, batch, all)? > 0 {
+            batch.chunk.first_row = self.scored + 1;
+            self.batch(evaluator, batch)?;
+        }
+        Ok(())
+    }
 }
 
 fn describe(evaluator: &Evaluator, rows: &Rows<'_>, outcome: &Outcome, i: usize) -> Explanation {
