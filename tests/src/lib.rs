@@ -216,12 +216,16 @@ pub fn adr(args: &[&str], stdin: Option<&str>) -> Run {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("adr runs");
     if let Some(text) = stdin {
-        child
+        let written = child
             .stdin
             .take()
             .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write stdin");
+            .write_all(text.as_bytes());
+        // a command that fails before reading its input (a bad flag) closes the pipe
+        // first; its exit code and output say what happened
+        if let Err(e) = written {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
     }
     drop(child.stdin.take());
     let Output {
