@@ -192,7 +192,8 @@ impl AlertState {
     fn cooldown_until(&self, key: KeyId, ts: i64) -> Option<i64> {
         let (span, per_group) = self.plan.cooldown?;
         let clock = if per_group {
-            &self.clocks[self.group_of[key as usize] as usize]
+            // an evicted key's slot is in no group, so under no cooldown
+            self.clocks.get(self.group_of[key as usize] as usize)?
         } else {
             &self.shared
         };
@@ -473,6 +474,7 @@ mod tests {
         // both keys evicted at minute 1: ETH's group goes, BTC's cooldown still runs
         book.evict(&[true, true], MIN);
         assert_eq!(book.groups(0), 1);
+        assert_eq!(book.cooldown_until(0, 0, MIN), None, "an evicted slot");
         // BTC comes back into slot 1 within its cooldown: still suppressed
         book.reset_key(1, &["BTC"]);
         book.step(0, 1, 2 * MIN, &j(None), 2);
