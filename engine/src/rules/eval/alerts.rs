@@ -163,12 +163,16 @@ impl AlertState {
     fn forget_groups(&mut self, now: i64) {
         let span = self.plan.cooldown.map_or(0, |(span, _)| span);
         for id in 0..self.group_names.len() {
-            let clock = self.clocks[id];
-            let running = clock
-                .last_fired
-                .is_some_and(|t| now < t.saturating_add(span));
+            if self.members[id] > 0
+                || self.clocks[id]
+                    .last_fired
+                    .is_some_and(|t| now < t.saturating_add(span))
+            {
+                continue;
+            }
+            // a group forgotten before (its id free) has no entry of its own any more
             let live = self.group_ids.get(&self.group_names[id]) == Some(&(id as u32));
-            if live && self.members[id] == 0 && !running {
+            if live {
                 self.group_ids.remove(&self.group_names[id]);
                 self.group_names[id] = String::new();
                 self.clocks[id] = Clock::default();
