@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use statrs::function::gamma::ln_gamma;
 
-use crate::lane_math;
+use crate::lane_math::{self, LANES};
 use crate::online::{learnable, online_detector, Online};
 
 adr_sdk::params! {
@@ -36,31 +36,41 @@ adr_sdk::params! {
 }
 
 /// Each input's Normal-Gamma posterior under every kept run: one array per statistic, in
-/// the runs' order, so that the loop over runs vectorises.
+/// the runs' order, so that the loop over runs vectorises. The arrays are as long as
+/// [`Bocpd`]'s run arrays, padding included.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Posteriors {
     mean: Vec<f64>,
     rate: Vec<f64>,
-    /// ln(rate), carried along: each point adds ln(1 + q/rate), which the predictive
-    /// needs anyway, so a point costs one logarithm per run and input, not two.
+    /// ln(rate), carried along: the predictive needs the rate's logarithm before and
+    /// after the point, so a point costs one logarithm per run and input, not two.
     ln_rate: Vec<f64>,
     /// Points learnt, as a float so that the loop converts nothing (exact below 2⁵³).
     count: Vec<f64>,
 }
 
 impl Posteriors {
-    fn push(&mut self, prior: &Prior) {
-        self.mean.push(prior.mean);
-        self.rate.push(prior.rate);
-        self.ln_rate.push(prior.ln_rate);
-        self.count.push(0.0);
+    /// Makes the arrays `len` long, with the prior past their end.
+    fn resize(&mut self, len: usize, prior: &Prior) {
+        self.mean.resize(len, prior.mean);
+        self.rate.resize(len, prior.rate);
+        self.ln_rate.resize(len, prior.ln_rate);
+        self.count.resize(len, 0.0);
     }
 
-    fn swap_remove(&mut self, run: usize) {
-        self.mean.swap_remove(run);
-        self.rate.swap_remove(run);
-        self.ln_rate.swap_remove(run);
-        self.count.swap_remove(run);
+    /// Run `run` starts afresh from the prior.
+    fn reset(&mut self, run: usize, prior: &Prior) {
+        self.mean[run] = prior.mean;
+        self.rate[run] = prior.rate;
+        self.ln_rate[run] = prior.ln_rate;
+        self.count[run] = 0.0;
+    }
+
+    fn copy(&mut self, from: usize, to: usize) {
+        self.mean[to] = self.mean[from];
+        self.rate[to] = self.rate[from];
+        self.ln_rate[to] = self.ln_rate[from];
+        self.count[to] = self.count[from];
     }
 
     fn retain(&mut self, keep: &[bool]) {
@@ -70,76 +80,79 @@ impl Posteriors {
         compact(&mut self.count, keep);
     }
 
-    /// Adds each run's ln predictive density of `x` (Student-t with ν = 2α and
-    /// ν·scale² = 2β(κ+1)/κ) to `lp` (or, for the first input, writes it there), then
-    /// learns `x`.
+    /// Adds the ln predictive density of `x` (Student-t with ν = 2α and
+    /// ν·scale² = 2β(κ+1)/κ) under each of the runs `at..at + LANES` to `lp`, then learns
+    /// `x` into them.
+    ///
+    /// The runs are read into locals first and written back after: no store can then
+    /// alias a load, so the lanes vectorise with no run-time overlap checks.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn predict_and_learn(
         &mut self,
         x: f64,
-        first: bool,
+        at: usize,
         prior: &Prior,
         constants: &Constants,
-        constant: &mut Vec<f64>,
-        lp: &mut [f64],
+        lp: &mut Lanes,
     ) {
-        let runs = lp.len();
-        let (mean, rate) = (&mut self.mean[..runs], &mut self.rate[..runs]);
-        let (ln_rate, count) = (&mut self.ln_rate[..runs], &mut self.count[..runs]);
-        let table = &constants.table[..TABLED];
-        // a lookup, kept out of the loop below so that it vectorises; runs past the table
-        // take its last entry here and are corrected after
-        constant.resize(runs, 0.0);
-        for (c, &n) in constant.iter_mut().zip(count.iter()) {
-            *c = table[n.min((TABLED - 1) as f64) as usize];
-        }
-        let constant = &constant[..runs];
-        let mut long = false;
-        for r in 0..runs {
+        let block = at..at + LANES;
+        let (n, mu) = (lanes(&self.count, at), lanes(&self.mean, at));
+        let (beta, ln_beta) = (lanes(&self.rate, at), lanes(&self.ln_rate, at));
+        let constant = constants.of(n);
+        let mut out = [[0.0; LANES]; 4];
+        for l in 0..LANES {
             // κ = κ₀ + n, α = α₀ + n/2
-            let n = count[r];
-            let kappa = prior.strength + n;
+            let kappa = prior.strength + n[l];
             let step = 1.0 / (kappa + 1.0);
             let spread = 0.5 * kappa * step;
-            let power = prior.shape + 0.5 * n + 0.5;
-            long |= n >= TABLED as f64;
-            let d = x - mean[r];
-            let q = spread * d * d;
-            let growth = lane_math::ln_1p(q / rate[r]);
-            let sum = if first { 0.0 } else { lp[r] };
-            lp[r] = sum + (constant[r] - 0.5 * ln_rate[r] - power * growth);
-            rate[r] += q;
-            ln_rate[r] += growth;
-            mean[r] += step * d;
-            count[r] = n + 1.0;
+            let power = prior.shape + 0.5 * n[l] + 0.5;
+            let d = x - mu[l];
+            // the rate only grows from the prior's; held within the normal floats, where
+            // `ln` is defined (an overflow leaves the run no mass, as +∞ would)
+            let grown = (beta[l] + spread * d * d).clamp(f64::MIN_POSITIVE, f64::MAX);
+            let ln_grown = lane_math::ln(grown);
+            lp[l] += constant[l] - 0.5 * ln_beta[l] - power * (ln_grown - ln_beta[l]);
+            out[0][l] = grown;
+            out[1][l] = ln_grown;
+            out[2][l] = mu[l] + step * d;
+            out[3][l] = n[l] + 1.0;
         }
-        if long {
-            for (lp, &n) in lp.iter_mut().zip(count.iter()) {
-                if n > TABLED as f64 {
-                    *lp += constants.compute_long(n - 1.0) - table[TABLED - 1];
-                }
-            }
-        }
+        self.rate[block.clone()].copy_from_slice(&out[0]);
+        self.ln_rate[block.clone()].copy_from_slice(&out[1]);
+        self.mean[block.clone()].copy_from_slice(&out[2]);
+        self.count[block].copy_from_slice(&out[3]);
     }
 }
 
-/// `weight[r] = prob[r] · e^(lp[r] − shift)`; returns their sum.
+/// One register's worth of runs.
+type Lanes = [f64; LANES];
+
+/// `values[at..at + LANES]`.
 #[inline(always)]
-fn joint_masses(weight: &mut [f64], lp: &[f64], prob: &[f64], shift: f64) -> f64 {
-    let (lp, prob) = (&lp[..weight.len()], &prob[..weight.len()]);
-    for r in 0..weight.len() {
+fn lanes(values: &[f64], at: usize) -> Lanes {
+    values[at..at + LANES]
+        .try_into()
+        .expect("run arrays are whole registers long")
+}
+
+/// `weight[r] = prob[r] · e^(lp[r] − shift)` over whole registers (`weight.len()`, a
+/// multiple of [`LANES`]); returns the sum over the first `runs`.
+#[inline(always)]
+fn joint_masses(weight: &mut [f64], lp: &[f64], prob: &[f64], shift: f64, runs: usize) -> f64 {
+    let padded = weight.len() / LANES * LANES;
+    let (weight, lp, prob) = (&mut weight[..padded], &lp[..padded], &prob[..padded]);
+    for r in 0..padded {
         weight[r] = prob[r] * lane_math::exp(lp[r] - shift);
     }
-    lane_math::sum(weight)
+    lane_math::sum(&weight[..runs])
 }
 
-/// Keeps the elements whose flag is set, in order (without branches: a run's fate is
-/// hard to predict).
+/// Keeps the elements whose flag is set, in order, and drops the rest and any past
+/// `keep` (without branches: a run's fate is hard to predict).
 #[inline(always)]
 fn compact<T: Copy>(values: &mut Vec<T>, keep: &[bool]) {
     let mut kept = 0;
-    for r in 0..values.len() {
+    for r in 0..keep.len() {
         values[kept] = values[r];
         kept += keep[r] as usize;
     }
@@ -147,22 +160,18 @@ fn compact<T: Copy>(values: &mut Vec<T>, keep: &[bool]) {
 }
 
 /// The probability of the run that started at `born` (0 if none did) and the largest of
-/// the others' (0 if none), in one pass without branches.
+/// the others' (0 if none), over whole registers (padding has probability 0, so it
+/// changes neither), without branches.
 #[inline(always)]
 fn this_and_other(starts: &[u64], probs: &[f64], born: u64) -> (f64, f64) {
-    const LANES: usize = 4;
     let (mut this, mut other) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let starts = &starts[..probs.len()];
-    for (i, (&start, &p)) in starts.iter().zip(probs).enumerate() {
-        let lane = i % LANES;
-        let is_this = start == born;
-        this[lane] = if is_this { p } else { this[lane] };
-        let candidate = if is_this { 0.0 } else { p };
-        other[lane] = if candidate > other[lane] {
-            candidate
-        } else {
-            other[lane]
-        };
+    for (start, p) in starts.chunks_exact(LANES).zip(probs.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            let is_this = start[l] == born;
+            let (mine, others) = if is_this { (p[l], 0.0) } else { (0.0, p[l]) };
+            this[l] = if mine > this[l] { mine } else { this[l] };
+            other[l] = if others > other[l] { others } else { other[l] };
+        }
     }
     let largest = |lanes: [f64; LANES]| lanes.into_iter().fold(0.0, f64::max);
     (largest(this), largest(other))
@@ -223,6 +232,27 @@ impl Constants {
         c
     }
 
+    /// The constants of runs of `counts` points: a lookup below [`TABLED`], computed
+    /// past it.
+    #[inline(always)]
+    fn of(&self, counts: Lanes) -> Lanes {
+        const TWO_52: f64 = 4_503_599_627_370_496.0;
+        let table = &self.table[..TABLED];
+        // the index from the mantissa of count + 2⁵² rather than by `as` (which checks
+        // for NaN and saturates)
+        let mut constant = counts.map(|n| {
+            table[((n.min((TABLED - 1) as f64) + TWO_52).to_bits() as usize) & (TABLED - 1)]
+        });
+        if counts.iter().any(|&n| n >= TABLED as f64) {
+            for (c, &n) in constant.iter_mut().zip(&counts) {
+                if n >= TABLED as f64 {
+                    *c = self.compute_long(n);
+                }
+            }
+        }
+        constant
+    }
+
     fn compute(&self, count: u32) -> f64 {
         let k = self.strength + count as f64;
         let a = self.shape + 0.5 * count as f64;
@@ -253,15 +283,19 @@ impl Constants {
 /// computed again relative to the likeliest run), so a run whose mass rounds to 0 had a
 /// share below 10⁻¹⁰⁰, far under any `prune`.
 ///
-/// The loops over runs are written to vectorise (`lane_math` gives them `exp` and
-/// `ln_1p`), and on x86-64 CPUs with AVX2 they are compiled for it too; the results are
-/// the same bits either way.
+/// The loops over runs are written to vectorise (`lane_math` gives them `exp` and `ln`)
+/// over whole registers of [`LANES`] runs, the arrays padded to match, and on x86-64
+/// CPUs with AVX2 they are compiled for it too; the results are the same bits either way.
 #[derive(Debug)]
 pub struct Bocpd {
     params: BocpdParams,
     prior: Prior,
     /// Points learnt since the start: a run this long is the start, not a change.
     seen: u64,
+    /// Runs kept: the first `runs` entries of each per-run array. The arrays go on to a
+    /// multiple of [`LANES`] at least, with values that the loops compute on and nothing
+    /// reads, so that the vectorised loops never take a scalar tail.
+    runs: usize,
     /// Per run: the number of points learnt before its first (its length is
     /// `seen − start`).
     starts: Vec<u64>,
@@ -281,8 +315,6 @@ struct Scratch {
     lp: Vec<f64>,
     /// Each run's joint mass with the point, unnormalised.
     weight: Vec<f64>,
-    /// Each run's [`Constants`] entry for the input being learnt.
-    constant: Vec<f64>,
     keep: Vec<bool>,
 }
 
@@ -299,9 +331,10 @@ impl Bocpd {
             stay: 1.0 - hazard,
         };
         let mut inputs = vec![Posteriors::default(); width];
-        inputs.iter_mut().for_each(|p| p.push(&prior));
-        Bocpd {
+        inputs.iter_mut().for_each(|p| p.resize(1, &prior));
+        let mut fresh = Bocpd {
             seen: 0,
+            runs: 1,
             starts: vec![0],
             probs: vec![1.0],
             inputs,
@@ -309,7 +342,37 @@ impl Bocpd {
             scratch: Scratch::default(),
             prior,
             params,
+        };
+        fresh.pad();
+        fresh
+    }
+
+    /// The runs rounded up to whole registers: what the vectorised loops go over.
+    fn padded(&self) -> usize {
+        self.runs.next_multiple_of(LANES)
+    }
+
+    /// Makes every run array [`padded`](Self::padded) long at least (with the prior past
+    /// the runs).
+    fn pad(&mut self) {
+        let len = self.padded();
+        if self.probs.len() < len {
+            self.starts.resize(len, 0);
+            self.probs.resize(len, 0.0);
+            let prior = &self.prior;
+            self.inputs.iter_mut().for_each(|p| p.resize(len, prior));
         }
+    }
+
+    /// Adds the run that starts after the points seen, with probability H.
+    fn push_run(&mut self) {
+        let run = self.runs;
+        self.runs += 1;
+        self.pad();
+        self.starts[run] = self.seen;
+        self.probs[run] = self.prior.change;
+        let prior = &self.prior;
+        self.inputs.iter_mut().for_each(|p| p.reset(run, prior));
     }
 
     /// Learns one row (at least one input finite; the others NaN) and returns the odds.
@@ -331,31 +394,30 @@ impl Bocpd {
 
     #[inline(always)]
     fn learn_here(&mut self, row: &[f64]) -> f64 {
-        let runs = self.starts.len();
-        let Scratch {
-            lp,
-            weight,
-            constant,
-            ..
-        } = &mut self.scratch;
+        let (runs, padded) = (self.runs, self.padded());
+        let Scratch { lp, weight, .. } = &mut self.scratch;
         // sized, not cleared: each is written whole before it is read
-        lp.resize(runs, 0.0);
-        let mut first = true;
-        for (posteriors, &x) in self.inputs.iter_mut().zip(row) {
-            if learnable(x) {
-                posteriors.predict_and_learn(x, first, &self.prior, &self.constants, constant, lp);
-                first = false;
+        lp.resize(padded, 0.0);
+        weight.resize(padded, 0.0);
+        // ln p(x | r), a register of runs at a time, summed over the inputs
+        for at in (0..padded).step_by(LANES) {
+            let mut block = [0.0; LANES];
+            for (posteriors, &x) in self.inputs.iter_mut().zip(row) {
+                if learnable(x) {
+                    posteriors.predict_and_learn(x, at, &self.prior, &self.constants, &mut block);
+                }
             }
+            lp[at..at + LANES].copy_from_slice(&block);
         }
-        // P(r)·p(x | r); growth and change masses are (1 − H) and H times them, and sum to
+        // P(r)·p(x | r), in a loop of its own: with the above, it would not vectorise
+        let mut total = joint_masses(weight, lp, &self.probs, 0.0, runs);
+        // Growth and change masses are (1 − H) and H times the joint masses, and sum to
         // their total. A total far from 1 (an outlier that every run finds unlikely, or
         // densities beyond 10^±200) is computed again relative to the likeliest run.
-        weight.resize(runs, 0.0);
-        let mut total = joint_masses(weight, lp, &self.probs, 0.0);
         if !(1e-200..=1e200).contains(&total) {
-            let top = lane_math::max(lp);
+            let top = lane_math::max(&lp[..runs]);
             total = if top.is_finite() {
-                joint_masses(weight, lp, &self.probs, top)
+                joint_masses(weight, lp, &self.probs, top, runs)
             } else {
                 0.0
             };
@@ -366,14 +428,12 @@ impl Bocpd {
             total = 1.0;
         }
         let stay = self.prior.stay / total;
-        for (p, &w) in self.probs.iter_mut().zip(weight.iter()) {
+        for (p, &w) in self.probs[..runs].iter_mut().zip(weight.iter()) {
             *p = w * stay;
         }
         // the new run (no point yet): P = H
         self.seen += 1;
-        self.starts.push(self.seen);
-        self.probs.push(self.prior.change);
-        self.inputs.iter_mut().for_each(|p| p.push(&self.prior));
+        self.push_run();
         self.prune();
         self.odds()
     }
@@ -385,7 +445,7 @@ impl Bocpd {
     /// changes nothing.
     #[inline(always)]
     fn prune(&mut self) {
-        let runs = self.starts.len();
+        let runs = self.runs;
         let max_runs = self.params.max_runs;
         let cut = self.params.prune;
         if runs > max_runs + 1 {
@@ -393,46 +453,56 @@ impl Bocpd {
             return self.prune_to(max_runs);
         }
         let at_cap = runs == max_runs + 1;
-        let least = lane_math::min(&self.probs);
+        let probs = &self.probs[..runs];
+        let least = lane_math::min(probs);
         if least >= cut {
             if at_cap {
                 // the order of runs is free: the last takes the dropped one's place
-                let r = self.probs.iter().position(|&p| p == least).unwrap_or(0);
+                let r = probs.iter().position(|&p| p == least).unwrap_or(0);
                 self.swap_remove(r);
             }
             return;
         }
-        if lane_math::max(&self.probs) < cut {
+        if lane_math::max(probs) < cut {
             // everything fell below the floor at once: keep it all, but for the cap
             if at_cap {
-                self.swap_remove(argmin(&self.probs));
+                self.swap_remove(argmin(probs));
             }
             return;
         }
-        // the least probable is below the floor too, so the floor does the cap's work
-        let keep = &mut self.scratch.keep;
-        keep.clear();
-        keep.extend(self.probs.iter().map(|&p| p >= cut));
-        compact(&mut self.starts, keep);
-        compact(&mut self.probs, keep);
-        self.inputs.iter_mut().for_each(|p| p.retain(keep));
+        // the least probable is below the floor too, so the floor does the cap's work; few
+        // runs fall below it at a point, and the order of runs is free, so each one that
+        // does is swapped out
+        let mut r = 0;
+        while r < self.runs {
+            if self.probs[r] < cut {
+                self.swap_remove(r);
+            } else {
+                r += 1;
+            }
+        }
     }
 
+    /// Drops run `run`: the last run takes its place (the order of runs is free).
     fn swap_remove(&mut self, run: usize) {
-        self.starts.swap_remove(run);
-        self.probs.swap_remove(run);
-        self.inputs.iter_mut().for_each(|p| p.swap_remove(run));
+        let last = self.runs - 1;
+        self.starts[run] = self.starts[last];
+        self.probs[run] = self.probs[last];
+        self.inputs.iter_mut().for_each(|p| p.copy(last, run));
+        // padding now; a zero keeps its products from going subnormal (which is slow)
+        self.probs[last] = 0.0;
+        self.runs = last;
     }
 
     /// Keeps the `max_runs` most probable runs (and none below `prune`).
     fn prune_to(&mut self, max_runs: usize) {
-        let mut sorted = self.probs.clone();
+        let mut sorted = self.probs[..self.runs].to_vec();
         let (_, kth, _) = sorted.select_nth_unstable_by(max_runs - 1, |a, b| b.total_cmp(a));
         let cut = self.params.prune.max(*kth);
         let keep = &mut self.scratch.keep;
         keep.clear();
         let mut kept = 0;
-        for &p in &self.probs {
+        for &p in &self.probs[..self.runs] {
             let stays = p >= cut && kept < max_runs;
             kept += stays as usize;
             keep.push(stays);
@@ -440,6 +510,8 @@ impl Bocpd {
         compact(&mut self.starts, keep);
         compact(&mut self.probs, keep);
         self.inputs.iter_mut().for_each(|p| p.retain(keep));
+        self.runs = kept;
+        self.pad();
     }
 
     /// Odds of "the segment began `confirm` points ago" against the likeliest other run
@@ -450,7 +522,9 @@ impl Bocpd {
         if c >= self.seen {
             return 0.0;
         }
-        let (this, other) = this_and_other(&self.starts, &self.probs, self.seen - c);
+        let padded = self.padded();
+        let (starts, probs) = (&self.starts[..padded], &self.probs[..padded]);
+        let (this, other) = this_and_other(starts, probs, self.seen - c);
         if other > 0.0 {
             this / other
         } else if this > 0.0 {
@@ -462,7 +536,7 @@ impl Bocpd {
 
     /// The most probable run length.
     pub fn map_run_length(&self) -> u64 {
-        let best = (0..self.starts.len())
+        let best = (0..self.runs)
             .max_by(|&a, &b| self.probs[a].total_cmp(&self.probs[b]))
             .unwrap_or(0);
         self.seen - self.starts[best]
@@ -471,7 +545,7 @@ impl Bocpd {
     /// Run lengths kept (for the memory bound's test).
     #[cfg(test)]
     fn runs(&self) -> usize {
-        self.starts.len()
+        self.runs
     }
 }
 
@@ -491,8 +565,8 @@ impl Bocpd {
     fn save_state(&self, w: &mut Writer) {
         w.count(self.inputs.len());
         w.count(self.seen as usize);
-        w.count(self.starts.len());
-        for r in 0..self.starts.len() {
+        w.count(self.runs);
+        for r in 0..self.runs {
             w.count(self.starts[r] as usize);
             w.number(self.probs[r]);
             for p in &self.inputs {
@@ -542,6 +616,8 @@ impl Bocpd {
                 posteriors.count.push(count as f64);
             }
         }
+        d.runs = runs;
+        d.pad();
         Ok(d)
     }
 }
@@ -660,7 +736,7 @@ mod tests {
             let z: f64 = next.iter().sum();
             probs = next.iter().map(|p| p / z).collect();
         }
-        for (&start, &p) in d.starts.iter().zip(&d.probs) {
+        for (&start, &p) in d.starts[..d.runs].iter().zip(&d.probs[..d.runs]) {
             let l = (d.seen - start) as usize;
             assert!((p - probs[l]).abs() < 1e-12, "run {l}");
         }
@@ -740,7 +816,16 @@ mod tests {
     #[test]
     fn the_predictive_is_the_student_t_for_short_and_long_runs() {
         let d = Bocpd::new(params(&[]), &["x".into()]).unwrap();
-        let counts = [0, 1, 7, TABLED - 1, TABLED, TABLED + 1, 3 * TABLED + 5];
+        let counts = [
+            0,
+            1,
+            7,
+            TABLED - 1,
+            TABLED,
+            TABLED + 1,
+            2 * TABLED,
+            3 * TABLED + 5,
+        ];
         let mut post = Posteriors::default();
         for (i, &n) in counts.iter().enumerate() {
             post.mean.push(0.3 * i as f64 - 1.0);
@@ -750,9 +835,14 @@ mod tests {
         }
         let x = 0.7;
         let mut lp = vec![0.0; counts.len()];
-        let mut scratch = Vec::new();
-        post.clone()
-            .predict_and_learn(x, true, &d.prior, &d.constants, &mut scratch, &mut lp);
+        let mut learnt = post.clone();
+        for (at, block) in (0..counts.len())
+            .step_by(LANES)
+            .zip(lp.chunks_exact_mut(LANES))
+        {
+            let block: &mut Lanes = block.try_into().unwrap();
+            learnt.predict_and_learn(x, at, &d.prior, &d.constants, block);
+        }
         for (r, &n) in counts.iter().enumerate() {
             // ν = 2α, scale² = β(κ+1)/(ακ), with statrs' ln Γ
             let (k, a, b, mu) = (
