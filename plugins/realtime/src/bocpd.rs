@@ -284,7 +284,7 @@ impl Constants {
 /// share below 10⁻¹⁰⁰, far under any `prune`.
 ///
 /// The loops over runs are written to vectorise (`lane_math` gives them `exp` and `ln`)
-/// over whole registers of [`LANES`] runs, the arrays padded to match, and on x86-64
+/// over whole registers of four runs (`LANES`), the arrays padded to match, and on x86-64
 /// CPUs with AVX2 they are compiled for it too; the results are the same bits either way.
 #[derive(Debug)]
 pub struct Bocpd {
