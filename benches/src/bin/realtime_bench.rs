@@ -11,7 +11,8 @@
 //!   loop), and `random_cut_forest_batch`: the same events in one batch (trees in parallel);
 //! - `cusum`, `page_hinkley`, `ewma`: one batch call over the series;
 //! - `bocpd`: one `update` per event (the series standardised outside the timing),
-//!   `bocpd_truncated`: the same with at most 20 run lengths, and `bocpd_batch`: one batch
+//!   `bocpd_truncated`: the same with at most 20 run lengths, `bocpd_runs_<M>`: with at
+//!   most M (the truncation sweep, e.g. `bocpd_runs_8`), and `bocpd_batch`: one batch
 //!   call;
 //! - `spot`: one `update` per event after the calibration's 1 000 events (untimed), and
 //!   `spot_batch`: the events after the calibration in one batch call.
@@ -45,6 +46,12 @@ fn settings(case: &str) -> (&'static str, Vec<(&'static str, ParamValue)>) {
         "ewma" => ("ewma", vec![]),
         "bocpd" | "bocpd_batch" => ("bocpd", vec![]),
         "bocpd_truncated" => ("bocpd", vec![("max_runs", Int(20))]),
+        runs if runs.starts_with("bocpd_runs_") => {
+            let max_runs = runs["bocpd_runs_".len()..]
+                .parse()
+                .unwrap_or_else(|_| panic!("{runs}: bocpd_runs_ takes a number of runs"));
+            ("bocpd", vec![("max_runs", Int(max_runs))])
+        }
         "spot" | "spot_batch" => ("spot", vec![("init", Int(1000))]),
         // rules/nab.adr's settings
         "subsequence_knn" => (
@@ -76,9 +83,7 @@ fn prepared(case: &str, values: &[f64]) -> Vec<f64> {
     let sd = (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
     match case {
         "half_space_trees" => values.iter().map(|x| (x - lo) / (hi - lo)).collect(),
-        "bocpd" | "bocpd_batch" | "bocpd_truncated" => {
-            values.iter().map(|x| (x - mean) / sd).collect()
-        }
+        bocpd if bocpd.starts_with("bocpd") => values.iter().map(|x| (x - mean) / sd).collect(),
         _ => values.to_vec(),
     }
 }
