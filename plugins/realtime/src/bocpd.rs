@@ -489,7 +489,8 @@ impl Bocpd {
         self.starts[run] = self.starts[last];
         self.probs[run] = self.probs[last];
         self.inputs.iter_mut().for_each(|p| p.copy(last, run));
-        // padding now; a zero keeps its products from going subnormal (which is slow)
+        // padding now: padding has probability 0, which the odds' maxima rely on (and a
+        // zero keeps its products from going subnormal, which is slow)
         self.probs[last] = 0.0;
         self.runs = last;
     }
