@@ -82,6 +82,7 @@ mod detector;
 mod error;
 mod export;
 mod frame;
+pub mod lane_math;
 pub mod params;
 pub mod score;
 pub mod state;

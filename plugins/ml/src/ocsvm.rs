@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use crate::state::{Reader, Writer};
-use crate::svm::{solve, Kernel, Solution};
+use crate::svm::{solve, Kernel, RowGroups, Solution};
 use crate::trained::{Model, Trained};
 
 adr_sdk::param_choice! {
@@ -135,8 +135,8 @@ pub struct OneClassSvmSettings {
 pub struct OneClassSvmModel {
     kernel: Kernel,
     d: usize,
-    /// Row-major support vectors.
-    support: Vec<f64>,
+    /// The support vectors.
+    support: RowGroups,
     alpha: Vec<f64>,
     rho: f64,
 }
@@ -146,11 +146,14 @@ impl OneClassSvmModel {
         OneClassSvmModel {
             kernel,
             d,
-            support: solution
-                .support
-                .iter()
-                .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
-                .collect(),
+            support: RowGroups::new(
+                &solution
+                    .support
+                    .iter()
+                    .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
+                    .collect::<Vec<_>>(),
+                d,
+            ),
             alpha: solution.alpha.clone(),
             rho: solution.rho,
         }
@@ -168,20 +171,12 @@ impl OneClassSvmModel {
         }
         let mut centres = rand::seq::index::sample(rng, count, m).into_vec();
         centres.sort_unstable();
-        let sv = |i: usize| &self.support[i * d..(i + 1) * d];
-        let z: Vec<f64> = centres
-            .iter()
-            .flat_map(|&i| sv(i).iter().copied())
-            .collect();
+        let z: Vec<f64> = centres.iter().flat_map(|&i| self.support.row(i)).collect();
         let zj = |j: usize| &z[j * d..(j + 1) * d];
         // K_zx α: each centre's kernel against every support vector, weighted.
         let target: Vec<f64> = (0..m)
             .into_par_iter()
-            .map(|j| {
-                (0..count)
-                    .map(|i| self.alpha[i] * kernel.eval(zj(j), sv(i)))
-                    .sum()
-            })
+            .map(|j| self.support.weighted_sum(kernel, zj(j), &self.alpha))
             .collect();
         let gram = Array2::from_shape_fn((m, m), |(a, b)| kernel.eval(zj(a), zj(b)));
         let Ok((values, vectors)) = gram.eigh() else {
@@ -202,7 +197,7 @@ impl OneClassSvmModel {
         OneClassSvmModel {
             kernel,
             d,
-            support: z,
+            support: RowGroups::new(&z, d),
             alpha: beta,
             rho: self.rho,
         }
@@ -210,12 +205,7 @@ impl OneClassSvmModel {
 
     /// scikit-learn's `decision_function`: `Σ αᵢ K(xᵢ, x) − ρ`.
     pub fn decision(&self, row: &[f64]) -> f64 {
-        self.support
-            .chunks_exact(self.d)
-            .zip(&self.alpha)
-            .map(|(sv, a)| a * self.kernel.eval(sv, row))
-            .sum::<f64>()
-            - self.rho
+        self.support.weighted_sum(self.kernel, row, &self.alpha) - self.rho
     }
 
     /// Support vectors.
@@ -284,7 +274,7 @@ impl Model for OneClassSvmModel {
         out.count(self.d);
         out.number(self.rho);
         out.numbers(&self.alpha);
-        out.numbers(&self.support);
+        out.numbers(&self.support.to_rows());
     }
 
     fn restore(input: &mut Reader<'_>) -> Result<Self, DetectorError> {
@@ -311,7 +301,7 @@ impl Model for OneClassSvmModel {
         Ok(OneClassSvmModel {
             kernel,
             d,
-            support,
+            support: RowGroups::new(&support, d),
             alpha,
             rho,
         })
@@ -423,7 +413,7 @@ mod tests {
             .into_iter()
             .map(|i| (i, if i == 11 { 7.105427357601002e-15 } else { 1.0 }))
             .collect();
-        let ours: Vec<f64> = model.support.chunks(2).map(|r| r[0]).collect();
+        let ours: Vec<f64> = model.support.to_rows().chunks(2).map(|r| r[0]).collect();
         let expected: Vec<f64> = sklearn
             .iter()
             .filter(|(_, a)| *a > 1e-12)
@@ -436,10 +426,13 @@ mod tests {
         let theirs = OneClassSvmModel {
             kernel: Kernel::Linear,
             d: 2,
-            support: sklearn
-                .iter()
-                .flat_map(|&(i, _)| [rows[2 * i], rows[2 * i + 1]])
-                .collect(),
+            support: RowGroups::new(
+                &sklearn
+                    .iter()
+                    .flat_map(|&(i, _)| [rows[2 * i], rows[2 * i + 1]])
+                    .collect::<Vec<_>>(),
+                2,
+            ),
             alpha: sklearn.iter().map(|&(_, a)| a).collect(),
             rho: 563.3762435913089,
         };

@@ -10,6 +10,7 @@
 //! path within the tolerance, so it is left out. Kernel columns are computed on demand
 //! (in parallel for long columns) and kept in an LRU cache of `f32`, as libsvm keeps them.
 
+use adr_sdk::lane_math::{self, LANES};
 use rayon::prelude::*;
 
 /// A kernel on rows of `d` values.
@@ -37,6 +38,164 @@ impl Kernel {
     }
 }
 
+/// Rows regrouped [`LANES`] at a time, each group stored value by value, so that the
+/// kernel between one row and a group's rows is one vector operation per value, and the
+/// RBF kernel's exponential is computed for the group at once: a call to libm's `exp` per
+/// pair, and a sum per pair whose adds wait on each other, took most of the time.
+///
+/// Each pair's kernel is the same sum in the same order as [`Kernel::eval`]'s, and its
+/// exponential is [`lane_math::exp`], within 1 ulp of libm's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowGroups {
+    d: usize,
+    len: usize,
+    /// Value k of row `g·LANES + l` at `(g·d + k)·LANES + l`; rows past `len` hold zeros.
+    values: Vec<f64>,
+}
+
+impl RowGroups {
+    /// Groups `rows` (row-major, `d` values each, `d` at least 1).
+    pub fn new(rows: &[f64], d: usize) -> Self {
+        let len = rows.len() / d;
+        let mut values = vec![0.0; len.div_ceil(LANES) * LANES * d];
+        for (i, row) in rows.chunks_exact(d).enumerate() {
+            let (g, l) = (i / LANES, i % LANES);
+            for (k, &v) in row.iter().enumerate() {
+                values[(g * d + k) * LANES + l] = v;
+            }
+        }
+        RowGroups { d, len, values }
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Row `i`'s values.
+    pub fn row(&self, i: usize) -> impl Iterator<Item = f64> + '_ {
+        let (g, l) = (i / LANES, i % LANES);
+        (0..self.d).map(move |k| self.values[(g * self.d + k) * LANES + l])
+    }
+
+    /// The rows, row-major.
+    pub fn to_rows(&self) -> Vec<f64> {
+        (0..self.len).flat_map(|i| self.row(i)).collect()
+    }
+
+    /// `K(x, yᵢ)` for the rows of the `groups` groups from `first` on (at most
+    /// [`BATCH`] rows), into the start of `out`. The exponentials run as a loop of their
+    /// own over the batch: within the loop over values they would not vectorise.
+    #[inline(always)]
+    fn batch_kernels(
+        &self,
+        kernel: Kernel,
+        x: &[f64],
+        first: usize,
+        groups: usize,
+        out: &mut [f64; BATCH],
+    ) {
+        let size = self.d * LANES;
+        let values = &self.values[first * size..(first + groups) * size];
+        for (group, kernels) in values.chunks_exact(size).zip(out.chunks_exact_mut(LANES)) {
+            let mut acc = [0.0; LANES];
+            let ys = group
+                .chunks_exact(LANES)
+                .map(|ys| -> &[f64; LANES] { ys.try_into().expect("groups are whole") });
+            match kernel {
+                Kernel::Rbf { .. } => {
+                    for (&xk, ys) in x.iter().zip(ys) {
+                        for l in 0..LANES {
+                            let t = xk - ys[l];
+                            acc[l] += t * t;
+                        }
+                    }
+                }
+                Kernel::Linear => {
+                    for (&xk, ys) in x.iter().zip(ys) {
+                        for l in 0..LANES {
+                            acc[l] += xk * ys[l];
+                        }
+                    }
+                }
+            }
+            kernels.copy_from_slice(&acc);
+        }
+        if let Kernel::Rbf { gamma } = kernel {
+            for v in &mut out[..groups * LANES] {
+                *v = lane_math::exp(-gamma * *v);
+            }
+        }
+    }
+
+    /// `out[k] = K(x, y_{start + k})`, `start` a multiple of [`LANES`].
+    pub fn column_into(&self, kernel: Kernel, x: &[f64], start: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature `column_avx2` is compiled for.
+            return unsafe { self.column_avx2(kernel, x, start, out) };
+        }
+        self.column_here(kernel, x, start, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn column_avx2(&self, kernel: Kernel, x: &[f64], start: usize, out: &mut [f32]) {
+        self.column_here(kernel, x, start, out)
+    }
+
+    #[inline(always)]
+    fn column_here(&self, kernel: Kernel, x: &[f64], start: usize, out: &mut [f32]) {
+        assert_eq!(start % LANES, 0, "columns start on a group");
+        let mut kernels = [0.0; BATCH];
+        for (batch, slots) in out.chunks_mut(BATCH).enumerate() {
+            let first = (start + batch * BATCH) / LANES;
+            self.batch_kernels(kernel, x, first, slots.len().div_ceil(LANES), &mut kernels);
+            for (slot, &k) in slots.iter_mut().zip(&kernels) {
+                *slot = k as f32;
+            }
+        }
+    }
+
+    /// `Σᵢ wᵢ K(x, yᵢ)` over every row (`weights`, one per row), in [`LANES`] partial
+    /// sums.
+    pub fn weighted_sum(&self, kernel: Kernel, x: &[f64], weights: &[f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature `weighted_avx2` is compiled for.
+            return unsafe { self.weighted_avx2(kernel, x, weights) };
+        }
+        self.weighted_here(kernel, x, weights)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn weighted_avx2(&self, kernel: Kernel, x: &[f64], weights: &[f64]) -> f64 {
+        self.weighted_here(kernel, x, weights)
+    }
+
+    #[inline(always)]
+    fn weighted_here(&self, kernel: Kernel, x: &[f64], weights: &[f64]) -> f64 {
+        assert_eq!(weights.len(), self.len, "a weight per row");
+        let (mut parts, mut kernels) = ([0.0; LANES], [0.0; BATCH]);
+        for (batch, w) in weights.chunks(BATCH).enumerate() {
+            let groups = w.len().div_ceil(LANES);
+            self.batch_kernels(kernel, x, batch * BATCH / LANES, groups, &mut kernels);
+            for (w, k) in w.chunks(LANES).zip(kernels.chunks_exact(LANES)) {
+                for (part, (&w, &k)) in parts.iter_mut().zip(w.iter().zip(k)) {
+                    *part += w * k;
+                }
+            }
+        }
+        lane_math::sum(&parts)
+    }
+}
+
 /// A solved dual: the rows with `αᵢ > 0`, their `α`, and `ρ`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solution {
@@ -53,6 +212,7 @@ pub struct Solution {
 /// Columns of `Q` computed on demand, the least recently used dropped first.
 struct KernelCache<'a> {
     rows: &'a [f64],
+    groups: RowGroups,
     d: usize,
     kernel: Kernel,
     columns: Vec<Option<Box<[f32]>>>,
@@ -66,6 +226,8 @@ struct KernelCache<'a> {
 }
 
 const NONE: usize = usize::MAX;
+/// Rows whose kernels [`RowGroups`] computes together (a multiple of [`LANES`]).
+const BATCH: usize = 64;
 /// Column length from which a column is computed on several threads.
 const PARALLEL_COLUMN: usize = 8192;
 /// Rows from which a gradient update is spread over threads: below it the update takes
@@ -77,6 +239,7 @@ impl<'a> KernelCache<'a> {
         let l = rows.len() / d;
         KernelCache {
             rows,
+            groups: RowGroups::new(rows, d),
             d,
             kernel,
             columns: (0..l).map(|_| None).collect(),
@@ -127,14 +290,9 @@ impl<'a> KernelCache<'a> {
         } else {
             vec![0.0f32; self.columns.len()].into_boxed_slice()
         };
-        let (rows, d, kernel) = (self.rows, self.d, self.kernel);
-        let x = &rows[i * d..(i + 1) * d];
-        let fill = |out: &mut [f32], start: usize| {
-            for (k, slot) in out.iter_mut().enumerate() {
-                let j = start + k;
-                *slot = kernel.eval(x, &rows[j * d..(j + 1) * d]) as f32;
-            }
-        };
+        let (groups, d, kernel) = (&self.groups, self.d, self.kernel);
+        let x = &self.rows[i * d..(i + 1) * d];
+        let fill = |out: &mut [f32], start: usize| groups.column_into(kernel, x, start, out);
         if column.len() >= PARALLEL_COLUMN {
             column
                 .par_chunks_mut(PARALLEL_COLUMN / 4)
@@ -301,6 +459,45 @@ fn offset(alpha: &[f64], gradient: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 150 rows of 3 values (not a whole number of groups or batches), spread over ±3.
+    fn rows() -> Vec<f64> {
+        (0..450)
+            .map(|i| ((i * 37) % 101) as f64 / 17.0 - 3.0)
+            .collect()
+    }
+
+    #[test]
+    fn grouped_kernels_are_the_pairwise_ones() {
+        let (rows, d) = (rows(), 3);
+        let groups = RowGroups::new(&rows, d);
+        assert_eq!(groups.len(), 150);
+        assert_eq!(groups.to_rows(), rows);
+        let x = [0.5, -1.25, 2.0];
+        let weights: Vec<f64> = (0..150).map(|i| (i % 7) as f64 * 0.1).collect();
+        for kernel in [Kernel::Rbf { gamma: 0.3 }, Kernel::Linear] {
+            let pairwise: Vec<f64> = rows.chunks(d).map(|y| kernel.eval(&x, y)).collect();
+            // a column from the start and from a later group, to the last row
+            for start in [0, 4, 68] {
+                let mut column = vec![0.0f32; 150 - start];
+                groups.column_into(kernel, &x, start, &mut column);
+                let mut here = vec![0.0f32; 150 - start];
+                groups.column_here(kernel, &x, start, &mut here);
+                assert_eq!(column, here, "the same bits with and without AVX2");
+                for (k, (&got, &want)) in column.iter().zip(&pairwise[start..]).enumerate() {
+                    let close = (f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1e-30);
+                    assert!(close, "{kernel:?} row {}: {got} against {want}", start + k);
+                }
+            }
+            let want: f64 = weights.iter().zip(&pairwise).map(|(w, k)| w * k).sum();
+            let got = groups.weighted_sum(kernel, &x, &weights);
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs(),
+                "{kernel:?}: {got} against {want}"
+            );
+            assert_eq!(got, groups.weighted_here(kernel, &x, &weights));
+        }
+    }
 
     #[test]
     fn the_cache_keeps_what_it_can_and_recomputes_the_rest() {

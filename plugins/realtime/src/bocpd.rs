@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use statrs::function::gamma::ln_gamma;
 
-use crate::lane_math::{self, LANES};
 use crate::online::{learnable, online_detector, Online};
+use adr_sdk::lane_math::{self, LANES};
 
 adr_sdk::params! {
     /// Parameters of [`Bocpd`].

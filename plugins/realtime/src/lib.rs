@@ -28,7 +28,6 @@ mod cusum;
 mod ewma;
 mod gpd;
 mod hst;
-mod lane_math;
 mod likelihood;
 mod online;
 mod page_hinkley;

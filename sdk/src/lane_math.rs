@@ -1,10 +1,16 @@
 //! `exp` and `ln` written for loops that the compiler vectorises: no branches (only
-//! selects), no tables, no calls, so a loop over a slice of runs becomes SIMD code.
+//! selects), no tables, no calls, so a loop over a slice becomes SIMD code. With them,
+//! sums and extrema in [`LANES`] interleaved parts, in a fixed order.
 //!
-//! Why not libm: a call per element stops vectorisation, and BOCPD spends most of an event
-//! in one `exp` and one `ln` per run length. No maintained crate offers accurate f64 SIMD
-//! `ln` on stable Rust (`wide`'s reduces with an f32-precision ln 2; SLEEF's port needs
-//! nightly), so these follow fdlibm's reductions.
+//! Why not libm: a call per element stops vectorisation, and detectors spend most of their
+//! time in such loops (BOCPD's `exp` and `ln` per run length, the RBF kernel's `exp` per
+//! pair of rows). No maintained crate offers accurate f64 SIMD `ln` on stable Rust
+//! (`wide`'s reduces with an f32-precision ln 2; SLEEF's port needs nightly), so these
+//! follow fdlibm's reductions.
+//!
+//! A loop vectorises where the compiler may use the CPU's vector registers: compile the
+//! function that holds it for them (`#[target_feature(enable = "avx2")]` behind
+//! `is_x86_feature_detected!`), or build for a CPU that has them.
 //!
 //! Only IEEE additions, multiplications, divisions and bit operations are used, without
 //! fused multiply-adds, so the results are the same bits with and without SIMD and on
@@ -46,7 +52,7 @@ const INVERSE_FACTORIALS: [f64; 12] = [
 /// eˣ. Below −708 the result is 0 (results that would be subnormal are flushed), above
 /// 709 it is +∞; NaN stays NaN.
 #[inline(always)]
-pub(crate) fn exp(x: f64) -> f64 {
+pub fn exp(x: f64) -> f64 {
     let clamped = x.clamp(-708.0, 709.0);
     // x = k·ln 2 + r, |r| ≤ ½ ln 2
     let shifted = clamped * std::f64::consts::LOG2_E + ROUNDER;
@@ -85,7 +91,7 @@ pub(crate) fn exp(x: f64) -> f64 {
 /// them (0, subnormals, infinities and NaN are not checked for, to keep the selects out
 /// of the loop).
 #[inline(always)]
-pub(crate) fn ln(y: f64) -> f64 {
+pub fn ln(y: f64) -> f64 {
     // y = 2ᵏ·m with m in [√½, √2): shift the bits so that [√½, √2) starts an exponent
     let bits = y.to_bits().wrapping_add(ONE_BITS - SQRT_HALF_BITS);
     let k = f64::from_bits(EXPONENT_AS_MANTISSA | (bits >> 52)) - EXPONENT_BIAS;
@@ -105,12 +111,12 @@ pub(crate) fn ln(y: f64) -> f64 {
     k * LN2_HI + ((f - (half_f2 - s * (half_f2 + (odd + even)))) + k * LN2_LO)
 }
 
-/// Partial results kept by [`max`] and [`sum`]: a whole AVX2 register of f64.
-pub(crate) const LANES: usize = 4;
+/// Partial results kept by [`max`], [`min`] and [`sum`]: a whole AVX2 register of f64.
+pub const LANES: usize = 4;
 
 /// The largest of `values` (−∞ for none), in [`LANES`] interleaved partial maxima.
 #[inline(always)]
-pub(crate) fn max(values: &[f64]) -> f64 {
+pub fn max(values: &[f64]) -> f64 {
     max_by(values, |v| v)
 }
 
@@ -135,14 +141,14 @@ fn max_by(values: &[f64], key: impl Fn(f64) -> f64) -> f64 {
 
 /// The smallest of `values` (+∞ for none), in [`LANES`] interleaved partial minima.
 #[inline(always)]
-pub(crate) fn min(values: &[f64]) -> f64 {
+pub fn min(values: &[f64]) -> f64 {
     -max_by(values, |v| -v)
 }
 
 /// The sum of `values` in [`LANES`] interleaved partial sums: a fixed order, so the same
 /// bits however it is compiled.
 #[inline(always)]
-pub(crate) fn sum(values: &[f64]) -> f64 {
+pub fn sum(values: &[f64]) -> f64 {
     let mut lanes = [0.0; LANES];
     let chunks = values.chunks_exact(LANES);
     for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
