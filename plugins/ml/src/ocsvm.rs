@@ -134,8 +134,7 @@ pub struct OneClassSvmSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OneClassSvmModel {
     kernel: Kernel,
-    d: usize,
-    /// The support vectors.
+    /// The support vectors (and their width).
     support: RowGroups,
     alpha: Vec<f64>,
     rho: f64,
@@ -145,7 +144,6 @@ impl OneClassSvmModel {
     fn from_solution(kernel: Kernel, d: usize, rows: &[f64], solution: &Solution) -> Self {
         OneClassSvmModel {
             kernel,
-            d,
             support: RowGroups::new(
                 &solution
                     .support
@@ -164,7 +162,7 @@ impl OneClassSvmModel {
     /// norm: `β = K_zz⁺ K_zx α`, eigenvalues below `1e-10` of the largest left out. With
     /// `m` or fewer support vectors the expansion is kept as it is.
     fn projected(self, m: usize, rng: &mut rand_pcg::Pcg64) -> Self {
-        let (d, kernel) = (self.d, self.kernel);
+        let (d, kernel) = (self.support.width(), self.kernel);
         let count = self.alpha.len();
         if count <= m {
             return self;
@@ -196,7 +194,6 @@ impl OneClassSvmModel {
         }
         OneClassSvmModel {
             kernel,
-            d,
             support: RowGroups::new(&z, d),
             alpha: beta,
             rho: self.rho,
@@ -271,7 +268,7 @@ impl Model for OneClassSvmModel {
             }
             Kernel::Linear => out.count(1),
         }
-        out.count(self.d);
+        out.count(self.support.width());
         out.number(self.rho);
         out.numbers(&self.alpha);
         out.numbers(&self.support.to_rows());
@@ -300,7 +297,6 @@ impl Model for OneClassSvmModel {
         }
         Ok(OneClassSvmModel {
             kernel,
-            d,
             support: RowGroups::new(&support, d),
             alpha,
             rho,
@@ -425,7 +421,6 @@ mod tests {
         // function is scikit-learn's.
         let theirs = OneClassSvmModel {
             kernel: Kernel::Linear,
-            d: 2,
             support: RowGroups::new(
                 &sklearn
                     .iter()

@@ -72,6 +72,11 @@ impl RowGroups {
         self.len
     }
 
+    /// Values per row.
+    pub fn width(&self) -> usize {
+        self.d
+    }
+
     /// Whether it holds no row.
     pub fn is_empty(&self) -> bool {
         self.len == 0
