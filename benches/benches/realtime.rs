@@ -26,7 +26,7 @@ fn build(registry: &Registry, name: &str) -> DetectorHandle {
 
 fn detectors(c: &mut Criterion) {
     let registry = realtime_plugin();
-    let cases: [(&str, [usize; 2]); 11] = [
+    let cases: [(&str, [usize; 2]); 12] = [
         ("ewma", [100_000, 1_000_000]),
         ("cusum", [100_000, 1_000_000]),
         ("page_hinkley", [100_000, 1_000_000]),
@@ -34,6 +34,7 @@ fn detectors(c: &mut Criterion) {
         ("spot", [100_000, 1_000_000]),
         ("quantile", [100_000, 1_000_000]),
         ("likelihood", [100_000, 1_000_000]),
+        ("range_break", [100_000, 1_000_000]),
         ("bocpd", [10_000, 100_000]),
         ("half_space_trees", [10_000, 100_000]),
         ("random_cut_forest", [10_000, 100_000]),

@@ -73,9 +73,10 @@ fn nab_scores_agree_with_nab_score_py_and_rules_nab_adr_holds_its_figure() {
         .unwrap();
     let score = standard["score"].as_f64().unwrap();
     eprintln!("rules/nab.adr: NAB standard {score:.2}");
-    // The bar: ahead of KNN CAD (58.0) on the standard profile. The shipped rule
-    // scores 66.5 (rules/nab.adr, docs/realtime-evaluation.md).
-    assert!(score >= 60.0, "NAB standard {score}");
+    // The bar is 60 (ahead of KNN CAD, 58.0) and its aim 70 (HTM, 70.1) on the
+    // standard profile; the shipped rule scores 70.58 (rules/nab.adr,
+    // docs/realtime-evaluation.md), so the aim is what it must keep.
+    assert!(score >= 70.0, "NAB standard {score}");
 }
 
 #[test]

@@ -133,8 +133,11 @@ fn every_realtime_detector_the_docs_name_is_exported() {
         "bocpd",
         "spot",
         "quantile",
+        "likelihood",
+        "range_break",
         "half_space_trees",
         "random_cut_forest",
+        "subsequence_knn",
     ] {
         assert!(
             registry.find(&format!("realtime.{name}")).is_ok(),

@@ -59,6 +59,7 @@ fn settings(case: &str) -> (&'static str, Vec<(&'static str, ParamValue)>) {
             vec![("length", Int(20)), ("k", Int(3)), ("memory", Int(750))],
         ),
         "likelihood" => ("likelihood", vec![("hold", Int(100))]),
+        "range_break" => ("range_break", vec![]),
         other => panic!("unknown case {other}"),
     }
 }
@@ -152,6 +153,7 @@ fn main() {
             "spot",
             "subsequence_knn",
             "likelihood",
+            "range_break",
         ]
         .iter()
         .map(|c| ((*c).to_owned(), 10_000))

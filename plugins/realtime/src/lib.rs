@@ -32,6 +32,7 @@ mod likelihood;
 mod online;
 mod page_hinkley;
 mod quantile;
+mod range_break;
 mod rrcf;
 mod spot;
 mod subsequence_knn;
@@ -48,6 +49,7 @@ pub use likelihood::{Likelihood, LikelihoodParams};
 pub use online::Side;
 pub use page_hinkley::{PageHinkley, PageHinkleyParams};
 pub use quantile::{QuantileThreshold, QuantileThresholdParams};
+pub use range_break::{RangeBreak, RangeBreakParams};
 pub use rrcf::{RandomCutForest, RandomCutForestParams};
 pub use spot::{Spot, SpotParams};
 pub use subsequence_knn::{SubsequenceKnn, SubsequenceKnnParams};
@@ -63,6 +65,7 @@ adr_sdk::export_detectors!(
         Spot,
         QuantileThreshold,
         Likelihood,
+        RangeBreak,
         HalfSpaceTrees,
         RandomCutForest,
         SubsequenceKnn
@@ -206,5 +209,6 @@ mod bad_input {
         random_cut_forest: crate::RandomCutForest,
         likelihood: crate::Likelihood,
         subsequence_knn: crate::SubsequenceKnn,
+        range_break: crate::RangeBreak,
     );
 }
