@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use adr_sdk::state::{Reader, Writer};
 use adr_sdk::{Detector, DetectorError, ErrorKind, Score};
 
-use crate::online::{finite, online_detector, Online};
+use crate::online::{finite, online_detector, Online, Side};
 
 adr_sdk::params! {
     /// Parameters of [`RangeBreak`].
@@ -22,6 +22,9 @@ adr_sdk::params! {
         /// Values learnt before any is judged (undetermined): the first values of a series
         /// widen its range almost every time, and would each alarm.
         warmup: usize = 100;
+        /// Which breaks count: `both`, `upper` (new highs: breakouts, pumps) or `lower`
+        /// (new lows: crashes).
+        side: Side = Side::Both;
     }
 }
 
@@ -87,7 +90,8 @@ impl Online for RangeBreak {
             _ if self.seen < self.params.warmup as u64 => Score::UNDETERMINED,
             // a range of one value gives no scale to measure a break by
             Some((low, high)) if high > low => {
-                let excess = (x - high).max(low - x).max(0.0);
+                let side = self.params.side;
+                let excess = side.pick((x - high).max(0.0), (low - x).max(0.0));
                 Score::from_ratio(excess / (high - low), self.params.tolerance)
             }
             _ => Score::UNDETERMINED,
@@ -167,7 +171,7 @@ impl Detector for RangeBreak {
     const DOC: &'static str = "\
 With min and max the smallest and largest earlier value (of the last `memory`, or of all \
 when `memory` = 0): raw score max(x − max, min − x, 0)/(max − min), the break in units of \
-the range; normalised raw/(raw + tolerance), so an alarm when x is more than `tolerance` \
+the range (only x − max with `side = upper`, only min − x with `lower`); normalised raw/(raw + tolerance), so an alarm when x is more than `tolerance` \
 of the range beyond it (Numenta's HTM \"spatial anomaly\" on NAB: all values, tolerance \
 0.05). The value is learnt after it is judged, so a new level alarms once and then \
 widens the range. Undetermined for the first `warmup` values (learnt, not judged) and \
@@ -265,6 +269,27 @@ mod tests {
         assert_eq!(windowed[5].verdict, Verdict::Anomaly);
         assert!((windowed[5].raw - 1.5).abs() < 1e-12);
         assert_eq!(whole[5].verdict, Verdict::Normal);
+    }
+
+    #[test]
+    fn a_side_counts_only_its_own_breaks() {
+        let values = [0.0, 10.0, 5.0, 12.0, -3.0, 5.0];
+        let side = |side: &str| {
+            let p: RangeBreakParams = params(&[
+                ("warmup", ParamValue::Int(0)),
+                ("side", ParamValue::Text(side.into())),
+            ]);
+            run_stream::<RangeBreak>(p, &values)
+        };
+        let (both, upper, lower) = (side("both"), side("upper"), side("lower"));
+        // 12 against [0, 10]: 0.2 up; −3 against [0, 12]: 0.25 down
+        assert_eq!((both[3].raw, upper[3].raw, lower[3].raw), (0.2, 0.2, 0.0));
+        assert_eq!((both[4].raw, upper[4].raw, lower[4].raw), (0.25, 0.0, 0.25));
+        assert_eq!(upper[4].verdict, Verdict::Normal);
+        assert_eq!(lower[3].verdict, Verdict::Normal);
+        // the range learns every value whatever the side
+        assert_eq!(both[5].raw, 0.0);
+        assert_eq!(upper[5].raw, 0.0);
     }
 
     #[test]
