@@ -171,12 +171,13 @@ impl Detector for RangeBreak {
     const DOC: &'static str = "\
 With min and max the smallest and largest earlier value (of the last `memory`, or of all \
 when `memory` = 0): raw score max(x − max, min − x, 0)/(max − min), the break in units of \
-the range (only x − max with `side = upper`, only min − x with `lower`); normalised raw/(raw + tolerance), so an alarm when x is more than `tolerance` \
-of the range beyond it (Numenta's HTM \"spatial anomaly\" on NAB: all values, tolerance \
-0.05). The value is learnt after it is judged, so a new level alarms once and then \
-widens the range. Undetermined for the first `warmup` values (learnt, not judged) and \
-until the range is wider than one value. NaN/inf inputs: undetermined, never learnt. Memory: two values with `memory` = 0, at most 2·memory \
-otherwise (a monotonic series).";
+the range (only x − max with `side = upper`, only min − x with `lower`); normalised \
+raw/(raw + tolerance), so an alarm when x is more than `tolerance` of the range beyond it \
+(Numenta's HTM \"spatial anomaly\" on NAB: all values, tolerance 0.05). The value is \
+learnt after it is judged, so a new level alarms once and then widens the range. \
+Undetermined for the first `warmup` values (learnt, not judged) and until the range is \
+wider than one value. NaN/inf inputs: undetermined, never learnt. Memory: two values with \
+`memory` = 0, at most 2·memory otherwise (a monotonic series).";
 
     fn new(params: RangeBreakParams, _inputs: &[String]) -> Result<Self, DetectorError> {
         Ok(RangeBreak {
