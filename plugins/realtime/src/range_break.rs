@@ -31,7 +31,7 @@ adr_sdk::params! {
 /// The smallest and largest of the values in a sliding window, each a monotonic queue of
 /// (position, value): the front is the extreme, and a value leaves when a newer one is as
 /// extreme or it falls out of the window.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 struct Extremes {
     /// Values in increasing order from the front (the front is the minimum).
     low: VecDeque<(u64, f64)>,
