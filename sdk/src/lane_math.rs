@@ -159,7 +159,66 @@ pub fn sum(values: &[f64]) -> f64 {
             *lane += v;
         }
     }
-    // pairwise: lane i with lane i + width/2, halving the width to one
+    pairwise_sum(lanes)
+}
+
+/// The sum of the first `n` of `values`, which is whole registers long (a multiple of
+/// [`LANES`], at least `n`): the rest are read and count for nothing, so the loop has no
+/// scalar tail (whose partial stores a vector load cannot take from the store buffer,
+/// a stall on a short loop's critical path). A fixed order, as [`sum`]'s.
+#[inline(always)]
+pub fn sum_first(values: &[f64], n: usize) -> f64 {
+    pairwise_sum(fold_first(values, n, 0.0, |a, v| a + v))
+}
+
+/// The largest of the first `n` of `values` (−∞ for none), which is whole registers long,
+/// as for [`sum_first`].
+#[inline(always)]
+pub fn max_first(values: &[f64], n: usize) -> f64 {
+    let lanes = fold_first(
+        values,
+        n,
+        f64::NEG_INFINITY,
+        |a, v| if v > a { v } else { a },
+    );
+    lanes
+        .into_iter()
+        .fold(f64::NEG_INFINITY, |a, b| if b > a { b } else { a })
+}
+
+/// The smallest of the first `n` of `values` (+∞ for none), which is whole registers
+/// long, as for [`sum_first`].
+#[inline(always)]
+pub fn min_first(values: &[f64], n: usize) -> f64 {
+    let lanes = fold_first(values, n, f64::INFINITY, |a, v| if v < a { v } else { a });
+    lanes
+        .into_iter()
+        .fold(f64::INFINITY, |a, b| if b < a { b } else { a })
+}
+
+/// Folds the first `n` of `values` into [`LANES`] partial results, element `i` into lane
+/// `i % LANES`; the elements past `n` are replaced by `identity` (a select, not a branch).
+#[inline(always)]
+fn fold_first(
+    values: &[f64],
+    n: usize,
+    identity: f64,
+    op: impl Fn(f64, f64) -> f64,
+) -> [f64; LANES] {
+    debug_assert!(values.len().is_multiple_of(LANES) && n <= values.len());
+    let mut lanes = [identity; LANES];
+    for (c, chunk) in values.chunks_exact(LANES).enumerate() {
+        for (l, (lane, &v)) in lanes.iter_mut().zip(chunk).enumerate() {
+            let v = if c * LANES + l < n { v } else { identity };
+            *lane = op(*lane, v);
+        }
+    }
+    lanes
+}
+
+/// Lane i with lane i + width/2, halving the width to one.
+#[inline(always)]
+fn pairwise_sum(mut lanes: [f64; LANES]) -> f64 {
     let mut width = LANES;
     while width > 1 {
         width /= 2;
@@ -270,6 +329,28 @@ mod tests {
             assert_eq!(max(&v), v.iter().copied().fold(f64::NEG_INFINITY, f64::max));
             assert_eq!(min(&v), v.iter().copied().fold(f64::INFINITY, f64::min));
             assert_eq!(sum(&v), v.iter().sum::<f64>());
+        }
+        for n in 0..=12 {
+            // whole registers, with what is past `n` far outside the first n's range
+            let v: Vec<f64> = (0..12)
+                .map(|i| {
+                    if i < n {
+                        ((i * 7) % 5) as f64 - 2.0
+                    } else {
+                        1e300 * (i % 2) as f64 - 5e299
+                    }
+                })
+                .collect();
+            let first = &v[..n];
+            assert_eq!(
+                max_first(&v, n),
+                first.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            );
+            assert_eq!(
+                min_first(&v, n),
+                first.iter().copied().fold(f64::INFINITY, f64::min)
+            );
+            assert_eq!(sum_first(&v, n), first.iter().sum::<f64>());
         }
     }
 }

@@ -144,7 +144,7 @@ fn joint_masses(weight: &mut [f64], lp: &[f64], prob: &[f64], shift: f64, runs: 
     for r in 0..padded {
         weight[r] = prob[r] * lane_math::exp(lp[r] - shift);
     }
-    lane_math::sum(&weight[..runs])
+    lane_math::sum_first(weight, runs)
 }
 
 /// Keeps the elements whose flag is set, in order, and drops the rest and any past
@@ -240,9 +240,11 @@ impl Constants {
         let table = &self.table[..TABLED];
         // the index from the mantissa of count + 2⁵² rather than by `as` (which checks
         // for NaN and saturates)
-        let mut constant = counts.map(|n| {
-            table[((n.min((TABLED - 1) as f64) + TWO_52).to_bits() as usize) & (TABLED - 1)]
-        });
+        // a loop, not `array::map`, which is not always inlined
+        let mut constant = [0.0; LANES];
+        for (c, &n) in constant.iter_mut().zip(&counts) {
+            *c = table[((n.min((TABLED - 1) as f64) + TWO_52).to_bits() as usize) & (TABLED - 1)];
+        }
         if counts.iter().any(|&n| n >= TABLED as f64) {
             for (c, &n) in constant.iter_mut().zip(&counts) {
                 if n >= TABLED as f64 {
@@ -369,6 +371,12 @@ impl Bocpd {
         let run = self.runs;
         self.runs += 1;
         self.pad();
+        self.start_run(run);
+    }
+
+    /// Run `run` becomes the one that starts after the points seen, with probability H.
+    #[inline(always)]
+    fn start_run(&mut self, run: usize) {
         self.starts[run] = self.seen;
         self.probs[run] = self.prior.change;
         let prior = &self.prior;
@@ -415,7 +423,7 @@ impl Bocpd {
         // their total. A total far from 1 (an outlier that every run finds unlikely, or
         // densities beyond 10^±200) is computed again relative to the likeliest run.
         if !(1e-200..=1e200).contains(&total) {
-            let top = lane_math::max(&lp[..runs]);
+            let top = lane_math::max_first(lp, runs);
             total = if top.is_finite() {
                 joint_masses(weight, lp, &self.probs, top, runs)
             } else {
@@ -428,11 +436,29 @@ impl Bocpd {
             total = 1.0;
         }
         let stay = self.prior.stay / total;
-        for (p, &w) in self.probs[..runs].iter_mut().zip(weight.iter()) {
-            *p = w * stay;
+        // over whole registers, the padding kept at 0
+        for (r, (p, &w)) in self.probs[..padded]
+            .iter_mut()
+            .zip(weight.iter())
+            .enumerate()
+        {
+            *p = if r < runs { w * stay } else { 0.0 };
         }
         // the new run (no point yet): P = H
         self.seen += 1;
+        if runs == self.params.max_runs {
+            // at the cap, with no run below the floor, the cap drops the least probable
+            // of the runs and the new one: the new one takes that run's place, or is
+            // dropped itself (what `push_run` and `prune` would do, in fewer steps)
+            let least = lane_math::min_first(&self.probs[..padded], runs);
+            if least >= self.params.prune {
+                if self.prior.change >= least {
+                    let r = self.probs[..runs].iter().position(|&p| p == least);
+                    self.start_run(r.unwrap_or(0));
+                }
+                return self.odds();
+            }
+        }
         self.push_run();
         self.prune();
         self.odds()
@@ -453,8 +479,9 @@ impl Bocpd {
             return self.prune_to(max_runs);
         }
         let at_cap = runs == max_runs + 1;
-        let probs = &self.probs[..runs];
-        let least = lane_math::min(probs);
+        let padded = &self.probs[..self.padded()];
+        let probs = &padded[..runs];
+        let least = lane_math::min_first(padded, runs);
         if least >= cut {
             if at_cap {
                 // the order of runs is free: the last takes the dropped one's place
@@ -463,7 +490,7 @@ impl Bocpd {
             }
             return;
         }
-        if lane_math::max(probs) < cut {
+        if lane_math::max_first(padded, runs) < cut {
             // everything fell below the floor at once: keep it all, but for the cap
             if at_cap {
                 self.swap_remove(argmin(probs));
@@ -742,6 +769,90 @@ mod tests {
             assert!((p - probs[l]).abs() < 1e-12, "run {l}");
         }
         assert_eq!(d.runs(), probs.len());
+    }
+
+    #[test]
+    fn matches_the_truncated_recursion() {
+        // The recursion computed naively, with the floor and the cap applied as documented:
+        // runs below `prune` go (unless all are), then the least probable past `max_runs`.
+        let mut values = noise(400, 31);
+        values[150..260]
+            .iter_mut()
+            .for_each(|v| *v = *v * 2.0 + 3.0);
+        values[330..].iter_mut().for_each(|v| *v -= 2.5);
+        // the Student-t predictive of the run holding `run`, from the update equations
+        let pred = |run: &[f64], x: f64| {
+            let (mut mu, mut k, mut a, mut b) = (0.0f64, 1.0f64, 1.0f64, 1.0f64);
+            for &y in run {
+                b += k * (y - mu) * (y - mu) / (2.0 * (k + 1.0));
+                mu = (k * mu + y) / (k + 1.0);
+                k += 1.0;
+                a += 0.5;
+            }
+            let (nu, scale2) = (2.0 * a, b * (k + 1.0) / (a * k));
+            let t = (x - mu) * (x - mu) / (nu * scale2);
+            (ln_gamma((nu + 1.0) / 2.0)
+                - ln_gamma(nu / 2.0)
+                - 0.5 * (std::f64::consts::PI * nu * scale2).ln()
+                - (nu + 1.0) / 2.0 * t.ln_1p())
+            .exp()
+        };
+        let h = 0.01f64;
+        for (max_runs, cut) in [
+            (2, 1e-9),
+            (3, 0.0),
+            (8, 1e-9),
+            (20, 1e-9),
+            (20, 1e-3),
+            (1000, 1e-6),
+        ] {
+            let p: BocpdParams = params(&[
+                ("max_runs", ParamValue::Int(max_runs as i64)),
+                ("prune", ParamValue::Float(cut)),
+            ]);
+            let mut d = Bocpd::new(p, &["x".into()]).unwrap();
+            // (run length, probability)
+            let mut naive = vec![(0usize, 1.0f64)];
+            for (t, &x) in values.iter().enumerate() {
+                d.step(0, &[x]);
+                let masses: Vec<(usize, f64)> = naive
+                    .iter()
+                    .map(|&(l, pr)| (l + 1, pred(&values[t - l..t], x) * pr))
+                    .collect();
+                let z: f64 = masses.iter().map(|m| m.1).sum();
+                naive = masses
+                    .iter()
+                    .map(|&(l, m)| (l, m * (1.0 - h) / z))
+                    .collect();
+                naive.push((0, h));
+                if naive.iter().any(|r| r.1 >= cut) {
+                    naive.retain(|r| r.1 >= cut);
+                }
+                while naive.len() > max_runs {
+                    let least = (0..naive.len())
+                        .min_by(|&a, &b| naive[a].1.total_cmp(&naive[b].1))
+                        .unwrap();
+                    naive.remove(least);
+                }
+                let mut kept: Vec<(usize, f64)> = (0..d.runs)
+                    .map(|r| ((d.seen - d.starts[r]) as usize, d.probs[r]))
+                    .collect();
+                kept.sort_by_key(|r| r.0);
+                naive.sort_by_key(|r| r.0);
+                let lengths = |runs: &[(usize, f64)]| runs.iter().map(|r| r.0).collect::<Vec<_>>();
+                assert_eq!(
+                    lengths(&kept),
+                    lengths(&naive),
+                    "{max_runs} runs, floor {cut}, point {t}"
+                );
+                for (&(l, got), &(_, want)) in kept.iter().zip(&naive) {
+                    assert!(
+                        (got - want).abs() <= 1e-9 * want.max(1e-300),
+                        "{max_runs} runs, floor {cut}, point {t}, run {l}: {got} against {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
