@@ -26,7 +26,7 @@ fn build(registry: &Registry, name: &str) -> DetectorHandle {
 
 fn detectors(c: &mut Criterion) {
     let registry = realtime_plugin();
-    let cases: [(&str, [usize; 2]); 12] = [
+    let cases: [(&str, [usize; 2]); 13] = [
         ("ewma", [100_000, 1_000_000]),
         ("cusum", [100_000, 1_000_000]),
         ("page_hinkley", [100_000, 1_000_000]),
@@ -35,6 +35,7 @@ fn detectors(c: &mut Criterion) {
         ("quantile", [100_000, 1_000_000]),
         ("likelihood", [100_000, 1_000_000]),
         ("range_break", [100_000, 1_000_000]),
+        ("kmeans", [100_000, 1_000_000]),
         ("bocpd", [10_000, 100_000]),
         ("half_space_trees", [10_000, 100_000]),
         ("random_cut_forest", [10_000, 100_000]),

@@ -47,6 +47,8 @@ SPEED = [
     ("spot_batch", 1_000_000, "rolling_zscore_stream", 30.0),
     # no bar in the issue: the nearest peer of rules/nab.adr's detector, timed below
     ("subsequence_knn", 100_000, "stumpy_aampi", None),
+    # no bar in the issue: River's online k-means with its defaults, timed below
+    ("kmeans", 100_000, "river_kmeans", None),
 ]
 
 
@@ -102,6 +104,24 @@ def stumpy_aampi(inputs, events=3000):
     seconds = time.perf_counter() - t
     return {"case": "stumpy_aampi", "n": 100_000, "rows_per_s": events / seconds,
             "library": "stumpy", "version": version("stumpy")}
+
+
+def river_kmeans(inputs, events=20_000):
+    """River's cluster.KMeans with its defaults (5 centres, halflife 0.5) per event: the
+    nearest centre, then its move (learn_predict_one); the bench harness has no such case,
+    so it is timed here."""
+    import time
+    from importlib.metadata import version
+    from river import cluster
+    x, _ = load(inputs, "series_100000")
+    model = cluster.KMeans(seed=42)
+    rows = [{"x": v} for v in x[:events].tolist()]
+    t = time.perf_counter()
+    for row in rows:
+        model.learn_predict_one(row)
+    seconds = time.perf_counter() - t
+    return {"case": "river_kmeans", "n": 100_000, "rows_per_s": events / seconds,
+            "library": "River", "version": version("river")}
 
 
 def agreement(inputs, skip_rrcf):
@@ -176,6 +196,7 @@ def main():
                 peers[(r["case"], r["n"])] = r
 
     peers[("stumpy_aampi", 100_000)] = stumpy_aampi(inputs)
+    peers[("river_kmeans", 100_000)] = river_kmeans(inputs)
 
     pairs = [(c, n) for c, n, p, _ in SPEED if not (args.skip_rrcf and p == "rrcf_stream")]
     env = dict(os.environ, ADR_PEER_INPUTS=inputs)

@@ -172,3 +172,90 @@ fn subsequence_knn_with_one_neighbour_is_stumpys_left_matrix_profile() {
     eprintln!("{compared} windows equal to stumpy's left matrix profile");
     assert!(compared > 7000);
 }
+
+#[test]
+fn kmeans_moves_its_centres_as_rivers_does() {
+    const ROWS: usize = 5000;
+    let Some(data) = shared_data("kmeans against River") else {
+        return;
+    };
+    let Some(python) = reference_python("kmeans against River") else {
+        return;
+    };
+    // machine temperature, CPU utilisation and a synthetic series: values that are not
+    // integers, so that no two centres are exactly as near (River sums in another order)
+    let files: Vec<PathBuf> = SERIES[1..]
+        .iter()
+        .map(|s| data.join("nab/data").join(s))
+        .collect();
+    let script = workspace().join("tests/reference/kmeans.py");
+    let rows = ROWS.to_string();
+    let mut args: Vec<&std::ffi::OsStr> = vec![script.as_os_str(), rows.as_ref()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    let reference = python_json(&python, &args);
+    eprintln!("reference versions: {}", reference["versions"]);
+    let dir = plugin_dir(&[&built().realtime]);
+    let registry = Registry::load(&SearchPath::explicit([dir.path().to_path_buf()])).unwrap();
+    use ParamValue::{Float, Int};
+    let cases = [
+        ("defaults", 5, vec![]),
+        (
+            "k=3 halflife=0.1 p=1",
+            3,
+            vec![("k", Int(3)), ("halflife", Float(0.1)), ("p", Float(1.0))],
+        ),
+        (
+            "k=4 halflife=0.3 p=3",
+            4,
+            vec![("k", Int(4)), ("halflife", Float(0.3)), ("p", Float(3.0))],
+        ),
+    ];
+    let mut compared = 0;
+    for file in &files {
+        let xs: Vec<f64> = values(file).into_iter().take(ROWS).collect();
+        let (level, change): (Vec<f64>, Vec<f64>) =
+            xs.windows(2).map(|w| (w[1], w[1] - w[0])).unzip();
+        let ts: Vec<i64> = (0..level.len() as i64).collect();
+        let cols = [Column::f64("v", &level), Column::f64("d", &change)];
+        for (case, k, params) in &cases {
+            let params: Vec<(String, ParamValue)> = params
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                .collect();
+            let mut handle = registry
+                .create("realtime.kmeans", &params, &["v".into(), "d".into()])
+                .unwrap();
+            let mut scores = ScoreColumns::with_len(level.len());
+            handle
+                .score(&Frame::new(&ts, &cols).unwrap(), &mut scores.as_mut())
+                .unwrap();
+            let theirs = reference["series"][file.to_str().unwrap()][case]
+                .as_array()
+                .unwrap_or_else(|| panic!("{case} missing"));
+            assert_eq!(theirs.len(), level.len() - k, "{case}");
+            for row in 0..*k {
+                assert!(scores.get(row).raw.is_nan(), "{case}: seeding row {row}");
+            }
+            let mut undetermined = 0;
+            for (i, want) in theirs.iter().enumerate() {
+                let want = want.as_f64().unwrap();
+                let ours = scores.get(k + i).raw;
+                if ours.is_nan() {
+                    undetermined += 1;
+                    continue;
+                }
+                assert!(
+                    (ours - want).abs() <= 1e-9 * want.max(1.0),
+                    "{case}, row {} of {}: {ours} vs River {want}",
+                    k + i,
+                    file.display()
+                );
+                compared += 1;
+            }
+            // the first judged row has no mean distance to normalise by yet
+            assert!(undetermined <= 1, "{case}: {undetermined} undetermined");
+        }
+    }
+    eprintln!("{compared} distances equal to River's");
+    assert!(compared > 35_000);
+}

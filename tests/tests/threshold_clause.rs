@@ -138,6 +138,7 @@ fn every_realtime_detector_the_docs_name_is_exported() {
         "half_space_trees",
         "random_cut_forest",
         "subsequence_knn",
+        "kmeans",
     ] {
         assert!(
             registry.find(&format!("realtime.{name}")).is_ok(),

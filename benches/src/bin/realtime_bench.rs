@@ -15,7 +15,8 @@
 //!   most M (the truncation sweep, e.g. `bocpd_runs_8`), and `bocpd_batch`: one batch
 //!   call;
 //! - `spot`: one `update` per event after the calibration's 1 000 events (untimed), and
-//!   `spot_batch`: the events after the calibration in one batch call.
+//!   `spot_batch`: the events after the calibration in one batch call;
+//! - `kmeans`: River's defaults (5 centres, halflife 0.5), one `update` per event.
 
 use std::time::Instant;
 
@@ -60,6 +61,8 @@ fn settings(case: &str) -> (&'static str, Vec<(&'static str, ParamValue)>) {
         ),
         "likelihood" => ("likelihood", vec![("hold", Int(100))]),
         "range_break" => ("range_break", vec![]),
+        // River's defaults (5 centres, halflife 0.5)
+        "kmeans" => ("kmeans", vec![]),
         other => panic!("unknown case {other}"),
     }
 }
@@ -154,6 +157,7 @@ fn main() {
             "subsequence_knn",
             "likelihood",
             "range_break",
+            "kmeans",
         ]
         .iter()
         .map(|c| ((*c).to_owned(), 10_000))

@@ -14,6 +14,7 @@
 //! | `half_space_trees` | Half-Space Trees (Tan et al. 2011), River's form | score ≥ `threshold` |
 //! | `random_cut_forest` | streaming Robust Random Cut Forest (Guha et al. 2016), CoDisp | mean CoDisp ≥ `threshold` |
 //! | `subsequence_knn` | distance of the last `length` points to their k nearest earlier windows | ≥ `threshold` × the mean |
+//! | `kmeans` | distance to the nearest centre of an online k-means (River's `cluster.KMeans`) | ≥ `threshold` × the mean |
 //!
 //! Scoring a batch is the same loop as a stream of events, so chunked, per-event and
 //! whole-batch scoring agree exactly, and every detector saves and restores its state (a
@@ -28,6 +29,7 @@ mod cusum;
 mod ewma;
 mod gpd;
 mod hst;
+mod kmeans;
 mod likelihood;
 mod online;
 mod page_hinkley;
@@ -45,6 +47,7 @@ pub use bocpd::{Bocpd, BocpdParams};
 pub use cusum::{Cusum, CusumParams};
 pub use ewma::{Ewma, EwmaParams};
 pub use hst::{HalfSpaceTrees, HalfSpaceTreesParams, Limits};
+pub use kmeans::{KMeans, KMeansParams};
 pub use likelihood::{Likelihood, LikelihoodParams};
 pub use online::Side;
 pub use page_hinkley::{PageHinkley, PageHinkleyParams};
@@ -68,7 +71,8 @@ adr_sdk::export_detectors!(
         RangeBreak,
         HalfSpaceTrees,
         RandomCutForest,
-        SubsequenceKnn
+        SubsequenceKnn,
+        KMeans
     ],
 );
 
@@ -210,5 +214,6 @@ mod bad_input {
         likelihood: crate::Likelihood,
         subsequence_knn: crate::SubsequenceKnn,
         range_break: crate::RangeBreak,
+        kmeans: crate::KMeans,
     );
 }
