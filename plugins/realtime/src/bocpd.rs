@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use statrs::function::gamma::ln_gamma;
 
 use crate::online::{learnable, online_detector, Online};
-use adr_sdk::lane_math::{self, LANES};
+use adr_sdk::lane_math::{self, Kernel, Quad, LANES};
 
 adr_sdk::params! {
     /// Parameters of [`Bocpd`].
@@ -58,12 +58,13 @@ impl Posteriors {
         self.count.resize(len, 0.0);
     }
 
-    /// Run `run` starts afresh from the prior.
-    fn reset(&mut self, run: usize, prior: &Prior) {
-        self.mean[run] = prior.mean;
-        self.rate[run] = prior.rate;
-        self.ln_rate[run] = prior.ln_rate;
-        self.count[run] = 0.0;
+    /// Run `run` starts afresh from the prior (its registers written whole).
+    #[inline(always)]
+    fn reset<V: Quad>(&mut self, run: usize, prior: &Prior) {
+        set_lane::<V>(&mut self.mean, run, prior.mean);
+        set_lane::<V>(&mut self.rate, run, prior.rate);
+        set_lane::<V>(&mut self.ln_rate, run, prior.ln_rate);
+        set_lane::<V>(&mut self.count, run, 0.0);
     }
 
     fn copy(&mut self, from: usize, to: usize) {
@@ -81,58 +82,193 @@ impl Posteriors {
     }
 
     /// Adds the ln predictive density of `x` (Student-t with ν = 2α and
-    /// ν·scale² = 2β(κ+1)/κ) under each of the runs `at..at + LANES` to `lp`, then learns
-    /// `x` into them.
+    /// ν·scale² = 2β(κ+1)/κ) under each of the `K` registers of runs from `at` to `lp`,
+    /// then learns `x` into them.
     ///
-    /// The runs are read into locals first and written back after: no store can then
-    /// alias a load, so the lanes vectorise with no run-time overlap checks.
+    /// Each stage runs over all `K` registers before the next starts, so that their
+    /// chains (a division and the logarithm's polynomial) interleave instead of waiting
+    /// on one another.
     #[inline(always)]
-    fn predict_and_learn(
+    fn predict_and_learn<V: Quad, const K: usize>(
         &mut self,
         x: f64,
         at: usize,
         prior: &Prior,
         constants: &Constants,
-        lp: &mut Lanes,
+        lp: &mut [V; K],
     ) {
-        let block = at..at + LANES;
-        let (n, mu) = (lanes(&self.count, at), lanes(&self.mean, at));
-        let (beta, ln_beta) = (lanes(&self.rate, at), lanes(&self.ln_rate, at));
-        let constant = constants.of(n);
-        let mut out = [[0.0; LANES]; 4];
-        for l in 0..LANES {
-            // κ = κ₀ + n, α = α₀ + n/2
-            let kappa = prior.strength + n[l];
-            let step = 1.0 / (kappa + 1.0);
-            let spread = 0.5 * kappa * step;
-            let power = prior.shape + 0.5 * n[l] + 0.5;
-            let d = x - mu[l];
+        let c = V::splat;
+        // the block's runs sliced once, so that each register's bounds are known
+        let span = at..at + K * LANES;
+        let count = &mut self.count[span.clone()];
+        let mean = &mut self.mean[span.clone()];
+        let rate = &mut self.rate[span.clone()];
+        let ln_rate = &mut self.ln_rate[span];
+        let mut n = [c(0.0); K];
+        let mut mu = [c(0.0); K];
+        let mut ln_beta = [c(0.0); K];
+        let mut step = [c(0.0); K];
+        let mut d = [c(0.0); K];
+        let mut grown = [c(0.0); K];
+        for j in 0..K {
+            let at = j * LANES;
+            n[j] = V::load(&count[at..]);
+            mu[j] = V::load(&mean[at..]);
+            ln_beta[j] = V::load(&ln_rate[at..]);
+            let beta = V::load(&rate[at..]);
+            // κ = κ₀ + n
+            let kappa = c(prior.strength).add(n[j]);
+            step[j] = c(1.0).div(kappa.add(c(1.0)));
+            let spread = c(0.5).mul(kappa).mul(step[j]);
+            d[j] = c(x).sub(mu[j]);
             // the rate only grows from the prior's; held within the normal floats, where
             // `ln` is defined (an overflow leaves the run no mass, as +∞ would)
-            let grown = (beta[l] + spread * d * d).clamp(f64::MIN_POSITIVE, f64::MAX);
-            let ln_grown = lane_math::ln(grown);
-            lp[l] += constant[l] - 0.5 * ln_beta[l] - power * (ln_grown - ln_beta[l]);
-            out[0][l] = grown;
-            out[1][l] = ln_grown;
-            out[2][l] = mu[l] + step * d;
-            out[3][l] = n[l] + 1.0;
+            let beta = beta.add(spread.mul(d[j]).mul(d[j]));
+            grown[j] = c(f64::MAX).min(c(f64::MIN_POSITIVE).max(beta));
         }
-        self.rate[block.clone()].copy_from_slice(&out[0]);
-        self.ln_rate[block.clone()].copy_from_slice(&out[1]);
-        self.mean[block.clone()].copy_from_slice(&out[2]);
-        self.count[block].copy_from_slice(&out[3]);
+        let mut ln_grown = [c(0.0); K];
+        for j in 0..K {
+            ln_grown[j] = lane_math::ln_lanes(grown[j]);
+        }
+        for j in 0..K {
+            let constant = constants.of(n[j]);
+            // α + ½ = α₀ + n/2 + ½
+            let power = c(prior.shape).add(c(0.5).mul(n[j])).add(c(0.5));
+            let density = constant
+                .sub(c(0.5).mul(ln_beta[j]))
+                .sub(power.mul(ln_grown[j].sub(ln_beta[j])));
+            lp[j] = lp[j].add(density);
+            let at = j * LANES;
+            grown[j].store(&mut rate[at..]);
+            ln_grown[j].store(&mut ln_rate[at..]);
+            mu[j].add(step[j].mul(d[j])).store(&mut mean[at..]);
+            n[j].add(c(1.0)).store(&mut count[at..]);
+        }
     }
 }
 
-/// One register's worth of runs.
-type Lanes = [f64; LANES];
+/// The step of one point, written once over [`Quad`] lanes for
+/// [`lane_math::dispatch`].
+struct Learn<'a> {
+    bocpd: &'a mut Bocpd,
+    row: &'a [f64],
+}
 
-/// `values[at..at + LANES]`.
+impl Kernel for Learn<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn run<V: Quad>(self) -> f64 {
+        self.bocpd.learn_with::<V>(self.row)
+    }
+}
+
+/// The lanes' positions in a register.
+const LANE_INDEX: [f64; LANES] = [0.0, 1.0, 2.0, 3.0];
+
+/// What a step reads of the runs besides their posteriors, and the working arrays it
+/// writes.
+struct RunArrays<'r, 'w> {
+    probs: &'r [f64],
+    starts: &'r [f64],
+    lp: &'w mut [f64],
+    weight: &'w mut [f64],
+}
+
+/// Per lane, over the joint masses of the runs so far: their sum (element i in lane
+/// i % LANES, as `lane_math::sum_first` adds them), the largest of the run that began at
+/// `born`, and the largest of the others'. The posterior is the masses times one factor,
+/// so its largest are these times it.
+#[derive(Clone, Copy)]
+struct Extrema<V> {
+    sum: V,
+    this: V,
+    other: V,
+}
+
+impl<V: Quad> Extrema<V> {
+    fn new() -> Self {
+        let zero = V::splat(0.0);
+        Extrema {
+            sum: zero,
+            this: zero,
+            other: zero,
+        }
+    }
+}
+
+/// For `K` registers of runs from `at`: each run's ln predictive of `row` (summed over
+/// the inputs, into `lp`), its learning of `row`, and its joint mass P(r)·p(x | r) (into
+/// `weight`, and into `extrema`, with the change at `born`).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn lanes(values: &[f64], at: usize) -> Lanes {
-    values[at..at + LANES]
-        .try_into()
-        .expect("run arrays are whole registers long")
+fn block<V: Quad, const K: usize>(
+    inputs: &mut [Posteriors],
+    row: &[f64],
+    prior: &Prior,
+    constants: &Constants,
+    arrays: &mut RunArrays<'_, '_>,
+    at: usize,
+    born: V,
+    extrema: &mut Extrema<V>,
+) {
+    let mut density = [V::splat(0.0); K];
+    for (posteriors, &x) in inputs.iter_mut().zip(row) {
+        if learnable(x) {
+            posteriors.predict_and_learn::<V, K>(x, at, prior, constants, &mut density);
+        }
+    }
+    let mut factor = [V::splat(0.0); K];
+    for j in 0..K {
+        factor[j] = lane_math::exp_lanes(density[j]);
+    }
+    let zero = V::splat(0.0);
+    // the block's runs sliced once, so that each register's bounds are known
+    let span = at..at + K * LANES;
+    let lp = &mut arrays.lp[span.clone()];
+    let weight = &mut arrays.weight[span.clone()];
+    let (probs, starts) = (&arrays.probs[span.clone()], &arrays.starts[span]);
+    for j in 0..K {
+        let o = j * LANES;
+        density[j].store(&mut lp[o..]);
+        let mass = V::load(&probs[o..]).mul(factor[j]);
+        mass.store(&mut weight[o..]);
+        let e = &mut *extrema;
+        e.sum = e.sum.add(mass);
+        let start = V::load(&starts[o..]);
+        e.this = start.select_eq(born, mass, zero).max(e.this);
+        e.other = start.select_eq(born, zero, mass).max(e.other);
+    }
+}
+
+/// `values[index] = value`, written as the whole register that holds it: the next point
+/// loads that register whole, and a load waits for a narrower store to it to reach the
+/// cache first, a stall on every point's critical path.
+#[inline(always)]
+fn set_lane<V: Quad>(values: &mut [f64], index: usize, value: f64) {
+    let at = index / LANES * LANES;
+    let lane = V::splat((index % LANES) as f64);
+    let register = V::load(&values[at..]);
+    V::load(&LANE_INDEX)
+        .select_eq(lane, V::splat(value), register)
+        .store(&mut values[at..]);
+}
+
+/// The largest of the lanes (all at least 0).
+fn largest<V: Quad>(lanes: V) -> f64 {
+    lanes.to_array().into_iter().fold(0.0, f64::max)
+}
+
+/// The odds of the run that began `confirm` points ago against the likeliest other: `this`
+/// over `other`, ∞ with no other, 0 with neither.
+fn odds_of(this: f64, other: f64) -> f64 {
+    if other > 0.0 {
+        this / other
+    } else if this > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    }
 }
 
 /// `weight[r] = prob[r] · e^(lp[r] − shift)` over whole registers (`weight.len()`, a
@@ -163,7 +299,7 @@ fn compact<T: Copy>(values: &mut Vec<T>, keep: &[bool]) {
 /// the others' (0 if none), over whole registers (padding has probability 0, so it
 /// changes neither), without branches.
 #[inline(always)]
-fn this_and_other(starts: &[u64], probs: &[f64], born: u64) -> (f64, f64) {
+fn this_and_other(starts: &[f64], probs: &[f64], born: f64) -> (f64, f64) {
     let (mut this, mut other) = ([0.0f64; LANES], [0.0f64; LANES]);
     for (start, p) in starts.chunks_exact(LANES).zip(probs.chunks_exact(LANES)) {
         for l in 0..LANES {
@@ -235,24 +371,24 @@ impl Constants {
     /// The constants of runs of `counts` points: a lookup below [`TABLED`], computed
     /// past it.
     #[inline(always)]
-    fn of(&self, counts: Lanes) -> Lanes {
+    fn of<V: Quad>(&self, counts: V) -> V {
         const TWO_52: f64 = 4_503_599_627_370_496.0;
-        let table = &self.table[..TABLED];
-        // the index from the mantissa of count + 2⁵² rather than by `as` (which checks
+        // the index in the low mantissa of count + 2⁵² rather than by `as` (which checks
         // for NaN and saturates)
-        // a loop, not `array::map`, which is not always inlined
-        let mut constant = [0.0; LANES];
-        for (c, &n) in constant.iter_mut().zip(&counts) {
-            *c = table[((n.min((TABLED - 1) as f64) + TWO_52).to_bits() as usize) & (TABLED - 1)];
+        let index = counts
+            .min(V::splat((TABLED - 1) as f64))
+            .add(V::splat(TWO_52));
+        let constant = index.gather(&self.table, (TABLED - 1) as u64);
+        if !counts.any_ge(TABLED as f64) {
+            return constant;
         }
-        if counts.iter().any(|&n| n >= TABLED as f64) {
-            for (c, &n) in constant.iter_mut().zip(&counts) {
-                if n >= TABLED as f64 {
-                    *c = self.compute_long(n);
-                }
+        let (mut constant, counts) = (constant.to_array(), counts.to_array());
+        for (c, &n) in constant.iter_mut().zip(&counts) {
+            if n >= TABLED as f64 {
+                *c = self.compute_long(n);
             }
         }
-        constant
+        V::load(&constant)
     }
 
     fn compute(&self, count: u32) -> f64 {
@@ -299,8 +435,9 @@ pub struct Bocpd {
     /// reads, so that the vectorised loops never take a scalar tail.
     runs: usize,
     /// Per run: the number of points learnt before its first (its length is
-    /// `seen − start`).
-    starts: Vec<u64>,
+    /// `seen − start`), as a float so that the odds' comparisons vectorise (exact below
+    /// 2⁵³).
+    starts: Vec<f64>,
     /// Per run: its posterior probability, up to a common factor (they sum to 1 less what
     /// the last prune dropped).
     probs: Vec<f64>,
@@ -337,7 +474,7 @@ impl Bocpd {
         let mut fresh = Bocpd {
             seen: 0,
             runs: 1,
-            starts: vec![0],
+            starts: vec![0.0],
             probs: vec![1.0],
             inputs,
             constants: Constants::new(params.prior_strength, params.prior_shape),
@@ -359,7 +496,7 @@ impl Bocpd {
     fn pad(&mut self) {
         let len = self.padded();
         if self.probs.len() < len {
-            self.starts.resize(len, 0);
+            self.starts.resize(len, 0.0);
             self.probs.resize(len, 0.0);
             let prior = &self.prior;
             self.inputs.iter_mut().for_each(|p| p.resize(len, prior));
@@ -367,62 +504,75 @@ impl Bocpd {
     }
 
     /// Adds the run that starts after the points seen, with probability H.
-    fn push_run(&mut self) {
+    #[inline(always)]
+    fn push_run<V: Quad>(&mut self) {
         let run = self.runs;
         self.runs += 1;
         self.pad();
-        self.start_run(run);
+        self.start_run::<V>(run);
     }
 
     /// Run `run` becomes the one that starts after the points seen, with probability H.
     #[inline(always)]
-    fn start_run(&mut self, run: usize) {
-        self.starts[run] = self.seen;
-        self.probs[run] = self.prior.change;
-        let prior = &self.prior;
-        self.inputs.iter_mut().for_each(|p| p.reset(run, prior));
-    }
-
-    /// Learns one row (at least one input finite; the others NaN) and returns the odds.
-    fn learn(&mut self, row: &[f64]) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, the only feature `learn_avx2` is compiled for.
-            return unsafe { self.learn_avx2(row) };
+    fn start_run<V: Quad>(&mut self, run: usize) {
+        set_lane::<V>(&mut self.starts, run, self.seen as f64);
+        set_lane::<V>(&mut self.probs, run, self.prior.change);
+        // a loop, not `for_each`: a closure left uninlined would call each intrinsic
+        for posteriors in &mut self.inputs {
+            posteriors.reset::<V>(run, &self.prior);
         }
-        self.learn_here(row)
     }
 
-    /// [`learn`](Self::learn) compiled for AVX2: the same operations, four runs a step.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn learn_avx2(&mut self, row: &[f64]) -> f64 {
-        self.learn_here(row)
+    /// Learns one row (at least one input finite; the others NaN) and returns the odds,
+    /// with the widest registers the CPU has (the same bits with any).
+    fn learn(&mut self, row: &[f64]) -> f64 {
+        lane_math::dispatch(Learn { bocpd: self, row })
     }
 
     #[inline(always)]
-    fn learn_here(&mut self, row: &[f64]) -> f64 {
+    fn learn_with<V: Quad>(&mut self, row: &[f64]) -> f64 {
         let (runs, padded) = (self.runs, self.padded());
+        let confirm = self.params.confirm as u64;
+        // the start of the run that, after this point, began `confirm` points ago (none
+        // has a negative start)
+        let born = (self.seen + 1)
+            .checked_sub(confirm)
+            .map_or(-1.0, |b| b as f64);
         let Scratch { lp, weight, .. } = &mut self.scratch;
         // sized, not cleared: each is written whole before it is read
         lp.resize(padded, 0.0);
         weight.resize(padded, 0.0);
-        // ln p(x | r), a register of runs at a time, summed over the inputs
-        for at in (0..padded).step_by(LANES) {
-            let mut block = [0.0; LANES];
-            for (posteriors, &x) in self.inputs.iter_mut().zip(row) {
-                if learnable(x) {
-                    posteriors.predict_and_learn(x, at, &self.prior, &self.constants, &mut block);
-                }
-            }
-            lp[at..at + LANES].copy_from_slice(&block);
+        // the runs three registers at a time, then the last one or two
+        let mut extrema = Extrema::<V>::new();
+        let mut arrays = RunArrays {
+            probs: &self.probs,
+            starts: &self.starts,
+            lp,
+            weight,
+        };
+        let (inputs, prior, constants) = (&mut self.inputs, &self.prior, &self.constants);
+        let marks = V::splat(born);
+        let mut at = 0;
+        while at + 3 * LANES <= padded {
+            let e = &mut extrema;
+            block::<V, 3>(inputs, row, prior, constants, &mut arrays, at, marks, e);
+            at += 3 * LANES;
         }
-        // P(r)·p(x | r), in a loop of its own: with the above, it would not vectorise
-        let mut total = joint_masses(weight, lp, &self.probs, 0.0, runs);
+        let e = &mut extrema;
+        match (padded - at) / LANES {
+            2 => block::<V, 2>(inputs, row, prior, constants, &mut arrays, at, marks, e),
+            1 => block::<V, 1>(inputs, row, prior, constants, &mut arrays, at, marks, e),
+            _ => {}
+        }
+        let RunArrays { lp, weight, .. } = arrays;
+        let mut total = lane_math::sum(&extrema.sum.to_array());
+        // the extrema hold unless the masses are computed again
+        let mut current = true;
         // Growth and change masses are (1 − H) and H times the joint masses, and sum to
         // their total. A total far from 1 (an outlier that every run finds unlikely, or
         // densities beyond 10^±200) is computed again relative to the likeliest run.
         if !(1e-200..=1e200).contains(&total) {
+            current = false;
             let top = lane_math::max_first(lp, runs);
             total = if top.is_finite() {
                 joint_masses(weight, lp, &self.probs, top, runs)
@@ -432,36 +582,70 @@ impl Bocpd {
         }
         if !(total > 0.0 && total.is_finite()) {
             // no run can explain the point (x − μ overflows): the new run takes it all
+            current = false;
             weight.fill(0.0);
             total = 1.0;
         }
         let stay = self.prior.stay / total;
-        // over whole registers, the padding kept at 0
-        for (r, (p, &w)) in self.probs[..padded]
-            .iter_mut()
-            .zip(weight.iter())
-            .enumerate()
-        {
-            *p = if r < runs { w * stay } else { 0.0 };
+        // the posterior, whole registers (the padding's mass is 0, so it stays 0), and its
+        // least probable run, the first of equals (lane by lane the first, then the first
+        // of the lanes'): a scan for it would end on a branch no predictor gets right
+        let (runs_v, infinity) = (V::splat(runs as f64), V::splat(f64::INFINITY));
+        let (mut least, mut least_at) = (infinity, V::splat(0.0));
+        for at in (0..padded).step_by(LANES) {
+            let p = V::load(&weight[at..]).mul(V::splat(stay));
+            p.store(&mut self.probs[at..]);
+            let index = V::load(&LANE_INDEX).add(V::splat(at as f64));
+            let p = index.select_lt(runs_v, p, infinity);
+            least_at = p.select_lt(least, index, least_at);
+            least = p.min(least);
         }
+        let (lanes, at) = (least.to_array(), least_at.to_array());
+        let least = lanes
+            .into_iter()
+            .fold(f64::INFINITY, |a, b| if b < a { b } else { a });
+        let least_at = (0..LANES)
+            .filter(|&l| lanes[l] == least)
+            .map(|l| at[l] as usize)
+            .min()
+            .unwrap_or(0);
+        let (mut this, mut other) = if current {
+            (largest(extrema.this) * stay, largest(extrema.other) * stay)
+        } else {
+            (0.0, 0.0)
+        };
         // the new run (no point yet): P = H
         self.seen += 1;
-        if runs == self.params.max_runs {
+        let change = self.prior.change;
+        if runs == self.params.max_runs && least >= self.params.prune {
             // at the cap, with no run below the floor, the cap drops the least probable
             // of the runs and the new one: the new one takes that run's place, or is
             // dropped itself (what `push_run` and `prune` would do, in fewer steps)
-            let least = lane_math::min_first(&self.probs[..padded], runs);
-            if least >= self.params.prune {
-                if self.prior.change >= least {
-                    let r = self.probs[..runs].iter().position(|&p| p == least);
-                    self.start_run(r.unwrap_or(0));
+            if change >= least {
+                let r = least_at;
+                if self.starts[r] == born {
+                    this = 0.0;
+                } else if least == other {
+                    // that run may have been the likeliest other
+                    current = false;
                 }
-                return self.odds();
+                other = other.max(change);
+                self.start_run::<V>(r);
             }
+        } else {
+            self.push_run::<V>();
+            self.prune(change.min(least));
+            // the new run is the only change unless the prune dropped some
+            current &= self.runs == runs + 1;
+            other = other.max(change);
         }
-        self.push_run();
-        self.prune();
-        self.odds()
+        if confirm >= self.seen {
+            0.0
+        } else if current {
+            odds_of(this, other)
+        } else {
+            self.odds()
+        }
     }
 
     /// Drops runs below `prune` and, past `max_runs`, the least probable.
@@ -469,8 +653,9 @@ impl Bocpd {
     /// What is left is not renormalised: the next point normalises its joint masses
     /// afresh, and the odds and the most probable run are ratios, so a common factor
     /// changes nothing.
+    /// `least` is the smallest probability of the runs.
     #[inline(always)]
-    fn prune(&mut self) {
+    fn prune(&mut self, least: f64) {
         let runs = self.runs;
         let max_runs = self.params.max_runs;
         let cut = self.params.prune;
@@ -481,7 +666,6 @@ impl Bocpd {
         let at_cap = runs == max_runs + 1;
         let padded = &self.probs[..self.padded()];
         let probs = &padded[..runs];
-        let least = lane_math::min_first(padded, runs);
         if least >= cut {
             if at_cap {
                 // the order of runs is free: the last takes the dropped one's place
@@ -552,14 +736,8 @@ impl Bocpd {
         }
         let padded = self.padded();
         let (starts, probs) = (&self.starts[..padded], &self.probs[..padded]);
-        let (this, other) = this_and_other(starts, probs, self.seen - c);
-        if other > 0.0 {
-            this / other
-        } else if this > 0.0 {
-            f64::INFINITY
-        } else {
-            0.0
-        }
+        let (this, other) = this_and_other(starts, probs, (self.seen - c) as f64);
+        odds_of(this, other)
     }
 
     /// The most probable run length.
@@ -567,7 +745,7 @@ impl Bocpd {
         let best = (0..self.runs)
             .max_by(|&a, &b| self.probs[a].total_cmp(&self.probs[b]))
             .unwrap_or(0);
-        self.seen - self.starts[best]
+        self.seen - self.starts[best] as u64
     }
 
     /// Run lengths kept (for the memory bound's test).
@@ -626,7 +804,7 @@ impl Bocpd {
         d.inputs.iter_mut().for_each(|p| *p = Posteriors::default());
         for _ in 0..runs {
             let start = r.count(seen as usize)? as u64;
-            d.starts.push(start);
+            d.starts.push(start as f64);
             let p = r.number()?;
             if !(0.0..=1.0).contains(&p) {
                 return Err(corrupt(format!("a probability of {p}")));
@@ -765,7 +943,7 @@ mod tests {
             probs = next.iter().map(|p| p / z).collect();
         }
         for (&start, &p) in d.starts[..d.runs].iter().zip(&d.probs[..d.runs]) {
-            let l = (d.seen - start) as usize;
+            let l = (d.seen - start as u64) as usize;
             assert!((p - probs[l]).abs() < 1e-12, "run {l}");
         }
         assert_eq!(d.runs(), probs.len());
@@ -835,7 +1013,7 @@ mod tests {
                     naive.remove(least);
                 }
                 let mut kept: Vec<(usize, f64)> = (0..d.runs)
-                    .map(|r| ((d.seen - d.starts[r]) as usize, d.probs[r]))
+                    .map(|r| ((d.seen - d.starts[r] as u64) as usize, d.probs[r]))
                     .collect();
                 kept.sort_by_key(|r| r.0);
                 naive.sort_by_key(|r| r.0);
@@ -902,7 +1080,7 @@ mod tests {
 
     #[test]
     fn simd_and_portable_code_give_the_same_bits() {
-        // `learn` takes the AVX2 path where the CPU has it; `learn_here` is the portable
+        // `learn` takes the widest registers the CPU has; `[f64; LANES]` are the portable
         // build of the same operations
         let mut values = noise(3000, 21);
         values[1000..2000]
@@ -915,7 +1093,13 @@ mod tests {
                 Bocpd::new(p, &["x".into()]).unwrap(),
             );
             for &x in &values {
-                let (a, b) = (dispatched.learn(&[x]), portable.learn_here(&[x]));
+                let row = [x];
+                let a = dispatched.learn(&row);
+                let b = Learn {
+                    bocpd: &mut portable,
+                    row: &row,
+                }
+                .run::<[f64; LANES]>();
                 assert_eq!(a.to_bits(), b.to_bits());
             }
             let (mut a, mut b) = (Writer::default(), Writer::default());
@@ -946,15 +1130,24 @@ mod tests {
             post.count.push(n as f64);
         }
         let x = 0.7;
-        let mut lp = vec![0.0; counts.len()];
+        // two registers at once, and one at a time: the same
         let mut learnt = post.clone();
-        for (at, block) in (0..counts.len())
-            .step_by(LANES)
-            .zip(lp.chunks_exact_mut(LANES))
-        {
-            let block: &mut Lanes = block.try_into().unwrap();
-            learnt.predict_and_learn(x, at, &d.prior, &d.constants, block);
+        let mut both = [[0.0; LANES]; 2];
+        learnt.predict_and_learn::<[f64; LANES], 2>(x, 0, &d.prior, &d.constants, &mut both);
+        let lp = both.concat();
+        let mut one_by_one = post.clone();
+        for at in [0, LANES] {
+            let mut one = [[0.0; LANES]; 1];
+            one_by_one.predict_and_learn::<[f64; LANES], 1>(
+                x,
+                at,
+                &d.prior,
+                &d.constants,
+                &mut one,
+            );
+            assert_eq!(one[0], lp[at..at + LANES]);
         }
+        assert_eq!(learnt, one_by_one);
         for (r, &n) in counts.iter().enumerate() {
             // ν = 2α, scale² = β(κ+1)/(ακ), with statrs' ln Γ
             let (k, a, b, mu) = (
