@@ -235,8 +235,10 @@ impl TryFrom<&FfiDetectorInfo> for DetectorInfo {
 pub trait FfiDetector: Send {
     /// See [`Detector::score`].
     fn score(&mut self, frame: Frame<'_>, out: ScoresMut<'_>) -> RResult<(), FfiError>;
-    /// See [`Detector::update`].
-    fn update(&mut self, event: Event<'_>) -> RResult<Score, FfiError>;
+    /// See [`Detector::update`]. The event crosses by reference: copied as an argument,
+    /// its fields (just written one by one) would be read back as wider words, which
+    /// waits for the stores to reach the cache, half the cost of a light detector's call.
+    fn update(&mut self, event: &Event<'_>) -> RResult<Score, FfiError>;
     /// See [`Detector::needs_whole_series`].
     fn needs_whole_series(&self) -> bool;
     /// See [`Detector::save`]; the bytes carry the SDK's state header.
@@ -348,8 +350,8 @@ impl<D: Detector + std::fmt::Debug> FfiDetector for Adapter<D> {
         self.call(|d| d.score(&frame, &mut out))
     }
 
-    fn update(&mut self, event: Event<'_>) -> RResult<Score, FfiError> {
-        self.call(|d| d.update(&event))
+    fn update(&mut self, event: &Event<'_>) -> RResult<Score, FfiError> {
+        self.call(|d| d.update(event))
     }
 
     fn needs_whole_series(&self) -> bool {

@@ -138,7 +138,7 @@ impl DetectorHandle {
     #[inline]
     pub fn update(&mut self, event: &Event<'_>) -> Result<Score, DetectorError> {
         self.inner
-            .update(*event)
+            .update(event)
             .into_result()
             .map_err(DetectorError::from)
     }

@@ -99,11 +99,13 @@ pub use score::{Score, ScoresMut, Verdict};
 
 /// The version of the plugin ABI this SDK speaks; the engine loads only plugins whose ABI
 /// version is compatible with its own (same major version, or same minor while `0.x`).
+///
+/// 0.2: a streaming event crosses by reference (`FfiDetector::update`), not copied.
 #[cfg(not(feature = "__bump-abi-version-for-tests"))]
-pub const ABI_VERSION: &str = "0.1.0";
+pub const ABI_VERSION: &str = "0.2.0";
 /// The version of the plugin ABI this SDK speaks (bumped on purpose for the loader tests).
 #[cfg(feature = "__bump-abi-version-for-tests")]
-pub const ABI_VERSION: &str = "0.2.0";
+pub const ABI_VERSION: &str = "0.3.0";
 
 /// Items the export macros expand to; not part of the public API.
 #[doc(hidden)]

@@ -12,8 +12,8 @@
 //! - `cusum`, `page_hinkley`, `ewma`: one batch call over the series;
 //! - `bocpd`: one `update` per event (the series standardised outside the timing),
 //!   `bocpd_truncated`: the same with at most 20 run lengths, `bocpd_runs_<M>`: with at
-//!   most M (the truncation sweep, e.g. `bocpd_runs_8`), and `bocpd_batch`: one batch
-//!   call;
+//!   most M (the truncation sweep, e.g. `bocpd_runs_8`); each with `_batch` after it
+//!   (`bocpd_batch`, `bocpd_truncated_batch`, `bocpd_runs_8_batch`): one batch call;
 //! - `spot`: one `update` per event after the calibration's 1 000 events (untimed), and
 //!   `spot_batch`: the events after the calibration in one batch call;
 //! - `kmeans`: River's defaults (5 centres, halflife 0.5), one `update` per event.
@@ -46,9 +46,10 @@ fn settings(case: &str) -> (&'static str, Vec<(&'static str, ParamValue)>) {
         "page_hinkley" => ("page_hinkley", vec![]),
         "ewma" => ("ewma", vec![]),
         "bocpd" | "bocpd_batch" => ("bocpd", vec![]),
-        "bocpd_truncated" => ("bocpd", vec![("max_runs", Int(20))]),
+        "bocpd_truncated" | "bocpd_truncated_batch" => ("bocpd", vec![("max_runs", Int(20))]),
         runs if runs.starts_with("bocpd_runs_") => {
             let max_runs = runs["bocpd_runs_".len()..]
+                .trim_end_matches("_batch")
                 .parse()
                 .unwrap_or_else(|_| panic!("{runs}: bocpd_runs_ takes a number of runs"));
             ("bocpd", vec![("max_runs", Int(max_runs))])
@@ -107,38 +108,32 @@ fn run_once(registry: &Registry, case: &str, values: &[f64]) -> f64 {
     }
     let values = &values[skip..];
     let ts: Vec<i64> = (0..values.len() as i64).collect();
-    match case {
-        "cusum"
-        | "page_hinkley"
-        | "ewma"
-        | "random_cut_forest_batch"
-        | "bocpd_batch"
-        | "spot_batch" => {
-            let cols = [Column::f64("x", values)];
-            let frame = Frame::new(&ts, &cols).expect("frame");
-            let mut out = ScoreColumns::with_len(values.len());
-            let t = Instant::now();
-            handle.score(&frame, &mut out.as_mut()).expect("scores");
-            let s = t.elapsed().as_secs_f64();
-            assert!(
-                out.raw.iter().any(|r| r.is_finite()),
-                "{case}: some events scored"
-            );
-            s
+    let batch = matches!(case, "cusum" | "page_hinkley" | "ewma")
+        || (case.ends_with("_batch") && !case.starts_with("half_space"));
+    if batch {
+        let cols = [Column::f64("x", values)];
+        let frame = Frame::new(&ts, &cols).expect("frame");
+        let mut out = ScoreColumns::with_len(values.len());
+        let t = Instant::now();
+        handle.score(&frame, &mut out.as_mut()).expect("scores");
+        let s = t.elapsed().as_secs_f64();
+        assert!(
+            out.raw.iter().any(|r| r.is_finite()),
+            "{case}: some events scored"
+        );
+        s
+    } else {
+        let t = Instant::now();
+        let mut finite = 0usize;
+        for (i, x) in values.iter().enumerate() {
+            let s = handle
+                .update(&Event::new(i as i64, std::slice::from_ref(x)))
+                .expect("update");
+            finite += s.raw.is_finite() as usize;
         }
-        _ => {
-            let t = Instant::now();
-            let mut finite = 0usize;
-            for (i, x) in values.iter().enumerate() {
-                let s = handle
-                    .update(&Event::new(i as i64, std::slice::from_ref(x)))
-                    .expect("update");
-                finite += s.raw.is_finite() as usize;
-            }
-            let s = t.elapsed().as_secs_f64();
-            assert!(finite > 0, "{case}: some events scored");
-            s
-        }
+        let s = t.elapsed().as_secs_f64();
+        assert!(finite > 0, "{case}: some events scored");
+        s
     }
 }
 

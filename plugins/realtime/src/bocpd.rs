@@ -176,12 +176,15 @@ struct RunArrays<'r, 'w> {
 }
 
 /// Per lane, over the joint masses of the runs so far: their sum (element i in lane
-/// i % LANES, as `lane_math::sum_first` adds them), the largest of the run that began at
+/// i % LANES, as `lane_math::sum_first` adds them), the least of the runs' (the padding
+/// left out) and where it is (the first of equals), the largest of the run that began at
 /// `born`, and the largest of the others'. The posterior is the masses times one factor,
-/// so its largest are these times it.
+/// so its extrema are these times it, and at the same runs.
 #[derive(Clone, Copy)]
 struct Extrema<V> {
     sum: V,
+    least: V,
+    least_at: V,
     this: V,
     other: V,
 }
@@ -191,6 +194,8 @@ impl<V: Quad> Extrema<V> {
         let zero = V::splat(0.0);
         Extrema {
             sum: zero,
+            least: V::splat(f64::INFINITY),
+            least_at: zero,
             this: zero,
             other: zero,
         }
@@ -199,7 +204,7 @@ impl<V: Quad> Extrema<V> {
 
 /// For `K` registers of runs from `at`: each run's ln predictive of `row` (summed over
 /// the inputs, into `lp`), its learning of `row`, and its joint mass P(r)·p(x | r) (into
-/// `weight`, and into `extrema`, with the change at `born`).
+/// `weight`, and into `extrema`, with `runs` runs kept and the change at `born`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn block<V: Quad, const K: usize>(
@@ -209,7 +214,7 @@ fn block<V: Quad, const K: usize>(
     constants: &Constants,
     arrays: &mut RunArrays<'_, '_>,
     at: usize,
-    born: V,
+    (runs, born): (V, V),
     extrema: &mut Extrema<V>,
 ) {
     let mut density = [V::splat(0.0); K];
@@ -222,7 +227,7 @@ fn block<V: Quad, const K: usize>(
     for j in 0..K {
         factor[j] = lane_math::exp_lanes(density[j]);
     }
-    let zero = V::splat(0.0);
+    let (zero, infinity) = (V::splat(0.0), V::splat(f64::INFINITY));
     // the block's runs sliced once, so that each register's bounds are known
     let span = at..at + K * LANES;
     let lp = &mut arrays.lp[span.clone()];
@@ -235,6 +240,11 @@ fn block<V: Quad, const K: usize>(
         mass.store(&mut weight[o..]);
         let e = &mut *extrema;
         e.sum = e.sum.add(mass);
+        // lane by lane the first least; the padding left out
+        let index = V::load(&LANE_INDEX).add(V::splat((at + o) as f64));
+        let kept = index.select_lt(runs, mass, infinity);
+        e.least_at = kept.select_lt(e.least, index, e.least_at);
+        e.least = kept.min(e.least);
         let start = V::load(&starts[o..]);
         e.this = start.select_eq(born, mass, zero).max(e.this);
         e.other = start.select_eq(born, zero, mass).max(e.other);
@@ -551,7 +561,7 @@ impl Bocpd {
             weight,
         };
         let (inputs, prior, constants) = (&mut self.inputs, &self.prior, &self.constants);
-        let marks = V::splat(born);
+        let marks = (V::splat(runs as f64), V::splat(born));
         let mut at = 0;
         while at + 3 * LANES <= padded {
             let e = &mut extrema;
@@ -587,32 +597,34 @@ impl Bocpd {
             total = 1.0;
         }
         let stay = self.prior.stay / total;
-        // the posterior, whole registers (the padding's mass is 0, so it stays 0), and its
-        // least probable run, the first of equals (lane by lane the first, then the first
-        // of the lanes'): a scan for it would end on a branch no predictor gets right
-        let (runs_v, infinity) = (V::splat(runs as f64), V::splat(f64::INFINITY));
-        let (mut least, mut least_at) = (infinity, V::splat(0.0));
+        // the posterior, whole registers (the padding's mass is 0, so it stays 0)
         for at in (0..padded).step_by(LANES) {
-            let p = V::load(&weight[at..]).mul(V::splat(stay));
-            p.store(&mut self.probs[at..]);
-            let index = V::load(&LANE_INDEX).add(V::splat(at as f64));
-            let p = index.select_lt(runs_v, p, infinity);
-            least_at = p.select_lt(least, index, least_at);
-            least = p.min(least);
+            V::load(&weight[at..])
+                .mul(V::splat(stay))
+                .store(&mut self.probs[at..]);
         }
-        let (lanes, at) = (least.to_array(), least_at.to_array());
-        let least = lanes
-            .into_iter()
-            .fold(f64::INFINITY, |a, b| if b < a { b } else { a });
-        let least_at = (0..LANES)
-            .filter(|&l| lanes[l] == least)
-            .map(|l| at[l] as usize)
-            .min()
-            .unwrap_or(0);
-        let (mut this, mut other) = if current {
-            (largest(extrema.this) * stay, largest(extrema.other) * stay)
+        let (least, least_at, mut this, mut other) = if current {
+            // the first of the lanes' least
+            let (lanes, at) = (extrema.least.to_array(), extrema.least_at.to_array());
+            let least = lanes
+                .into_iter()
+                .fold(f64::INFINITY, |a, b| if b < a { b } else { a });
+            // without branches: which lane holds it is anyone's guess
+            let least_at = (0..LANES)
+                .map(|l| {
+                    if lanes[l] == least {
+                        at[l]
+                    } else {
+                        f64::INFINITY
+                    }
+                })
+                .fold(f64::INFINITY, |a, b| if b < a { b } else { a });
+            let (this, other) = (largest(extrema.this), largest(extrema.other));
+            (least * stay, least_at as usize, this * stay, other * stay)
         } else {
-            (0.0, 0.0)
+            let least = lane_math::min_first(&self.probs[..padded], runs);
+            let least_at = argmin(&self.probs[..runs]);
+            (least, least_at, 0.0, 0.0)
         };
         // the new run (no point yet): P = H
         self.seen += 1;
