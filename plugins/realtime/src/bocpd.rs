@@ -552,7 +552,7 @@ impl Bocpd {
         // sized, not cleared: each is written whole before it is read
         lp.resize(padded, 0.0);
         weight.resize(padded, 0.0);
-        // the runs three registers at a time, then the last one or two
+        // the runs five registers at a time, then the rest in one block
         let mut extrema = Extrema::<V>::new();
         let mut arrays = RunArrays {
             probs: &self.probs,
@@ -563,13 +563,15 @@ impl Bocpd {
         let (inputs, prior, constants) = (&mut self.inputs, &self.prior, &self.constants);
         let marks = (V::splat(runs as f64), V::splat(born));
         let mut at = 0;
-        while at + 3 * LANES <= padded {
+        while at + 5 * LANES <= padded {
             let e = &mut extrema;
-            block::<V, 3>(inputs, row, prior, constants, &mut arrays, at, marks, e);
-            at += 3 * LANES;
+            block::<V, 5>(inputs, row, prior, constants, &mut arrays, at, marks, e);
+            at += 5 * LANES;
         }
         let e = &mut extrema;
         match (padded - at) / LANES {
+            4 => block::<V, 4>(inputs, row, prior, constants, &mut arrays, at, marks, e),
+            3 => block::<V, 3>(inputs, row, prior, constants, &mut arrays, at, marks, e),
             2 => block::<V, 2>(inputs, row, prior, constants, &mut arrays, at, marks, e),
             1 => block::<V, 1>(inputs, row, prior, constants, &mut arrays, at, marks, e),
             _ => {}
