@@ -540,8 +540,10 @@ pub fn dispatch<K: Kernel>(kernel: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            if std::arch::is_x86_feature_detected!("avx512vl") {
-                // SAFETY: the CPU has AVX2 and AVX-512VL (which implies AVX-512F).
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has AVX2, AVX-512F and AVX-512VL.
                 return unsafe { run_avx512(kernel) };
             }
             // SAFETY: the CPU has AVX2.

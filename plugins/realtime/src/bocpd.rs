@@ -431,9 +431,10 @@ impl Constants {
 /// computed again relative to the likeliest run), so a run whose mass rounds to 0 had a
 /// share below 10⁻¹⁰⁰, far under any `prune`.
 ///
-/// The loops over runs are written to vectorise (`lane_math` gives them `exp` and `ln`)
-/// over whole registers of four runs (`LANES`), the arrays padded to match, and on x86-64
-/// CPUs with AVX2 they are compiled for it too; the results are the same bits either way.
+/// A point's step is written over registers of four runs (`lane_math::Quad`, the arrays
+/// padded to whole registers) and run by `lane_math::dispatch` with the CPU's widest
+/// (AVX2 on x86-64 where it has them, else portable arrays); the results are the same
+/// bits either way.
 #[derive(Debug)]
 pub struct Bocpd {
     params: BocpdParams,
