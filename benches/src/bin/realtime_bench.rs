@@ -108,8 +108,7 @@ fn run_once(registry: &Registry, case: &str, values: &[f64]) -> f64 {
     }
     let values = &values[skip..];
     let ts: Vec<i64> = (0..values.len() as i64).collect();
-    let batch = matches!(case, "cusum" | "page_hinkley" | "ewma")
-        || (case.ends_with("_batch") && !case.starts_with("half_space"));
+    let batch = matches!(case, "cusum" | "page_hinkley" | "ewma") || case.ends_with("_batch");
     if batch {
         let cols = [Column::f64("x", values)];
         let frame = Frame::new(&ts, &cols).expect("frame");
