@@ -264,11 +264,6 @@ fn set_lane<V: Quad>(values: &mut [f64], index: usize, value: f64) {
         .store(&mut values[at..]);
 }
 
-/// The largest of the lanes (all at least 0).
-fn largest<V: Quad>(lanes: V) -> f64 {
-    lanes.to_array().into_iter().fold(0.0, f64::max)
-}
-
 /// The odds of the run that began `confirm` points ago against the likeliest other: `this`
 /// over `other`, ∞ with no other, 0 with neither.
 fn odds_of(this: f64, other: f64) -> f64 {
@@ -609,9 +604,7 @@ impl Bocpd {
         let (least, least_at, mut this, mut other) = if current {
             // the first of the lanes' least
             let (lanes, at) = (extrema.least.to_array(), extrema.least_at.to_array());
-            let least = lanes
-                .into_iter()
-                .fold(f64::INFINITY, |a, b| if b < a { b } else { a });
+            let least = lane_math::min(&lanes);
             // without branches: which lane holds it is anyone's guess
             let least_at = (0..LANES)
                 .map(|l| {
@@ -622,7 +615,9 @@ impl Bocpd {
                     }
                 })
                 .fold(f64::INFINITY, |a, b| if b < a { b } else { a });
-            let (this, other) = (largest(extrema.this), largest(extrema.other));
+            // the lanes' masses are all at least 0
+            let this = lane_math::max(&extrema.this.to_array());
+            let other = lane_math::max(&extrema.other.to_array());
             (least * stay, least_at as usize, this * stay, other * stay)
         } else {
             let least = lane_math::min_first(&self.probs[..padded], runs);
@@ -667,8 +662,7 @@ impl Bocpd {
     ///
     /// What is left is not renormalised: the next point normalises its joint masses
     /// afresh, and the odds and the most probable run are ratios, so a common factor
-    /// changes nothing.
-    /// `least` is the smallest probability of the runs.
+    /// changes nothing. `least` is the smallest probability of the runs.
     #[inline(always)]
     fn prune(&mut self, least: f64) {
         let runs = self.runs;
