@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -129,8 +129,12 @@ struct DetectArgs {
     /// Write only the rows judged anomalous.
     #[arg(long)]
     anomalies_only: bool,
-    /// What to do when a timestamp goes back in time.
-    #[arg(long, value_enum, default_value_t = Unsorted::Reject)]
+    /// Score rows whose timestamp goes back in time where they come (counted) instead of
+    /// stopping at the first one (as `adr run --allow-unsorted`).
+    #[arg(long)]
+    allow_unsorted: bool,
+    /// What to do when a timestamp goes back in time (`allow` is `--allow-unsorted`).
+    #[arg(long, value_enum, default_value_t = Unsorted::Reject, hide = true)]
     unsorted: Unsorted,
 }
 
@@ -140,6 +144,23 @@ enum Unsorted {
     Reject,
     /// Score in file order and count the rows that go back.
     Allow,
+}
+
+/// An error and its causes, `: `-separated, leaving out a cause whose text the message
+/// before it already carries (many errors name their cause in their own message and also
+/// report it as their source; `{:#}` would print it twice).
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -176,7 +197,7 @@ fn main() -> ExitCode {
         // A reader that stops early (`adr detect ... | head`) is not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -340,6 +361,14 @@ fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(file), size)
     };
+    let input = adr_engine::io::line_limit::LineLimit::new(
+        input,
+        adr_engine::io::line_limit::MAX_LINE_BYTES,
+    );
+    adr_engine::io::ensure_distinct(
+        &[adr_engine::io::NamedPath::new("--input", Path::new(&args.input))],
+        &[adr_engine::io::NamedPath::new("--output", Path::new(&args.output))],
+    )?;
     let output: Box<dyn Write> = if args.output == "-" {
         Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))
     } else {
@@ -353,9 +382,9 @@ fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<
         csv: CsvOptions {
             time: args.time,
             columns: args.column,
-            unsorted: match args.unsorted {
-                Unsorted::Reject => UnsortedPolicy::Reject,
-                Unsorted::Allow => UnsortedPolicy::Allow,
+            unsorted: match (args.allow_unsorted, args.unsorted) {
+                (false, Unsorted::Reject) => UnsortedPolicy::Reject,
+                _ => UnsortedPolicy::Allow,
             },
             chunk_rows: 0,
         },

@@ -2,14 +2,16 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use adr_engine::embed::EngineBuilder;
 use adr_engine::io::timestamp::TimeFormat;
-use adr_engine::io::{open_path, EventInput, EventSpec, InputFormat, UnsortedPolicy};
+use adr_engine::io::{
+    ensure_distinct, open_path, EventInput, EventSpec, InputFormat, NamedPath, UnsortedPolicy,
+};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_engine::rules::diagnostic::{render, Level};
 use adr_engine::rules::eval::Evaluator;
@@ -241,6 +243,12 @@ pub(crate) fn run(
         bail!("--output cannot be combined with --watch: the scored table's columns follow the rules, which a reload changes (write alerts, or run without --watch)");
     }
     let (plan, loaded) = plan_with_sources(&args.rules, registry, quiet)?;
+    // Before any output is created: creating one truncates it.
+    let mut inputs = vec![NamedPath::new("--input", Path::new(&args.input.input))];
+    inputs.extend(loaded.sources.paths().map(|p| NamedPath::new("rule file", p)));
+    let mut outputs = vec![NamedPath::new("--alerts", Path::new(&args.alerts))];
+    outputs.extend(args.output.as_deref().map(|p| NamedPath::new("--output", p)));
+    ensure_distinct(&inputs, &outputs)?;
     let alerts_out: Box<dyn Write + Send> = if args.alerts == "-" {
         Box::new(BufWriter::new(std::io::stdout()))
     } else {
@@ -399,7 +407,7 @@ pub(crate) fn explain(
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
     let at = TimeFormat::detect(&args.at)
-        .and_then(|f| f.parse(&args.at))
+        .and_then(|f| f.parse(&args.at).ok())
         .with_context(|| format!("`{}` is not a timestamp (write ISO-8601 such as 2025-01-15T10:30:00Z, or epoch seconds)", args.at))?;
     let plan = plan(&args.rules, registry, quiet)?;
     let mut evaluator = Evaluator::new(plan, Arc::clone(registry))?;

@@ -222,7 +222,7 @@ impl NabFile {
             let stamp = record.get(tc).unwrap_or("").trim().to_owned();
             let f = *format.get_or_insert_with(|| TimeFormat::detect(&stamp));
             let t = f
-                .and_then(|f| f.parse(&stamp))
+                .and_then(|f| f.parse(&stamp).ok())
                 .ok_or_else(|| fail(path, format!("line {}: timestamp {stamp:?}", k + 2)))?;
             for (column, &vc) in values.iter_mut().zip(&vcs) {
                 let value = record.get(vc).unwrap_or("").trim();
@@ -262,8 +262,8 @@ impl NabFile {
             let time = |text: &String| {
                 format
                     .parse(text)
-                    .or_else(|| TimeFormat::Iso.parse(text))
-                    .ok_or_else(|| fail(path, format!("window {k}: {text:?} is no time")))
+                    .or_else(|_| TimeFormat::Iso.parse(text))
+                    .map_err(|_| fail(path, format!("window {k}: {text:?} is no time")))
             };
             let (t0, t1) = (time(&lo)?, time(&hi)?);
             let (a, b) = match (row_of.get(&t0), row_of.get(&t1)) {

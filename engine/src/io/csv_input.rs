@@ -6,7 +6,7 @@
 //!   `NaN`, `inf` and `-inf` are read as such (also undetermined); any other text in a
 //!   value column is an error naming the row, the column and the text;
 //! - timestamps must not decrease: by default the first row earlier than the row before it
-//!   is an error naming both times; `--unsorted allow` scores in file order and counts such
+//!   is an error naming both times; `--allow-unsorted` scores in file order and counts such
 //!   rows instead. Repeated timestamps are allowed and counted (NAB repeats some at
 //!   daylight-saving changes).
 
@@ -71,7 +71,7 @@ pub enum InputError {
         text: String,
     },
     /// A timestamp cell cannot be read.
-    #[error("row {row} (line {line}), column `{column}`: `{text}` is not a timestamp (expected ISO-8601 such as 2024-01-15T10:30:00Z, or epoch seconds/milliseconds)")]
+    #[error("row {row} (line {line}), column `{column}`: `{text}` {why}")]
     BadTimestamp {
         /// Data row, from 1.
         row: u64,
@@ -79,11 +79,24 @@ pub enum InputError {
         line: u64,
         /// The column.
         column: String,
-        /// The cell.
+        /// The cell (its first 80 characters).
         text: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Two header columns have the same name (after trimming spaces): which one a rule
+    /// means is ambiguous.
+    #[error("columns {first} and {second} of the header are both named `{name}`: rename one (a column is found by its name)")]
+    DuplicateColumn {
+        /// The name.
+        name: String,
+        /// Its first position, from 1.
+        first: usize,
+        /// Its second position, from 1.
+        second: usize,
     },
     /// A timestamp goes back in time.
-    #[error("row {row} (line {line}): timestamp {time} is earlier than the previous row's {previous}; timestamps must not decrease (sort the file, or pass --unsorted allow to score in file order)")]
+    #[error("row {row} (line {line}): timestamp {time} is earlier than the previous row's {previous}; timestamps must not decrease (sort the file, or pass --allow-unsorted to score in file order)")]
     Unsorted {
         /// Data row, from 1.
         row: u64,
@@ -118,7 +131,7 @@ pub struct InputStats {
     pub non_finite: u64,
     /// Rows whose timestamp equals the previous row's.
     pub repeated_timestamps: u64,
-    /// Rows whose timestamp is earlier than the previous row's (with `--unsorted allow`).
+    /// Rows whose timestamp is earlier than the previous row's (with `--allow-unsorted`).
     pub unsorted_rows: u64,
 }
 
@@ -172,6 +185,15 @@ impl<R: Read> CsvInput<R> {
         };
         if headers.is_empty() || headers.iter().all(String::is_empty) {
             return Err(InputError::Empty);
+        }
+        for (second, name) in headers.iter().enumerate() {
+            if let Some(first) = headers[..second].iter().position(|h| h == name) {
+                return Err(InputError::DuplicateColumn {
+                    name: excerpt(name),
+                    first: first + 1,
+                    second: second + 1,
+                });
+            }
         }
         let find = |name: &str| column_index(&headers, name);
         let time_index = match &options.time {
@@ -264,14 +286,23 @@ impl<R: Read> CsvInput<R> {
                     let text = std::str::from_utf8(&record[i]).unwrap_or("");
                     let format = match self.time_format {
                         Some(f) => f,
-                        None => *self.time_format.insert(
-                            TimeFormat::detect(text)
-                                .ok_or_else(|| bad_time(&self.headers[i], row, line, text))?,
-                        ),
+                        None => *self.time_format.insert(TimeFormat::detect(text).ok_or_else(
+                            || {
+                                bad_time(
+                                    &self.headers[i],
+                                    row,
+                                    line,
+                                    text,
+                                    "is not a timestamp (expected ISO-8601 such as \
+                                     2024-01-15T10:30:00Z, or epoch seconds/milliseconds)"
+                                        .into(),
+                                )
+                            },
+                        )?),
                     };
-                    format
-                        .parse(text)
-                        .ok_or_else(|| bad_time(&self.headers[i], row, line, text))?
+                    format.parse(text).map_err(|why| {
+                        bad_time(&self.headers[i], row, line, text, why.to_string())
+                    })?
                 }
                 None => row as i64 - 1,
             };
@@ -298,7 +329,7 @@ impl<R: Read> CsvInput<R> {
                     row,
                     line,
                     column: self.headers[i].clone(),
-                    text: String::from_utf8_lossy(cell).into_owned(),
+                    text: excerpt(&String::from_utf8_lossy(cell)),
                 })?;
                 if value.is_nan() && cell.iter().all(u8::is_ascii_whitespace) {
                     self.stats.missing += 1;
@@ -335,12 +366,23 @@ fn parse_value(cell: &[u8]) -> Option<f64> {
     text.parse::<f64>().ok()
 }
 
-fn bad_time(column: &str, row: u64, line: u64, text: &str) -> InputError {
+fn bad_time(column: &str, row: u64, line: u64, text: &str, why: String) -> InputError {
     InputError::BadTimestamp {
         row,
         line,
         column: column.to_owned(),
-        text: text.to_owned(),
+        text: excerpt(text),
+        why,
+    }
+}
+
+/// The first 80 characters of a cell, for a message: a megabyte-long cell must not be
+/// echoed whole.
+fn excerpt(text: &str) -> String {
+    const SHOWN: usize = 80;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
+        None => text.to_owned(),
     }
 }
 
@@ -411,7 +453,7 @@ mod tests {
             ("missing column", "ts,valeu\n1,2\n", "column `value` is not in the header (did you mean `valeu`?); columns: ts, valeu"),
             ("not a number", "ts,value\n1,2\n2,abc\n", "row 2 (line 3), column `value`: `abc` is not a number"),
             ("bad timestamp", "ts,value\n2024-01-01T00:00:00Z,1\nlater,2\n", "row 2 (line 3), column `ts`: `later` is not a timestamp (expected ISO-8601 such as 2024-01-15T10:30:00Z, or epoch seconds/milliseconds)"),
-            ("unsorted", "ts,value\n100,1\n50,2\n", "row 2 (line 3): timestamp 1970-01-01T00:00:50Z is earlier than the previous row's 1970-01-01T00:01:40Z; timestamps must not decrease (sort the file, or pass --unsorted allow to score in file order)"),
+            ("unsorted", "ts,value\n100,1\n50,2\n", "row 2 (line 3): timestamp 1970-01-01T00:00:50Z is earlier than the previous row's 1970-01-01T00:01:40Z; timestamps must not decrease (sort the file, or pass --allow-unsorted to score in file order)"),
             ("ragged", "ts,value\n1,2\n2,3,4\n", "line 3: the row has 3 fields, the header has 2"),
         ];
         for (name, text, want) in cases {

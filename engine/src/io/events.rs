@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::csv_input::{Chunk, CsvInput, CsvOptions, InputError, InputStats, UnsortedPolicy};
+use super::line_limit::{LineLimit, MAX_LINE_BYTES};
 
 /// The format of an event stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,18 +41,19 @@ impl InputFormat {
 ///
 /// The file cannot be opened.
 pub fn open_path(path: &str) -> std::io::Result<Box<dyn Read + Send>> {
+    let limited = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> { Box::new(LineLimit::new(r, MAX_LINE_BYTES)) };
     if path == "-" {
-        return Ok(Box::new(std::io::stdin()));
+        return Ok(limited(Box::new(std::io::stdin())));
     }
     let file = File::open(Path::new(path))?;
-    Ok(if path.ends_with(".gz") {
+    Ok(limited(if path.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             1 << 20,
             file,
         )))
     } else {
         Box::new(file)
-    })
+    }))
 }
 
 /// Which columns to read.

@@ -165,7 +165,9 @@ impl<W: Write> ScoreWriter<W> {
     }
 }
 
-fn format_number(buf: &mut ryu::Buffer, x: f64) -> &str {
+/// A CSV cell for `x`: empty for NaN, `inf`/`-inf`, else the shortest text that reads
+/// back as `x`; a negative zero is written `0.0` (a score or value of zero has no sign).
+pub(crate) fn format_number(buf: &mut ryu::Buffer, x: f64) -> &str {
     if x.is_nan() {
         ""
     } else if x.is_infinite() {
@@ -175,13 +177,13 @@ fn format_number(buf: &mut ryu::Buffer, x: f64) -> &str {
             "-inf"
         }
     } else {
-        buf.format_finite(x)
+        buf.format_finite(x + 0.0)
     }
 }
 
 fn json_number(buf: &mut ryu::Buffer, x: f64) -> &str {
     if x.is_finite() {
-        buf.format_finite(x)
+        buf.format_finite(x + 0.0)
     } else {
         "null"
     }

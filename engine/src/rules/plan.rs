@@ -442,7 +442,7 @@ impl<'a> Planner<'a> {
                     let mut expectations = Vec::new();
                     for x in &t.expectations {
                         let at = TimeFormat::detect(&x.at.0)
-                            .and_then(|f| f.parse(&x.at.0))
+                            .and_then(|f| f.parse(&x.at.0).ok())
                             .ok_or_else(|| internal("bad test time"))?;
                         expectations.push(ExpectPlan {
                             ensemble: find_ensemble(&x.target.text)?,

@@ -169,7 +169,7 @@ pub struct RunSummary {
     pub detector_failures: u64,
     /// What the input held besides clean rows.
     pub input: InputStats,
-    /// Rows that went back in time within their key (with `--unsorted allow`).
+    /// Rows that went back in time within their key (with `--allow-unsorted`).
     pub unsorted_rows: u64,
     /// What the event-time reorder stage did (with `--lateness`).
     pub reorder: Option<reorder::ReorderStats>,

@@ -5,6 +5,7 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use super::{BatchView, Sink};
+use crate::io::output::format_number;
 use crate::io::timestamp::format_rfc3339;
 use crate::rules::eval::{Fired, Judgement, Outcome};
 use crate::rules::plan::{Member, Plan};
@@ -138,14 +139,6 @@ impl<W: Write> ScoredWriter<W> {
     }
 }
 
-fn number(buffer: &mut ryu::Buffer, x: f64) -> &str {
-    if x.is_nan() {
-        ""
-    } else {
-        buffer.format(x)
-    }
-}
-
 impl<W: Write> Sink for ScoredWriter<W> {
     fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
         self.write_header()?;
@@ -157,16 +150,16 @@ impl<W: Write> Sink for ScoredWriter<W> {
                 self.out.write_field(view.key_names.name(view.keys[i]))?;
             }
             for column in chunk.columns.iter().chain(&outcome.features) {
-                self.out.write_field(number(&mut buffer, column[i]))?;
+                self.out.write_field(format_number(&mut buffer, column[i]))?;
             }
             for s in &outcome.detectors {
-                self.out.write_field(number(&mut buffer, s.raw[i]))?;
-                self.out.write_field(number(&mut buffer, s.normalised[i]))?;
+                self.out.write_field(format_number(&mut buffer, s.raw[i]))?;
+                self.out.write_field(format_number(&mut buffer, s.normalised[i]))?;
                 self.out.write_field(s.verdict[i].as_str())?;
             }
             for column in &outcome.ensembles {
                 let j = &column[i];
-                self.out.write_field(number(&mut buffer, j.score))?;
+                self.out.write_field(format_number(&mut buffer, j.score))?;
                 self.out.write_field(j.verdict.as_str())?;
                 self.out
                     .write_field(j.severity.map_or("", |s| s.as_str()))?;

@@ -27,7 +27,7 @@ mod types;
 
 pub use resolve::{suggest, ParamError, Resolved};
 pub use side::{standardise, Side};
-pub use types::{DetectorParams, ParamType, Window};
+pub use types::{DetectorParams, ParamType, Window, MAX_WINDOW_COUNT};
 
 /// A parameter value as written in a rule or on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,26 +177,33 @@ impl ParamSpec {
     /// The spec of a parameter of Rust type `T`.
     pub fn new<T: ParamType>(name: &str, doc: &str, default: &T) -> Self {
         let doc = doc.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        let (min, max) = T::range();
         ParamSpec {
             name: name.to_owned(),
             kind: T::KIND,
             default: default.to_value(),
-            min: None,
-            max: None,
+            min,
+            max,
             choices: T::choices().iter().map(|s| (*s).to_owned()).collect(),
             doc: doc.trim().to_owned(),
         }
     }
 
-    /// Sets the lower limit.
+    /// Sets the lower limit; a limit the type already implies stays where it is stricter.
     pub fn min(mut self, bound: Bound) -> Self {
-        self.min = Some(bound);
+        self.min = Some(match self.min {
+            Some(m) if m.value > bound.value || (m.value == bound.value && !m.inclusive) => m,
+            _ => bound,
+        });
         self
     }
 
-    /// Sets the upper limit.
+    /// Sets the upper limit; a limit the type already implies stays where it is stricter.
     pub fn max(mut self, bound: Bound) -> Self {
-        self.max = Some(bound);
+        self.max = Some(match self.max {
+            Some(m) if m.value < bound.value || (m.value == bound.value && !m.inclusive) => m,
+            _ => bound,
+        });
         self
     }
 

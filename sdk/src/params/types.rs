@@ -1,6 +1,14 @@
 //! The Rust types a parameter can have, and the trait of a parameter struct.
 
-use super::{ParamError, ParamKind, ParamSpec, ParamValue, Resolved};
+use super::{Bound, ParamError, ParamKind, ParamSpec, ParamValue, Resolved};
+
+/// The largest count a [`Window`] may hold: 10 million points.
+///
+/// A window grows with the points it holds, so a larger count costs nothing until the
+/// data arrives; but a stream runs for ever, and a rule that asks for more points than a
+/// key's state can afford must be refused when it is checked, not when memory runs out
+/// days later. At 16 bytes a point (time and value) this is 160 MB per key and detector.
+pub const MAX_WINDOW_COUNT: usize = 10_000_000;
 
 /// A Rust type a parameter can have.
 pub trait ParamType: Sized {
@@ -9,6 +17,12 @@ pub trait ParamType: Sized {
     /// The allowed words, for [`ParamKind::Choice`].
     fn choices() -> &'static [&'static str] {
         &[]
+    }
+    /// The range every value of the type must fall in, stated in the schema even where a
+    /// declaration gives none: an unsigned count is never negative. A declared bound only
+    /// narrows it.
+    fn range() -> (Option<Bound>, Option<Bound>) {
+        (None, None)
     }
     /// Its value for the schema.
     fn to_value(&self) -> ParamValue;
@@ -43,6 +57,16 @@ macro_rules! int_param_type {
     ($($t:ty),*) => {$(
         impl ParamType for $t {
             const KIND: ParamKind = ParamKind::Int;
+            fn range() -> (Option<Bound>, Option<Bound>) {
+                // A parameter value is an i64: the type's range within it.
+                let lo = (<$t>::MIN as i128).max(i64::MIN as i128);
+                let hi = (<$t>::MAX as i128).min(i64::MAX as i128);
+                let bound = |v: i128| Some(Bound { value: v as f64, inclusive: true });
+                (
+                    (lo > i64::MIN as i128).then(|| bound(lo)).flatten(),
+                    (hi < i64::MAX as i128).then(|| bound(hi)).flatten(),
+                )
+            }
             fn to_value(&self) -> ParamValue {
                 ParamValue::Int(*self as i64)
             }
@@ -86,6 +110,13 @@ pub enum Window {
 
 impl ParamType for Window {
     const KIND: ParamKind = ParamKind::Window;
+    fn range() -> (Option<Bound>, Option<Bound>) {
+        let most = Bound {
+            value: MAX_WINDOW_COUNT as f64,
+            inclusive: true,
+        };
+        (None, Some(most))
+    }
     fn to_value(&self) -> ParamValue {
         match *self {
             Window::Batch => ParamValue::Text("batch".into()),

@@ -191,7 +191,10 @@ impl Checker<'_> {
                         )),
                     );
                 }
-                if TimeFormat::detect(&x.at.0).is_none() {
+                if TimeFormat::detect(&x.at.0)
+                    .and_then(|f| f.parse(&x.at.0).ok())
+                    .is_none()
+                {
                     self.push(
                         Diagnostic::new(
                             Code::TestTime,

@@ -44,7 +44,7 @@ pub enum EvalError {
         source: DetectorError,
     },
     /// An event is earlier than the previous event of the same key.
-    #[error("row {row}: timestamp {time} of key `{key}` is earlier than that key's previous {previous}; each key's events must not go back in time (sort the input, or pass --unsorted allow)")]
+    #[error("row {row}: timestamp {time} of key `{key}` is earlier than that key's previous {previous}; each key's events must not go back in time (sort the input, or pass --allow-unsorted)")]
     Unsorted {
         /// Data row, from 1.
         row: u64,
