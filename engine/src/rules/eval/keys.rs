@@ -1,5 +1,9 @@
 //! Keys: each distinct combination of key-column values gets a small id, so per-key state
 //! lives in vectors indexed by it. Evicted keys free their id for the next new key.
+//!
+//! A key cell is trimmed of surrounding ASCII whitespace first: CSV writers pad cells
+//! (`BTC, ETH`), and a padded key is the same instrument. A cell of only whitespace is
+//! the empty key.
 
 use std::collections::HashMap;
 
