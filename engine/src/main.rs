@@ -366,8 +366,14 @@ fn detect(registry: &Registry, args: DetectArgs, quiet: bool) -> anyhow::Result<
         adr_engine::io::line_limit::MAX_LINE_BYTES,
     );
     adr_engine::io::ensure_distinct(
-        &[adr_engine::io::NamedPath::new("--input", Path::new(&args.input))],
-        &[adr_engine::io::NamedPath::new("--output", Path::new(&args.output))],
+        &[adr_engine::io::NamedPath::new(
+            "--input",
+            Path::new(&args.input),
+        )],
+        &[adr_engine::io::NamedPath::new(
+            "--output",
+            Path::new(&args.output),
+        )],
     )?;
     let output: Box<dyn Write> = if args.output == "-" {
         Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))

@@ -57,7 +57,7 @@ pub(crate) struct InputArgs {
     /// Events per batch (default: 65,536 from a file; 1 from standard input, so a live
     /// stream is answered event by event). Keys are evicted between batches.
     #[arg(long, value_name = "N")]
-    batch_rows: Option<usize>,
+    batch_rows: Option<std::num::NonZeroUsize>,
     /// With --lateness: events held at most; past it the oldest are scored early.
     #[arg(
         long,
@@ -71,12 +71,12 @@ pub(crate) struct InputArgs {
 /// `spec` with the batch size `input` asks for (unless a detector needs one batch).
 fn batched(mut spec: EventSpec, input: &InputArgs) -> EventSpec {
     if spec.chunk_rows == 0 {
-        spec.chunk_rows = input.batch_rows.unwrap_or(if input.input == "-" {
+        spec.chunk_rows = match input.batch_rows {
+            Some(n) => n.get(),
             // A live stream: each event as it comes.
-            1
-        } else {
-            0
-        });
+            None if input.input == "-" => 1,
+            None => 0,
+        };
     }
     spec
 }
@@ -245,9 +245,18 @@ pub(crate) fn run(
     let (plan, loaded) = plan_with_sources(&args.rules, registry, quiet)?;
     // Before any output is created: creating one truncates it.
     let mut inputs = vec![NamedPath::new("--input", Path::new(&args.input.input))];
-    inputs.extend(loaded.sources.paths().map(|p| NamedPath::new("rule file", p)));
+    inputs.extend(
+        loaded
+            .sources
+            .paths()
+            .map(|p| NamedPath::new("rule file", p)),
+    );
     let mut outputs = vec![NamedPath::new("--alerts", Path::new(&args.alerts))];
-    outputs.extend(args.output.as_deref().map(|p| NamedPath::new("--output", p)));
+    outputs.extend(
+        args.output
+            .as_deref()
+            .map(|p| NamedPath::new("--output", p)),
+    );
     ensure_distinct(&inputs, &outputs)?;
     let alerts_out: Box<dyn Write + Send> = if args.alerts == "-" {
         Box::new(BufWriter::new(std::io::stdout()))

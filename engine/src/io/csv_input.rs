@@ -284,22 +284,23 @@ impl<R: Read> CsvInput<R> {
             let time = match self.time_index {
                 Some(i) => {
                     let text = std::str::from_utf8(&record[i]).unwrap_or("");
-                    let format = match self.time_format {
-                        Some(f) => f,
-                        None => *self.time_format.insert(TimeFormat::detect(text).ok_or_else(
-                            || {
-                                bad_time(
-                                    &self.headers[i],
-                                    row,
-                                    line,
-                                    text,
-                                    "is not a timestamp (expected ISO-8601 such as \
+                    let format =
+                        match self.time_format {
+                            Some(f) => f,
+                            None => *self.time_format.insert(TimeFormat::detect(text).ok_or_else(
+                                || {
+                                    bad_time(
+                                        &self.headers[i],
+                                        row,
+                                        line,
+                                        text,
+                                        "is not a timestamp (expected ISO-8601 such as \
                                      2024-01-15T10:30:00Z, or epoch seconds/milliseconds)"
-                                        .into(),
-                                )
-                            },
-                        )?),
-                    };
+                                            .into(),
+                                    )
+                                },
+                            )?),
+                        };
                     format.parse(text).map_err(|why| {
                         bad_time(&self.headers[i], row, line, text, why.to_string())
                     })?

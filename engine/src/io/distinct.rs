@@ -61,10 +61,19 @@ impl<'a> NamedPath<'a> {
 /// # Errors
 ///
 /// [`OverlapError`] naming the first clash found.
-pub fn ensure_distinct(inputs: &[NamedPath<'_>], outputs: &[NamedPath<'_>]) -> Result<(), OverlapError> {
+pub fn ensure_distinct(
+    inputs: &[NamedPath<'_>],
+    outputs: &[NamedPath<'_>],
+) -> Result<(), OverlapError> {
     let identify = |n: &NamedPath<'_>| (n.path != Path::new("-")).then(|| FileIdentity::of(n.path));
-    let inputs: Vec<_> = inputs.iter().filter_map(|n| identify(n).map(|id| (n, id))).collect();
-    let outputs: Vec<_> = outputs.iter().filter_map(|n| identify(n).map(|id| (n, id))).collect();
+    let inputs: Vec<_> = inputs
+        .iter()
+        .filter_map(|n| identify(n).map(|id| (n, id)))
+        .collect();
+    let outputs: Vec<_> = outputs
+        .iter()
+        .filter_map(|n| identify(n).map(|id| (n, id)))
+        .collect();
     for (i, (out, out_id)) in outputs.iter().enumerate() {
         if let Some((input, _)) = inputs.iter().find(|(_, id)| id == out_id) {
             return Err(OverlapError::OutputIsInput {
@@ -111,8 +120,13 @@ impl FileIdentity {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
-        FileIdentity::Path(path.file_name().map_or(folder.clone(), |name| folder.join(name)))
+        let folder = folder
+            .canonicalize()
+            .unwrap_or_else(|_| folder.to_path_buf());
+        FileIdentity::Path(
+            path.file_name()
+                .map_or(folder.clone(), |name| folder.join(name)),
+        )
     }
 }
 
@@ -130,10 +144,21 @@ mod tests {
         std::os::unix::fs::symlink(&data, &linked).unwrap();
         let hard = dir.path().join("hard.csv");
         std::fs::hard_link(&data, &hard).unwrap();
-        for (name, out) in [("same name", &data), ("dotted", &dotted), ("symlink", &linked), ("hard link", &hard)] {
-            let err = ensure_distinct(&[NamedPath::new("--input", &data)], &[NamedPath::new("--output", out)])
-                .expect_err(name);
-            assert!(matches!(err, OverlapError::OutputIsInput { .. }), "{name}: {err}");
+        for (name, out) in [
+            ("same name", &data),
+            ("dotted", &dotted),
+            ("symlink", &linked),
+            ("hard link", &hard),
+        ] {
+            let err = ensure_distinct(
+                &[NamedPath::new("--input", &data)],
+                &[NamedPath::new("--output", out)],
+            )
+            .expect_err(name);
+            assert!(
+                matches!(err, OverlapError::OutputIsInput { .. }),
+                "{name}: {err}"
+            );
             assert!(err.to_string().contains("--output"), "{name}: {err}");
         }
         assert_eq!(std::fs::read_to_string(&data).unwrap(), "ts,v\n");
@@ -145,9 +170,18 @@ mod tests {
         let a = dir.path().join("ao.csv");
         let b = dir.path().join("sub").join("..").join("ao.csv");
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        let err = ensure_distinct(&[], &[NamedPath::new("--output", &a), NamedPath::new("--alerts", &b)])
-            .unwrap_err();
-        assert!(matches!(err, OverlapError::OutputsShareAFile { .. }), "{err}");
+        let err = ensure_distinct(
+            &[],
+            &[
+                NamedPath::new("--output", &a),
+                NamedPath::new("--alerts", &b),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, OverlapError::OutputsShareAFile { .. }),
+            "{err}"
+        );
         assert!(!a.exists(), "nothing is created by the check");
     }
 
@@ -158,7 +192,10 @@ mod tests {
         std::fs::write(&input, "ts,v\n").unwrap();
         let dash = Path::new("-");
         ensure_distinct(
-            &[NamedPath::new("--input", dash), NamedPath::new("rule file", &input)],
+            &[
+                NamedPath::new("--input", dash),
+                NamedPath::new("rule file", &input),
+            ],
             &[
                 NamedPath::new("--alerts", dash),
                 NamedPath::new("--output", &dir.path().join("out.csv")),

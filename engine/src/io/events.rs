@@ -41,7 +41,9 @@ impl InputFormat {
 ///
 /// The file cannot be opened.
 pub fn open_path(path: &str) -> std::io::Result<Box<dyn Read + Send>> {
-    let limited = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> { Box::new(LineLimit::new(r, MAX_LINE_BYTES)) };
+    let limited = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
+        Box::new(LineLimit::new(r, MAX_LINE_BYTES))
+    };
     if path == "-" {
         return Ok(limited(Box::new(std::io::stdin())));
     }

@@ -103,8 +103,15 @@ mod tests {
             for chunk in [1, 2, 5, 64] {
                 let err = read_all(text, 6, chunk).expect_err(name);
                 assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{name}");
-                let want = if name == "first line" { "line 1 " } else { "line 3 " };
-                assert!(err.to_string().contains(want), "{name}, chunk {chunk}: {err}");
+                let want = if name == "first line" {
+                    "line 1 "
+                } else {
+                    "line 3 "
+                };
+                assert!(
+                    err.to_string().contains(want),
+                    "{name}, chunk {chunk}: {err}"
+                );
             }
         }
     }

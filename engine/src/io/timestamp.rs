@@ -61,7 +61,9 @@ impl TimeFormat {
     pub fn parse(self, text: &str) -> Result<i64, TimeError> {
         let text = text.trim();
         let scaled = |scale: i64| -> Result<i64, TimeError> {
-            let v = text.parse::<i64>().map_err(|_| TimeError::WrongFormat(self))?;
+            let v = text
+                .parse::<i64>()
+                .map_err(|_| TimeError::WrongFormat(self))?;
             v.checked_mul(scale).ok_or(TimeError::OutOfRange)
         };
         let iso = || match parse_iso(text) {
@@ -137,7 +139,11 @@ fn parse_fractional_seconds(text: &str) -> Result<i64, TimeError> {
             Err(TimeError::OutOfRange)
         };
     };
-    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| TimeError::OutOfRange)? };
+    let whole: i128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| TimeError::OutOfRange)?
+    };
     let mut nanos: i128 = 0;
     for (i, c) in fraction.bytes().enumerate() {
         let d = i128::from(c - b'0');
@@ -212,26 +218,51 @@ mod tests {
     fn garbage_is_not_a_timestamp() {
         assert_eq!(TimeFormat::detect("yesterday"), None);
         let wrong = |f| Err(TimeError::WrongFormat(f));
-        assert_eq!(TimeFormat::Iso.parse("2014-13-01 00:00:00"), wrong(TimeFormat::Iso));
-        assert_eq!(TimeFormat::Seconds.parse("12.5.1"), wrong(TimeFormat::FractionalSeconds));
+        assert_eq!(
+            TimeFormat::Iso.parse("2014-13-01 00:00:00"),
+            wrong(TimeFormat::Iso)
+        );
+        assert_eq!(
+            TimeFormat::Seconds.parse("12.5.1"),
+            wrong(TimeFormat::FractionalSeconds)
+        );
         assert_eq!(TimeFormat::Iso.parse("1735689600"), wrong(TimeFormat::Iso));
-        assert_eq!(TimeFormat::Millis.parse("1735689600.5"), wrong(TimeFormat::Millis));
+        assert_eq!(
+            TimeFormat::Millis.parse("1735689600.5"),
+            wrong(TimeFormat::Millis)
+        );
     }
 
     #[test]
     fn fractional_seconds_are_exact_to_the_nanosecond() {
         let cases = [
             ("three quarters", "1735689600.75", 1_735_689_600_750_000_000),
-            ("nine digits", "1735689600.123456789", 1_735_689_600_123_456_789),
-            ("tenth digit rounds", "1735689600.0000000015", 1_735_689_600_000_000_002),
+            (
+                "nine digits",
+                "1735689600.123456789",
+                1_735_689_600_123_456_789,
+            ),
+            (
+                "tenth digit rounds",
+                "1735689600.0000000015",
+                1_735_689_600_000_000_002,
+            ),
             ("no whole part", ".5", 500_000_000),
             ("negative", "-1.25", -1_250_000_000),
             ("exponent", "1.5e3", 1_500_000_000_000),
         ];
         for (name, text, want) in cases {
-            assert_eq!(TimeFormat::FractionalSeconds.parse(text), Ok(want), "{name}");
+            assert_eq!(
+                TimeFormat::FractionalSeconds.parse(text),
+                Ok(want),
+                "{name}"
+            );
             // A seconds column (integer first row) takes a fraction later on.
-            assert_eq!(TimeFormat::Seconds.parse(text), Ok(want), "{name} in a seconds column");
+            assert_eq!(
+                TimeFormat::Seconds.parse(text),
+                Ok(want),
+                "{name} in a seconds column"
+            );
         }
     }
 
@@ -240,15 +271,29 @@ mod tests {
         for (name, format, text) in [
             ("ISO before 1677", TimeFormat::Iso, "1500-01-01T00:00:00Z"),
             ("ISO after 2262", TimeFormat::Iso, "2300-01-01 00:00:00"),
-            ("ISO in an epoch column", TimeFormat::Seconds, "2300-01-01T00:00:00Z"),
+            (
+                "ISO in an epoch column",
+                TimeFormat::Seconds,
+                "2300-01-01T00:00:00Z",
+            ),
             ("seconds", TimeFormat::Seconds, "99999999999"),
-            ("fractional seconds", TimeFormat::FractionalSeconds, "99999999999.5"),
+            (
+                "fractional seconds",
+                TimeFormat::FractionalSeconds,
+                "99999999999.5",
+            ),
         ] {
             assert_eq!(format.parse(text), Err(TimeError::OutOfRange), "{name}");
         }
-        assert_eq!(TimeFormat::detect("2300-01-01T00:00:00Z"), Some(TimeFormat::Iso));
+        assert_eq!(
+            TimeFormat::detect("2300-01-01T00:00:00Z"),
+            Some(TimeFormat::Iso)
+        );
         // An ISO row in an epoch column is read as what it is.
-        assert_eq!(TimeFormat::Seconds.parse("1970-01-01T00:00:01Z"), Ok(1_000_000_000));
+        assert_eq!(
+            TimeFormat::Seconds.parse("1970-01-01T00:00:01Z"),
+            Ok(1_000_000_000)
+        );
     }
 
     #[test]

@@ -72,6 +72,59 @@ impl TrainingPlan {
     pub fn is_empty(&self) -> bool {
         *self == TrainingPlan::default()
     }
+
+    /// The plan of a detector's training clauses.
+    pub fn of(clauses: &[Training]) -> TrainingPlan {
+        let mut training = TrainingPlan::default();
+        for t in clauses {
+            match *t {
+                Training::First(n, _) => training.first_events = Some(n),
+                Training::For(ns, _) => training.first_span = Some(ns),
+                Training::Refit(ns, _) => training.refit_every = Some(ns),
+            }
+        }
+        training
+    }
+
+    /// The parameters a detector described by `info` is created with, and what the
+    /// engine still withholds itself.
+    ///
+    /// A detector that trains itself (it has a `train` or `train_for` parameter) is
+    /// given the rule's `train on first N` / `train on <span>` as that parameter, unless
+    /// the rule sets it, and its own undetermined verdicts are the training: the engine
+    /// withholds nothing more, so `train = 100` with `train on 1d` trains on at most 100
+    /// events as the parameter's doc says. Other detectors are judged from the start and
+    /// the engine withholds their verdicts. `adr check` and every run go through this one
+    /// function, so what one accepts the other means the same way.
+    pub fn forward(
+        &self,
+        info: &adr_sdk::DetectorInfo,
+        params: &[(String, ParamValue)],
+    ) -> (Vec<(String, ParamValue)>, TrainingPlan) {
+        let mut params = params.to_vec();
+        let mut withheld = *self;
+        let has = |name: &str| info.params.iter().any(|p| p.name == name);
+        let set =
+            |params: &[(String, ParamValue)], name: &str| params.iter().any(|(n, _)| n == name);
+        if has("train") || has("train_for") {
+            if let Some(n) = self.first_events {
+                if has("train") && !set(&params, "train") {
+                    params.push((
+                        "train".into(),
+                        ParamValue::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                    ));
+                }
+                withheld.first_events = None;
+            }
+            if let Some(span) = self.first_span {
+                if has("train_for") && !set(&params, "train_for") {
+                    params.push(("train_for".into(), ParamValue::Duration(span)));
+                }
+                withheld.first_span = None;
+            }
+        }
+        (params, withheld)
+    }
 }
 
 /// One detector definition.
@@ -362,14 +415,7 @@ impl<'a> Planner<'a> {
         let mut detectors = Vec::new();
         for (_, item) in items(self.loaded) {
             let Item::Detector(d) = item else { continue };
-            let mut training = TrainingPlan::default();
-            for t in &d.training {
-                match *t {
-                    Training::First(n, _) => training.first_events = Some(n),
-                    Training::For(ns, _) => training.first_span = Some(ns),
-                    Training::Refit(ns, _) => training.refit_every = Some(ns),
-                }
-            }
+            let training = TrainingPlan::of(&d.training);
             detectors.push(DetectorPlan {
                 name: d.name.text.clone(),
                 qualified: format!("{}.{}", d.family.text, d.detector.text),

@@ -201,7 +201,8 @@ pub fn read_rule_text(path: &Path) -> std::io::Result<String> {
     }
     if !meta.is_file() {
         return Err(invalid(
-            "it is not a regular file (a device, FIFO or socket): rules are read only from files".into(),
+            "it is not a regular file (a device, FIFO or socket): rules are read only from files"
+                .into(),
         ));
     }
     let too_large = || {

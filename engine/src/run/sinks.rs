@@ -150,11 +150,13 @@ impl<W: Write> Sink for ScoredWriter<W> {
                 self.out.write_field(view.key_names.name(view.keys[i]))?;
             }
             for column in chunk.columns.iter().chain(&outcome.features) {
-                self.out.write_field(format_number(&mut buffer, column[i]))?;
+                self.out
+                    .write_field(format_number(&mut buffer, column[i]))?;
             }
             for s in &outcome.detectors {
                 self.out.write_field(format_number(&mut buffer, s.raw[i]))?;
-                self.out.write_field(format_number(&mut buffer, s.normalised[i]))?;
+                self.out
+                    .write_field(format_number(&mut buffer, s.normalised[i]))?;
                 self.out.write_field(s.verdict[i].as_str())?;
             }
             for column in &outcome.ensembles {

@@ -356,7 +356,7 @@ macro_rules! ecdf_detector {
             #[doc = concat!("Parameters of [`", stringify!($name), "`].")]
             pub struct $params {
                 /// Events each key trains on before it is judged.
-                train: usize = 1000, min >= 2;
+                train: usize = 1000, min >= 2, max <= 10_000_000;
                 /// Or train on the events of this first span of event time (at most `train`;
                 /// `train on 1h` in a rule sets it). Off when zero.
                 train_for: std::time::Duration = std::time::Duration::ZERO;

@@ -20,7 +20,7 @@ adr_sdk::params! {
     /// Parameters of [`Hbos`].
     pub struct HbosParams {
         /// Events each key trains on before it is judged.
-        train: usize = 1000, min >= 2;
+        train: usize = 1000, min >= 2, max <= 10_000_000;
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
@@ -28,7 +28,7 @@ adr_sdk::params! {
         /// before fitting and scoring (PyOD's benchmark does this outside the detector).
         standardise: bool = false;
         /// Bins per input.
-        n_bins: usize = 10, min >= 2;
+        n_bins: usize = 10, min >= 2, max <= 100_000;
         /// Added to each density before the logarithm, so an empty bin scores finitely.
         alpha: f64 = 0.1, min > 0.0;
         /// How far outside the bins (in bin widths) a value still takes the outer bin.

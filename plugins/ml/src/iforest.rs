@@ -26,7 +26,7 @@ adr_sdk::params! {
     /// Parameters of [`IsolationForest`].
     pub struct IsolationForestParams {
         /// Events each key trains on before it is judged.
-        train: usize = 1000, min >= 2;
+        train: usize = 1000, min >= 2, max <= 10_000_000;
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
@@ -34,9 +34,9 @@ adr_sdk::params! {
         /// before fitting and scoring (PyOD's benchmark does this outside the detector).
         standardise: bool = false;
         /// Trees in the forest.
-        trees: usize = 100, min >= 1;
+        trees: usize = 100, min >= 1, max <= 10_000;
         /// Training rows each tree is grown on.
-        max_samples: usize = 256, min >= 2;
+        max_samples: usize = 256, min >= 2, max <= 1_000_000;
         /// Share of the inputs each tree draws (without replacement) and splits on, at
         /// least one (scikit-learn's `max_features`).
         max_features: f64 = 1.0, min > 0.0, max <= 1.0;

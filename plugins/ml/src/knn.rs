@@ -28,7 +28,7 @@ adr_sdk::params! {
     /// Parameters of [`Knn`].
     pub struct KnnParams {
         /// Events each key trains on before it is judged (more than `k`).
-        train: usize = 1000, min >= 2;
+        train: usize = 1000, min >= 2, max <= 10_000_000;
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
@@ -36,7 +36,7 @@ adr_sdk::params! {
         /// before fitting and scoring (PyOD's benchmark does this outside the detector).
         standardise: bool = false;
         /// Neighbours.
-        k: usize = 5, min >= 1;
+        k: usize = 5, min >= 1, max <= 10_000;
         /// How the k distances make the score.
         method: KnnMethod = KnnMethod::Largest;
         /// The distance: `euclidean`, `manhattan` or `chebyshev`.

@@ -21,7 +21,7 @@ adr_sdk::params! {
     /// Parameters of [`Lof`].
     pub struct LofParams {
         /// Events each key trains on before it is judged (more than `k`).
-        train: usize = 1000, min >= 2;
+        train: usize = 1000, min >= 2, max <= 10_000_000;
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
@@ -29,7 +29,7 @@ adr_sdk::params! {
         /// before fitting and scoring (PyOD's benchmark does this outside the detector).
         standardise: bool = false;
         /// Neighbours.
-        k: usize = 20, min >= 1;
+        k: usize = 20, min >= 1, max <= 10_000;
         /// The distance: `euclidean`, `manhattan` or `chebyshev`.
         metric: Metric = Metric::Euclidean;
         /// Share of training events expected to be outliers: the alarm threshold is the

@@ -84,7 +84,7 @@ adr_sdk::params! {
     /// Parameters of [`OneClassSvm`].
     pub struct OneClassSvmParams {
         /// Events each key trains on before it is judged.
-        train: usize = 1000, min >= 2;
+        train: usize = 1000, min >= 2, max <= 10_000_000;
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
@@ -101,15 +101,15 @@ adr_sdk::params! {
         /// The solver stops when the largest violation of optimality is below this.
         tol: f64 = 0.001, min > 0.0;
         /// Memory for cached kernel columns while training, in MiB.
-        cache_mb: usize = 200, min >= 1;
+        cache_mb: usize = 200, min >= 1, max <= 65_536;
         /// Approximate, in time linear in the rows scored: solve the dual on a uniform
         /// sample of `sample` training rows, then project the decision function onto
         /// `components` of its support vectors (Nyström).
         approximate: bool = false;
         /// Training rows the approximate variant solves on.
-        sample: usize = 10000, min >= 2;
+        sample: usize = 10000, min >= 2, max <= 10_000_000;
         /// Kernel centres the approximate decision function keeps.
-        components: usize = 256, min >= 1;
+        components: usize = 256, min >= 1, max <= 100_000;
         /// Seed of the approximate variant's draws.
         seed: usize = 0;
         /// Share of training events expected to be outliers: the alarm threshold is the

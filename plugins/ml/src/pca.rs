@@ -25,14 +25,14 @@ adr_sdk::params! {
     /// Parameters of [`Pca`].
     pub struct PcaParams {
         /// Events each key trains on before it is judged.
-        train: usize = 1000, min >= 2;
+        train: usize = 1000, min >= 2, max <= 10_000_000;
         /// Or train on the events of this first span of event time (at most `train`;
         /// `train on 1h` in a rule sets it). Off when zero.
         train_for: std::time::Duration = std::time::Duration::ZERO;
         /// Principal axes kept, largest variance first (0: all).
-        n_components: usize = 0;
+        n_components: usize = 0, max <= 10_000;
         /// Of those, how many of the last (lowest-variance) ones score (0: all kept).
-        n_selected: usize = 0;
+        n_selected: usize = 0, max <= 10_000;
         /// Divide each distance by its axis's share of the variance.
         weighted: bool = true;
         /// Standardise each input with the training rows' mean and deviation first.

@@ -272,7 +272,7 @@ impl<M: Model> Trained<M> {
             standardise: training.standardise,
             started: None,
             d,
-            buffer: Vec::with_capacity(train.min(1 << 20) * d),
+            buffer: Vec::with_capacity(train.min(1 << 12) * d),
             fitted: None,
             row: vec![0.0; d],
         }

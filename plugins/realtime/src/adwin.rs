@@ -23,13 +23,13 @@ adr_sdk::params! {
         /// Confidence (δ): smaller means fewer, surer changes.
         delta: f64 = 0.002, min > 0.0, max < 1.0;
         /// Points between tests of the window.
-        clock: usize = 32, min >= 1;
+        clock: usize = 32, min >= 1, max <= 10_000_000;
         /// Buckets of each size before two merge (memory is O(this · log n)).
-        max_buckets: usize = 5, min >= 2;
+        max_buckets: usize = 5, min >= 2, max <= 10_000;
         /// Points each part of a cut must hold.
-        min_window: usize = 5, min >= 1;
+        min_window: usize = 5, min >= 1, max <= 10_000_000;
         /// Points before the first test.
-        grace: usize = 10, min >= 1;
+        grace: usize = 10, min >= 1, max <= 10_000_000;
         /// After a change: `reset` the window (River) or `shrink` it (the paper).
         on_change: OnChange = OnChange::Reset;
     }

@@ -27,11 +27,11 @@ adr_sdk::params! {
         prior_rate: f64 = 1.0, min > 0.0;
         /// Points of a new segment seen before its change is reported: the report comes on
         /// the segment's `confirm`-th point, when the most probable run length is `confirm`.
-        confirm: usize = 5, min >= 1;
+        confirm: usize = 5, min >= 1, max <= 10_000_000;
         /// Run lengths whose posterior probability falls below this are dropped.
         prune: f64 = 1e-9, min >= 0.0, max < 1.0;
         /// At most this many run lengths are kept (the least probable go first).
-        max_runs: usize = 1000, min >= 2;
+        max_runs: usize = 1000, min >= 2, max <= 1_000_000;
     }
 }
 

@@ -19,6 +19,10 @@ adr_sdk::param_choice! {
     }
 }
 
+/// The most nodes a key's trees may have (trees × 2^(height+1)): 2^24, about 235 MB. Each
+/// parameter's own limit allowed 1000 trees of height 20, two billion nodes.
+const MAX_FOREST_NODES: usize = 1 << 24;
+
 adr_sdk::params! {
     /// Parameters of [`HalfSpaceTrees`].
     pub struct HalfSpaceTreesParams {
@@ -27,7 +31,7 @@ adr_sdk::params! {
         /// Depth of each tree (2^(height+1) − 1 nodes).
         height: usize = 8, min >= 1, max <= 20;
         /// Points per mass window.
-        window: usize = 250, min >= 2;
+        window: usize = 250, min >= 2, max <= 10_000_000;
         /// Where the input ranges come from: `first_window` or `unit`.
         limits: Limits = Limits::FirstWindow;
         /// Seed of the random splits.
@@ -307,6 +311,19 @@ NaN/inf input: undetermined, not learnt. Ranges: the first window's (`first_wind
     const INPUTS: Arity = Arity::AtLeast(1);
 
     fn new(params: HalfSpaceTreesParams, inputs: &[String]) -> Result<Self, DetectorError> {
+        // Trees are built whole: 2^(height+1) nodes each, about 14 bytes a node.
+        let nodes = params.trees << (params.height + 1);
+        if nodes > MAX_FOREST_NODES {
+            return Err(DetectorError::new(
+                ErrorKind::InvalidParams,
+                format!(
+                    "trees × 2^(height+1) = {} × 2^{} = {nodes} nodes, more than the \
+                     {MAX_FOREST_NODES} (about 235 MB) a key's trees may hold: lower trees or height",
+                    params.trees,
+                    params.height + 1
+                ),
+            ));
+        }
         let width = inputs.len().max(1);
         let mut d = HalfSpaceTrees {
             params,

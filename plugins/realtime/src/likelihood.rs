@@ -15,11 +15,11 @@ adr_sdk::params! {
     /// Parameters of [`Likelihood`].
     pub struct LikelihoodParams {
         /// Points averaged into the recent level (the point itself and those before it).
-        short: usize = 10, min >= 1;
+        short: usize = 10, min >= 1, max <= 10_000_000;
         /// Points before the current one whose mean and deviation are the reference.
-        long: usize = 8640, min >= 2;
+        long: usize = 8640, min >= 2, max <= 10_000_000;
         /// Points the reference must hold before a point is judged.
-        min_points: usize = 100, min >= 2;
+        min_points: usize = 100, min >= 2, max <= 10_000_000;
         /// Tail probability at the alarm: the recent level is an anomaly when a normal
         /// one would exceed it with at most this probability.
         q: f64 = 1e-3, min > 0.0, max < 1.0;

@@ -15,7 +15,7 @@ adr_sdk::params! {
         /// this share of the window is as extreme.
         q: f64 = 0.01, min > 0.0, max < 1.0;
         /// Points the tail is taken from (the last ones before the point).
-        window: usize = 1000, min >= 2;
+        window: usize = 1000, min >= 2, max <= 10_000_000;
         /// Points the window must hold before a point is judged; 0 means 1/q.
         min_points: usize = 0;
         /// Which tail: `upper`, `lower` or `both`.

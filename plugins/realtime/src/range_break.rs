@@ -18,7 +18,7 @@ adr_sdk::params! {
         /// fraction of that range (HTM's spatial tolerance).
         tolerance: f64 = 0.05, min > 0.0;
         /// Earlier values the range is taken over: the last `memory`, or all of them (0).
-        memory: usize = 0, max <= 100_000_000;
+        memory: usize = 0, max <= 10_000_000;
         /// Values learnt before any is judged (undetermined): the first values of a series
         /// widen its range almost every time, and would each alarm.
         warmup: usize = 100;

@@ -14,7 +14,7 @@ adr_sdk::params! {
         /// Trees.
         trees: usize = 20, min >= 1, max <= 10000;
         /// Points each tree keeps (the oldest is forgotten first).
-        size: usize = 256, min >= 2;
+        size: usize = 256, min >= 2, max <= 1_000_000;
         /// Consecutive events that make one point (a shingle); with several inputs the
         /// point is `shingle` rows of them.
         shingle: usize = 1, min >= 1, max <= 1024;
@@ -26,6 +26,12 @@ adr_sdk::params! {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// The most point values a key's forest may hold (trees × size × point width): 2^23, with
+/// bounding boxes and nodes about 2 GB. The per-parameter limits alone allowed
+/// `trees = 10000, size = 100000`, which grew past the machine's memory on four
+/// thousand events.
+const MAX_FOREST_VALUES: usize = 1 << 23;
 
 /// One random cut tree over a sliding window of points, nodes in an arena.
 #[derive(Debug, Clone)]
@@ -392,7 +398,24 @@ scores equal the per-event ones). Memory: trees · size points.";
     const INPUTS: Arity = Arity::AtLeast(1);
 
     fn new(params: RandomCutForestParams, inputs: &[String]) -> Result<Self, DetectorError> {
-        Ok(Self::fresh(params, inputs.len().max(1)))
+        let width = inputs.len().max(1);
+        // Every tree keeps `size` points of `shingle × inputs` values, as a leaf and an
+        // internal node each with a bounding box: about 40 + 16·dims bytes a point.
+        let values =
+            (params.trees as u128) * (params.size as u128) * ((params.shingle * width) as u128);
+        if values > MAX_FOREST_VALUES as u128 {
+            return Err(DetectorError::new(
+                ErrorKind::InvalidParams,
+                format!(
+                    "trees × size × point width = {} × {} × {} = {values} values, more than the \
+                     {MAX_FOREST_VALUES} (about 1 GB) a key's forest may hold: lower trees or size",
+                    params.trees,
+                    params.size,
+                    params.shingle * width
+                ),
+            ));
+        }
+        Ok(Self::fresh(params, width))
     }
 
     fn score(&mut self, frame: &Frame<'_>, out: &mut ScoresMut<'_>) -> Result<(), DetectorError> {

@@ -15,19 +15,19 @@ adr_sdk::params! {
         /// Risk: the probability of a normal point beyond the threshold.
         q: f64 = 1e-4, min > 0.0, max < 1.0;
         /// Points of the calibration (undetermined), after the `depth` window has filled.
-        init: usize = 1000, min >= 10;
+        init: usize = 1000, min >= 10, max <= 10_000_000;
         /// Quantile of the calibration points above which points are peaks (t).
         level: f64 = 0.98, min > 0.0, max < 1.0;
         /// DSPOT: judge each point's difference from the mean of the last `depth` normal
         /// points, so the threshold follows a drifting level; 0 is plain SPOT.
-        depth: usize = 0;
+        depth: usize = 0, max <= 10_000_000;
         /// Which tail: `upper`, `lower` or `both` (a threshold per tail).
         side: Side = Side::Upper;
         /// New peaks between refits of the tail; 0 refits when the peaks have grown by a
         /// tenth since the last fit (1 refits on every peak, as the paper).
         refit: usize = 0;
         /// Peaks kept per tail (the oldest go first, and the count of points with them).
-        max_peaks: usize = 10000, min >= 10;
+        max_peaks: usize = 10000, min >= 10, max <= 10_000_000;
         /// Learn alarms too. The paper does not, which censors the top of the tail: on
         /// normal noise at q = 1e-3 that gives over 3× the false alarms (a unit test asserts
         /// it); `false` is the paper's rule, for streams whose alarms are mostly real.

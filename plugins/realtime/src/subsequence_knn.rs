@@ -224,12 +224,12 @@ realtime.likelihood(...)`) to alarm on what is unusual for the series.";
     fn new(params: SubsequenceKnnParams, _inputs: &[String]) -> Result<Self, DetectorError> {
         let keep = 2 * params.length + params.memory + 1;
         Ok(SubsequenceKnn {
-            points: Vec::with_capacity(2 * keep),
+            points: Vec::with_capacity((2 * keep).min(1 << 12)),
             seen: 0,
             distances: vec![0.0; params.memory],
             refresh: 0,
             raws: Welford::default(),
-            scratch: Vec::with_capacity(params.memory),
+            scratch: Vec::new(),
             params,
         })
     }

@@ -14,7 +14,7 @@ adr_sdk::params! {
         /// the points of the last span of event time up to it, or `batch`: the whole batch.
         window: Window = Window::Count(100), min >= 3;
         /// The most outliers the test looks for (Rosner's r).
-        max_outliers: usize = 10, min >= 1;
+        max_outliers: usize = 10, min >= 1, max <= 100_000;
         /// Significance level of the test.
         alpha: f64 = 0.05, min > 0.0, max < 1.0;
         /// Points a time window must hold before its newest point is tested.

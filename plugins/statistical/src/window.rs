@@ -49,8 +49,10 @@ pub(crate) const REBUILD_EVERY: u64 = 256;
 
 impl Points {
     pub(crate) fn new(window: Window) -> Self {
+        // The window grows with the points it holds: a count (up to ten million) only
+        // bounds it, and a key that sees few events never pays for the rest.
         let cap = match window {
-            Window::Count(n) => n + 1,
+            Window::Count(n) => n.min(1024) + 1,
             _ => 64,
         };
         Points {

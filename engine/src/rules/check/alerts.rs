@@ -39,12 +39,18 @@ impl Checker<'_> {
             }
             if let Some((level, hold)) = &a.when {
                 self.check_level(level);
-                if let Some(Hold::Events(0)) = hold {
-                    self.push(Diagnostic::new(
-                        Code::VoteRange,
-                        a.span,
-                        "an alert must hold for at least 1 event",
-                    ));
+                let problem = match hold {
+                    Some(Hold::Events(0)) => Some("an alert must hold for at least 1 event"),
+                    Some(Hold::Events(n)) if *n > i64::MAX as u64 => {
+                        Some("an alert can hold for at most 9223372036854775807 events")
+                    }
+                    Some(Hold::Duration(ns)) if *ns <= 0 || *ns == i64::MAX => {
+                        Some("an alert's hold must be a duration from 1ns to 292 years")
+                    }
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    self.push(Diagnostic::new(Code::VoteRange, a.span, problem));
                 }
             }
             for g in &a.group_by {

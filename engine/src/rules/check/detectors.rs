@@ -8,7 +8,7 @@ use super::Checker;
 use crate::rules::ast::*;
 use crate::rules::codes::Code;
 use crate::rules::diagnostic::Diagnostic;
-use crate::rules::plan::param_value;
+use crate::rules::plan::{param_value, TrainingPlan};
 
 impl Checker<'_> {
     /// Looks `family.detector` up and checks `params` against its schema; its info if found.
@@ -142,9 +142,49 @@ impl Checker<'_> {
         info.cloned()
     }
 
+    /// Creates the detector a definition that passed every other check describes, with
+    /// exactly the parameters a run gives it ([`TrainingPlan::forward`]), so that what a
+    /// detector refuses as a whole (one parameter against another, sizes its state cannot
+    /// afford) is refused here, before anything runs, as it would be at run time.
+    fn check_creation(&mut self, d: &DetectorDef, info: &adr_sdk::DetectorInfo) {
+        let params: Vec<_> = d
+            .params
+            .iter()
+            .map(|(n, v)| (n.text.clone(), param_value(self.resolve(v))))
+            .collect();
+        let (params, _) = TrainingPlan::of(&d.training).forward(info, &params);
+        let inputs: Vec<String> = d.inputs.iter().map(|n| n.text.clone()).collect();
+        let qualified = format!("{}.{}", d.family.text, d.detector.text);
+        let mut refused = self.registry.create(&qualified, &params, &inputs).err();
+        if let (None, Some(t)) = (&refused, &d.threshold) {
+            let params: Vec<_> = t
+                .params
+                .iter()
+                .map(|(n, v)| (n.text.clone(), param_value(self.resolve(v))))
+                .collect();
+            let qualified = format!("{}.{}", t.family.text, t.detector.text);
+            refused = self
+                .registry
+                .create(&qualified, &params, &[format!("{}.score", d.name.text)])
+                .err();
+        }
+        if let Some(e) = refused {
+            self.push(
+                Diagnostic::new(
+                    Code::InvalidParam,
+                    d.span,
+                    format!("`{}` cannot be created: {}", d.name.text, e.message()),
+                )
+                .label("refused by the detector"),
+            );
+        }
+    }
+
     pub(super) fn check_detectors(&mut self) {
         for d in self.detectors.clone() {
-            if let Some(info) = self.check_call(&d.family, &d.detector, &d.params) {
+            let before = self.diagnostics.len();
+            let info = self.check_call(&d.family, &d.detector, &d.params);
+            if let Some(info) = &info {
                 if !info.inputs.accepts(d.inputs.len()) {
                     let span = Span {
                         file: d.inputs[0].span.file,
@@ -191,20 +231,39 @@ impl Checker<'_> {
             }
             let mut kinds = HashSet::new();
             for t in &d.training {
-                let (kind, span, bad) = match t {
-                    Training::First(n, s) => ("train", *s, *n == 0),
-                    Training::For(ns, s) => ("train", *s, *ns <= 0),
-                    Training::Refit(ns, s) => ("refit", *s, *ns <= 0),
+                let (kind, span, problem) = match *t {
+                    Training::First(0, s) => (
+                        "train",
+                        s,
+                        Some("`train on first` needs at least one event"),
+                    ),
+                    Training::First(n, s) if n > i64::MAX as u64 => (
+                        "train",
+                        s,
+                        Some("`train on first` takes at most 9223372036854775807 events"),
+                    ),
+                    Training::First(_, s) => ("train", s, None),
+                    Training::For(ns, s) if ns <= 0 => {
+                        ("train", s, Some("a training span must be more than zero"))
+                    }
+                    Training::For(i64::MAX, s) => (
+                        "train",
+                        s,
+                        Some("a training span must be shorter than 292 years"),
+                    ),
+                    Training::For(_, s) => ("train", s, None),
+                    Training::Refit(ns, s) if ns <= 0 => {
+                        ("refit", s, Some("`refit every` must be more than zero"))
+                    }
+                    Training::Refit(i64::MAX, s) => (
+                        "refit",
+                        s,
+                        Some("`refit every` must be shorter than 292 years"),
+                    ),
+                    Training::Refit(_, s) => ("refit", s, None),
                 };
-                if bad {
-                    self.push(
-                        Diagnostic::new(
-                            Code::Training,
-                            span,
-                            "a training span must be more than zero",
-                        )
-                        .label("empty training"),
-                    );
+                if let Some(problem) = problem {
+                    self.push(Diagnostic::new(Code::Training, span, problem).label("here"));
                 }
                 if !kinds.insert(kind) {
                     self.push(Diagnostic::new(
@@ -213,6 +272,12 @@ impl Checker<'_> {
                         format!("`{kind}` is given twice for `{}`", d.name.text),
                     ));
                 }
+            }
+            let clean = !self.diagnostics[before..]
+                .iter()
+                .any(|x| x.level == crate::rules::diagnostic::Level::Error);
+            if let (true, Some(info)) = (clean, &info) {
+                self.check_creation(&d, info);
             }
         }
     }

@@ -32,9 +32,9 @@ enum Lit {
 impl Lit {
     fn describe(self) -> &'static str {
         match self {
-            Lit::Window => "a window: a count of points or a duration",
-            Lit::Count => "a count of at least 1",
-            Lit::Number => "a number",
+            Lit::Window => "a window: a count of points (1 to 10000000) or a duration",
+            Lit::Count => "a count from 1 to 10000000",
+            Lit::Number => "a finite number",
             Lit::Fraction => "a number in (0, 1]",
         }
     }
@@ -226,7 +226,41 @@ impl Checker<'_> {
                         Some(&lit) => self.check_literal_arg(f.name, i, arg, lit),
                     }
                 }
+                if f.name == "clip" && args.len() == 3 {
+                    self.check_clip_bounds(&args[1], &args[2], *span);
+                }
             }
+        }
+    }
+
+    /// `clip(x, lo, hi)` with `lo > hi` would clip every value to one of the two.
+    fn check_clip_bounds(&mut self, lo: &Expr, hi: &Expr, span: Span) {
+        let number = |this: &mut Self, e: &Expr| match this.literal_kind(e) {
+            Some(ValueKind::Int(v)) => Some(v as f64),
+            Some(ValueKind::Float(v)) => Some(v),
+            _ => None,
+        };
+        if let (Some(a), Some(b)) = (number(self, lo), number(self, hi)) {
+            if a > b {
+                self.push(
+                    Diagnostic::new(
+                        Code::ArgumentType,
+                        span,
+                        format!("`clip`'s lower bound {a} is above its upper bound {b}"),
+                    )
+                    .label("the bounds are the wrong way round")
+                    .note("clip(x, lo, hi) keeps x within lo ..= hi"),
+                );
+            }
+        }
+    }
+
+    /// The value of a literal argument or a constant, without marking anything used.
+    fn literal_kind(&mut self, arg: &Expr) -> Option<ValueKind> {
+        match arg {
+            Expr::Value(v) => Some(self.resolve(v)),
+            Expr::Name(n) => self.consts.get(&n.text).map(|c| c.kind.clone()),
+            _ => None,
         }
     }
 
@@ -240,10 +274,12 @@ impl Checker<'_> {
             _ => None,
         };
         let ok = match (lit, &kind) {
-            (Lit::Window, Some(ValueKind::Int(n))) => *n >= 1,
+            (Lit::Window | Lit::Count, Some(ValueKind::Int(n))) => {
+                (1..=adr_sdk::params::MAX_WINDOW_COUNT as i64).contains(n)
+            }
             (Lit::Window, Some(ValueKind::Duration(ns))) => *ns > 0,
-            (Lit::Count, Some(ValueKind::Int(n))) => *n >= 1,
-            (Lit::Number, Some(ValueKind::Int(_) | ValueKind::Float(_))) => true,
+            (Lit::Number, Some(ValueKind::Int(_))) => true,
+            (Lit::Number, Some(ValueKind::Float(v))) => v.is_finite(),
             (Lit::Fraction, Some(ValueKind::Float(v))) => *v > 0.0 && *v <= 1.0,
             (Lit::Fraction, Some(ValueKind::Int(1))) => true,
             _ => false,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::features::State;
 use super::identity::Identities;
-use super::plan::{DetectorPlan, Member, Plan};
+use super::plan::{DetectorPlan, Member, Plan, TrainingPlan};
 use crate::io::timestamp::format_rfc3339;
 use crate::io::UnsortedPolicy;
 use crate::plugins::Registry;
@@ -168,6 +168,9 @@ struct KeyDetector {
     seen: u64,
     /// Time of the first event since it was (re)built.
     started: Option<i64>,
+    /// The training the engine withholds verdicts for (what the detector does not do
+    /// itself, see [`TrainingPlan::forward`]).
+    withheld: TrainingPlan,
 }
 
 /// A plan being evaluated: per-key state for features, detectors and alerts.
@@ -603,11 +606,13 @@ impl Evaluator {
 impl KeyDetector {
     /// A fresh detector for one key, with its threshold's detector.
     fn new(registry: &Registry, d: &DetectorPlan) -> Result<KeyDetector, EvalError> {
+        let (handle, withheld) = create(registry, d)?;
         Ok(KeyDetector {
-            handle: create(registry, d)?,
+            handle,
             threshold: create_threshold(registry, d)?,
             seen: 0,
             started: None,
+            withheld,
         })
     }
 }
@@ -631,21 +636,17 @@ fn create_threshold(
         .transpose()
 }
 
-fn create(registry: &Registry, d: &DetectorPlan) -> Result<DetectorHandle, EvalError> {
-    let mut params = d.params.clone();
-    if let Ok((_, info)) = registry.find(&d.qualified) {
-        let takes = |name: &str| {
-            info.params.iter().any(|p| p.name == name) && !d.params.iter().any(|(n, _)| n == name)
-        };
-        if let Some(n) = d.training.first_events.filter(|_| takes("train")) {
-            params.push(("train".into(), adr_sdk::ParamValue::Int(n as i64)));
-        }
-        if let Some(span) = d.training.first_span.filter(|_| takes("train_for")) {
-            params.push(("train_for".into(), adr_sdk::ParamValue::Duration(span)));
-        }
-    }
+fn create(
+    registry: &Registry,
+    d: &DetectorPlan,
+) -> Result<(DetectorHandle, TrainingPlan), EvalError> {
+    let (params, withheld) = match registry.find(&d.qualified) {
+        Ok((_, info)) => d.training.forward(info, &d.params),
+        Err(_) => (d.params.clone(), d.training),
+    };
     registry
         .create(&d.qualified, &params, &d.input_names)
+        .map(|handle| (handle, withheld))
         .map_err(|source| EvalError::Create {
             detector: d.name.clone(),
             qualified: d.qualified.clone(),
@@ -662,7 +663,7 @@ fn score_key(
     mut out: adr_sdk::ScoresMut<'_>,
 ) -> Result<(), DetectorError> {
     let n = timestamps.len();
-    let training = plan.training;
+    let training = state.withheld;
     let mut start = 0;
     while start < n {
         let mut end = n;
