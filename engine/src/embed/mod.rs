@@ -464,9 +464,11 @@ impl Engine {
         self.release(true)?;
         self.stop_worker();
         let mut problems = Vec::new();
+        let mut deliveries = Vec::new();
         for sink in &mut self.sinks {
             sink.finish().map_err(crate::run::RunError::Output)?;
             problems.extend(sink.problems());
+            deliveries.extend(sink.deliveries());
         }
         let evaluator = &self.evaluator;
         let plan = evaluator.plan();
@@ -498,6 +500,7 @@ impl Engine {
             rows_per_second: self.rows as f64 / seconds.max(1e-9),
             reloads: lock(&self.shared.status).clone(),
             problems,
+            deliveries,
         })
     }
 

@@ -449,16 +449,31 @@ mod tests {
 
     #[test]
     fn every_bad_input_gets_a_message_naming_where() {
-        let cases: [(&str, &str, &str); 6] = [
+        let long = format!("ts,value\n1,{}\n", "9x".repeat(100));
+        let long_want = format!(
+            "row 1 (line 2), column `value`: `{}… (200 bytes)` is not a number",
+            "9x".repeat(40)
+        );
+        let cases: [(&str, &str, &str); 11] = [
             ("empty", "", "the input is empty: expected a header row naming the columns"),
             ("missing column", "ts,valeu\n1,2\n", "column `value` is not in the header (did you mean `valeu`?); columns: ts, valeu"),
             ("not a number", "ts,value\n1,2\n2,abc\n", "row 2 (line 3), column `value`: `abc` is not a number"),
-            ("bad timestamp", "ts,value\n2024-01-01T00:00:00Z,1\nlater,2\n", "row 2 (line 3), column `ts`: `later` is not a timestamp (expected ISO-8601 such as 2024-01-15T10:30:00Z, or epoch seconds/milliseconds)"),
+            ("bad first timestamp", "ts,value\nlater,2\n", "row 1 (line 2), column `ts`: `later` is not a timestamp (expected ISO-8601 such as 2024-01-15T10:30:00Z, or epoch seconds/milliseconds)"),
+            ("bad timestamp", "ts,value\n2024-01-01T00:00:00Z,1\nlater,2\n", "row 2 (line 3), column `ts`: `later` is not a timestamp in the column's format (ISO-8601 text, from its first row)"),
+            ("epoch in an ISO column", "ts,value\n2024-01-01T00:00:00Z,1\n1735689600,2\n", "row 2 (line 3), column `ts`: `1735689600` is not a timestamp in the column's format (ISO-8601 text, from its first row)"),
+            ("time out of range", "ts,value\n2300-01-01T00:00:00Z,1\n", "row 1 (line 2), column `ts`: `2300-01-01T00:00:00Z` is outside the years 1677 to 2262 that timestamps can hold"),
+            ("duplicate column", "ts,v, v\n1,2,3\n", "columns 2 and 3 of the header are both named `v`: rename one (a column is found by its name)"),
+            ("long cell", long.as_str(), long_want.as_str()),
             ("unsorted", "ts,value\n100,1\n50,2\n", "row 2 (line 3): timestamp 1970-01-01T00:00:50Z is earlier than the previous row's 1970-01-01T00:01:40Z; timestamps must not decrease (sort the file, or pass --allow-unsorted to score in file order)"),
             ("ragged", "ts,value\n1,2\n2,3,4\n", "line 3: the row has 3 fields, the header has 2"),
         ];
         for (name, text, want) in cases {
-            let err = read_all(text, &["value"]).unwrap_err();
+            let column = if name == "duplicate column" {
+                "v"
+            } else {
+                "value"
+            };
+            let err = read_all(text, &[column]).unwrap_err();
             assert_eq!(err.to_string(), want, "{name}");
         }
     }

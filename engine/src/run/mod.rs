@@ -13,6 +13,7 @@ use crate::rules::plan::Plan;
 
 pub mod explain;
 pub mod notify;
+pub mod outbox;
 pub mod reorder;
 pub mod sinks;
 pub mod testing;
@@ -90,6 +91,11 @@ pub trait Sink {
 
     /// Problems to report at the end, one line each (failed deliveries, say).
     fn problems(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What happened to deliveries to outside targets (webhooks), per target.
+    fn deliveries(&self) -> Vec<outbox::DeliveryStats> {
         Vec::new()
     }
 }
@@ -181,6 +187,9 @@ pub struct RunSummary {
     pub reloads: crate::reload::ReloadStatus,
     /// What the sinks had to report (failed notification deliveries).
     pub problems: Vec<String>,
+    /// Deliveries to outside targets (webhooks): delivered, retried, failed, dropped and
+    /// circuit openings per target.
+    pub deliveries: Vec<outbox::DeliveryStats>,
 }
 
 impl RunSummary {

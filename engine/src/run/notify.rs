@@ -2,14 +2,17 @@
 //! (JSON lines appended) and `webhook("url")` (a JSON POST).
 //!
 //! A delivery that fails is counted and reported once per target, and the alert is still
-//! on the run's alert output: a broken target loses no alert.
+//! on the run's alert output: a broken target loses no alert. Webhooks are delivered off
+//! the event path, each through its own bounded queue with retries and a circuit breaker
+//! ([`outbox`](super::outbox)): a target that never answers costs the run nothing but the
+//! grace period at its end.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
+use super::outbox::{DeliveryStats, Policy, Target, Webhook};
 use super::sinks::alert_json;
 use super::{BatchView, Sink};
 use crate::io::timestamp::format_rfc3339;
@@ -18,11 +21,12 @@ use crate::rules::plan::NotifyPlan;
 /// Delivers fired alerts to their rules' targets.
 pub struct Notifier {
     files: HashMap<PathBuf, File>,
-    agent: ureq::Agent,
+    webhooks: HashMap<String, Target>,
+    policy: Policy,
     log: Box<dyn FnMut(&str) + Send>,
-    /// Deliveries made.
+    /// Deliveries made to log and file targets.
     pub delivered: u64,
-    /// Deliveries that failed, with the first error of each target.
+    /// Log and file deliveries that failed, with the first error of each target.
     pub failed: HashMap<String, (u64, String)>,
 }
 
@@ -38,17 +42,26 @@ impl std::fmt::Debug for Notifier {
 impl Notifier {
     /// A notifier writing `log` targets through `log` (one line per alert).
     pub fn new(log: impl FnMut(&str) + Send + 'static) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        Self::with_policy(log, Policy::default())
+    }
+
+    /// The same, delivering webhooks as `policy` says.
+    pub fn with_policy(log: impl FnMut(&str) + Send + 'static, policy: Policy) -> Self {
         Notifier {
             files: HashMap::new(),
-            agent,
+            webhooks: HashMap::new(),
+            policy,
             log: Box::new(log),
             delivered: 0,
             failed: HashMap::new(),
         }
+    }
+
+    /// What happened to each webhook's deliveries.
+    pub fn webhook_stats(&self) -> Vec<DeliveryStats> {
+        let mut stats: Vec<_> = self.webhooks.values().map(Target::stats).collect();
+        stats.sort_by(|a, b| a.target.cmp(&b.target));
+        stats
     }
 
     fn deliver(
@@ -76,13 +89,19 @@ impl Notifier {
                 };
                 writeln!(file, "{doc}").map_err(|e| e.to_string())
             }
-            NotifyPlan::Webhook(url) => self
-                .agent
-                .post(url)
-                .header("Content-Type", "application/json")
-                .send(doc.to_string())
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            NotifyPlan::Webhook(url) => {
+                let target = match self.webhooks.get_mut(url) {
+                    Some(t) => t,
+                    None => {
+                        let webhook = Webhook::new(url.clone(), self.policy.timeout);
+                        let t = Target::start(describe(target), webhook, self.policy)
+                            .map_err(|e| format!("cannot start its delivery thread: {e}"))?;
+                        self.webhooks.entry(url.clone()).or_insert(t)
+                    }
+                };
+                target.offer(doc.to_string());
+                Ok(())
+            }
         }
     }
 
@@ -95,6 +114,11 @@ impl Notifier {
                 format!("{n} alert deliveries to {target} failed; first error: {first}")
             })
             .collect();
+        lines.extend(
+            self.webhook_stats()
+                .iter()
+                .filter_map(DeliveryStats::problem),
+        );
         lines.sort();
         lines
     }
@@ -111,6 +135,10 @@ fn describe(target: &NotifyPlan) -> String {
 impl Sink for Notifier {
     fn problems(&self) -> Vec<String> {
         self.failures()
+    }
+
+    fn deliveries(&self) -> Vec<DeliveryStats> {
+        self.webhook_stats()
     }
 
     fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
@@ -155,6 +183,12 @@ impl Sink for Notifier {
         for f in self.files.values_mut() {
             f.flush()?;
         }
+        // Every target's grace period runs at once: finishing costs one, not one each.
+        std::thread::scope(|scope| {
+            for target in self.webhooks.values_mut() {
+                scope.spawn(|| target.finish());
+            }
+        });
         Ok(())
     }
 }
