@@ -7,7 +7,8 @@
 //!
 //! - **Retries** with exponential backoff ([`Policy::retries`], from
 //!   [`Policy::backoff`]), for errors that a retry can cure (connection errors, timeouts,
-//!   5xx and 429 answers); a 4xx answer is final.
+//!   5xx and 429 answers); a 4xx answer is final. Once the run is finishing, each message
+//!   still queued gets one try.
 //! - **Circuit breaker**: after [`Policy::trip_after`] deliveries in a row have failed, the
 //!   target is not tried for [`Policy::open_for`]; messages offered meanwhile are dropped
 //!   and counted. Then one delivery is tried: success closes the circuit, failure opens it
@@ -171,13 +172,23 @@ impl Counters {
             .is_some_and(|t| now >= t)
     }
 
-    /// Sleeps `d`, or less if the grace period ends first; false if it has ended.
+    /// Waits `d` before a retry; false, without waiting, once the run is finishing: what
+    /// is still queued then gets one try each, so that a failing target cannot hold the
+    /// end of a run with its backoff.
     fn sleep(&self, d: Duration) -> bool {
-        let stop = *self.stop_after.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let until = stop.map_or(now + d, |s| s.min(now + d));
-        std::thread::sleep(until.saturating_duration_since(now));
-        !self.stopped(Instant::now())
+        if self
+            .stop_after
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return false;
+        }
+        std::thread::sleep(d);
+        self.stop_after
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 }
 
@@ -443,7 +454,14 @@ mod tests {
         ok(s);
     }
 
-    fn run(url: String, messages: usize, policy: Policy) -> (DeliveryStats, Duration) {
+    /// Offers `messages` to a webhook at `url`, lets the worker run for `before_finish`,
+    /// then finishes.
+    fn run_for(
+        url: String,
+        messages: usize,
+        policy: Policy,
+        before_finish: Duration,
+    ) -> (DeliveryStats, Duration) {
         let mut target = Target::start(
             format!("webhook({url})"),
             Webhook::new(url, policy.timeout),
@@ -459,8 +477,24 @@ mod tests {
             offered < Duration::from_millis(50),
             "offering waited {offered:?}"
         );
+        std::thread::sleep(before_finish);
         target.finish();
         (target.stats(), started.elapsed())
+    }
+
+    fn run(url: String, messages: usize, policy: Policy) -> (DeliveryStats, Duration) {
+        run_for(url, messages, policy, Duration::ZERO)
+    }
+
+    #[test]
+    fn finishing_gives_each_queued_message_one_try_without_backoff() {
+        let policy = Policy {
+            backoff: Duration::from_secs(10),
+            ..quick()
+        };
+        let (stats, took) = run(server(1000, error_500), 2, policy);
+        assert_eq!((stats.failed, stats.retried), (2, 0), "{stats:?}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
     }
 
     #[test]
@@ -476,7 +510,12 @@ mod tests {
 
     #[test]
     fn errors_are_retried_then_the_circuit_opens_and_drops_are_counted() {
-        let (stats, _) = run(server(1000, error_500), 10, quick());
+        let (stats, _) = run_for(
+            server(1000, error_500),
+            10,
+            quick(),
+            Duration::from_millis(300),
+        );
         // three messages fail with two retries each; the circuit opens; the rest drop
         assert_eq!(
             (
