@@ -32,10 +32,16 @@ pub struct Esd {
 /// Rosner's critical value λᵢ for the i-th removal from a sample of `n`:
 /// `λᵢ = (n − i)·t / √((n − i − 1 + t²)(n − i + 1))`, t the upper `α / (2(n − i + 1))`
 /// quantile of Student's t with `n − i − 1` degrees of freedom.
+///
+/// Written as `(n − i) / √((n − i + 1)(1 + (n − i − 1)/t²))`, stable for a huge `t`; an
+/// infinite `t` rejects nothing.
 pub(crate) fn critical_value(n: usize, i: usize, alpha: f64) -> f64 {
     let (n, i) = (n as f64, i as f64);
     let t = upper_quantile(alpha / (2.0 * (n - i + 1.0)), n - i - 1.0);
-    (n - i) * t / ((n - i - 1.0 + t * t) * (n - i + 1.0)).sqrt()
+    if t.is_infinite() {
+        return f64::INFINITY;
+    }
+    (n - i) / ((n - i + 1.0) * (1.0 + (n - i - 1.0) / (t * t))).sqrt()
 }
 
 /// Scores every point of `sample` by the generalised ESD test.

@@ -30,10 +30,17 @@ pub struct Grubbs {
 /// The two-sided critical value of Grubbs' statistic for a sample of `n` at level `alpha`:
 /// `G_crit = (n − 1)/√n · √(t² / (n − 2 + t²))`, `t` the upper `alpha/(2n)` quantile of
 /// Student's t with `n − 2` degrees of freedom.
+///
+/// Written as `(n − 1)/√n / √(1 + (n − 2)/t²)` so that a huge `t` (a tiny `alpha`) gives
+/// the limit `(n − 1)/√n` instead of ∞/∞; an infinite `t` (`alpha/(2n)` below the
+/// smallest number) rejects nothing.
 pub(crate) fn critical_value(n: usize, alpha: f64) -> f64 {
     let nf = n as f64;
     let t = upper_quantile(alpha / (2.0 * nf), nf - 2.0);
-    (nf - 1.0) / nf.sqrt() * (t * t / (nf - 2.0 + t * t)).sqrt()
+    if t.is_infinite() {
+        return f64::INFINITY;
+    }
+    (nf - 1.0) / nf.sqrt() / (1.0 + (nf - 2.0) / (t * t)).sqrt()
 }
 
 /// Scores every point of `sample` by iterated Grubbs tests.
@@ -102,6 +109,75 @@ mod tests {
                 "n={n}: {}",
                 critical_value(n, 0.05)
             );
+        }
+    }
+
+    #[test]
+    fn critical_values_match_scipy_across_the_whole_alpha_range() {
+        // scipy 1.17.1: (n-1)/sqrt(n)/sqrt(1 + (n-2)/t**2), t = t.isf(alpha/(2n), n-2)
+        let cases = [
+            (3, 0.5, 1.1153550716504108),
+            (3, 0.05, 1.1543048513440386),
+            (3, 1e-10, 1.1547005383792517),
+            (3, 1e-300, 1.1547005383792517),
+            (10, 0.5, 1.7984100049505738),
+            (10, 0.05, 2.2899540844796),
+            (10, 1e-10, 2.8425491667831784),
+            (10, 1e-16, 2.8459392309931313),
+            (10, 1e-100, 2.846049894151541),
+            (100, 0.5, 2.7583877881051735),
+            (100, 0.05, 3.384082901154891),
+            (100, 1e-10, 6.310306853157357),
+            (100, 1e-16, 7.347485383177489),
+            (100, 1e-100, 9.856725986221942),
+            (100, 1e-300, 9.899996421653151),
+        ];
+        for (n, alpha, want) in cases {
+            let got = critical_value(n, alpha);
+            assert!(((got - want) / want).abs() < 1e-12, "n={n} alpha={alpha}: {got} vs {want}");
+        }
+        assert_eq!(critical_value(100, 1e-320 * 1e-10), f64::INFINITY);
+    }
+
+    #[test]
+    fn a_stricter_alpha_never_flags_more() {
+        let values: Vec<f64> = (0..600)
+            .map(|i| ((i * 7919) % 101) as f64 / 10.0 + if i % 97 == 0 { 25.0 } else { 0.0 })
+            .collect();
+        let mut last = usize::MAX;
+        for alpha in [0.5, 0.05, 1e-5, 1e-10, 1e-15, 1e-16, 1e-50, 1e-100, 1e-200, 1e-300] {
+            for window in [Int(100), Text("batch".into())] {
+                let scores = run_batch::<Grubbs>(
+                    params(&[("window", window.clone()), ("alpha", adr_sdk::ParamValue::Float(alpha))]),
+                    &values,
+                );
+                let flagged = scores.iter().filter(|s| s.verdict == Verdict::Anomaly).count();
+                if window == Int(100) {
+                    assert!(flagged <= last, "alpha {alpha}: {flagged} flagged, more than {last}");
+                    last = flagged;
+                }
+                assert!(
+                    scores.iter().all(|s| s.verdict != Verdict::Anomaly || s.normalised >= 0.5),
+                    "alpha {alpha}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_finite_spike_is_the_outlier_not_a_zero() {
+        let mut values: Vec<f64> = (0..300).map(|i| 5.0 + ((i * 37) % 11) as f64 / 10.0).collect();
+        values[200] = 1e160;
+        for window in [Int(100), Text("batch".into())] {
+            let grubbs = run_batch::<Grubbs>(params(&[("window", window.clone())]), &values);
+            let esd = run_batch::<crate::esd::Esd>(params(&[("window", window.clone())]), &values);
+            for (name, scores) in [("grubbs", &grubbs), ("esd", &esd)] {
+                assert_eq!(scores[200].verdict, Verdict::Anomaly, "{name} {window:?}: {:?}", scores[200]);
+                assert!(scores[200].raw.is_finite() && scores[200].raw > 9.0, "{name}: {:?}", scores[200]);
+                // the rows after the spike are judged on their own scale
+                let after = scores[201..].iter().filter(|s| s.verdict == Verdict::Anomaly).count();
+                assert_eq!(after, 0, "{name} {window:?}");
+            }
         }
     }
 

@@ -123,15 +123,26 @@ impl Sampler {
 /// A sample sorted once, from which the most extreme point (farthest from the mean of
 /// what remains) is removed step by step. What remains is always a contiguous range of the
 /// sorted values, so each step costs O(1) after the sort.
+///
+/// The statistics are scale-free (R = |x − mean| / sd), so they are computed on the values
+/// divided by a power of two near the largest magnitude (exact), and the sums of what
+/// remains on the deviations from its mean divided by another power of two near the
+/// largest deviation: a finite 1e160 among values near 5 neither overflows the sum of
+/// squares (which made every R zero) nor leaves the others' deviations to underflow once
+/// it is removed.
 #[derive(Debug)]
 pub(crate) struct Extremes {
-    /// Sorted values.
-    pub(crate) sorted: Vec<f64>,
+    /// Sorted values, divided by a power of two so that the largest magnitude is in [1, 2).
+    sorted: Vec<f64>,
     /// `order[j]`: the sample index of `sorted[j]`.
     pub(crate) order: Vec<usize>,
     lo: usize,
     hi: usize,
+    /// The mean of what remained at the last exact resum (scaled units).
     shift: f64,
+    /// A power of two near the largest |value − shift| at the last resum: the sums are in
+    /// units of it.
+    unit: f64,
     sum: f64,
     sum_sq: f64,
 }
@@ -145,17 +156,32 @@ pub(crate) struct Candidate {
     pub(crate) n: usize,
 }
 
+/// The power of two at or below `x` (> 0, finite); 1 for zero or non-finite `x`.
+fn power_of_two_below(x: f64) -> f64 {
+    if !(x.is_finite() && x > 0.0) {
+        return 1.0;
+    }
+    if x < f64::MIN_POSITIVE {
+        // subnormal: scale up exactly first
+        return power_of_two_below(x * 2f64.powi(600)) * 2f64.powi(-600);
+    }
+    f64::from_bits(x.to_bits() & 0x7ff0_0000_0000_0000)
+}
+
 impl Extremes {
     pub(crate) fn new(sample: &[f64]) -> Self {
         let mut order: Vec<usize> = (0..sample.len()).collect();
         order.sort_by(|&a, &b| sample[a].total_cmp(&sample[b]));
-        let sorted: Vec<f64> = order.iter().map(|&i| sample[i]).collect();
+        let largest = sample.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let scale = power_of_two_below(largest);
+        let sorted: Vec<f64> = order.iter().map(|&i| sample[i] / scale).collect();
         let mut e = Extremes {
             sorted,
             order,
             lo: 0,
             hi: sample.len(),
             shift: 0.0,
+            unit: 1.0,
             sum: 0.0,
             sum_sq: 0.0,
         };
@@ -163,7 +189,8 @@ impl Extremes {
         e
     }
 
-    /// Recomputes the sums exactly over what remains (two passes, shifted to the mean).
+    /// Recomputes the sums exactly over what remains (two passes, shifted to the mean and
+    /// in units of the largest deviation from it).
     fn resum(&mut self) {
         let range = &self.sorted[self.lo..self.hi];
         self.shift = if range.is_empty() {
@@ -171,23 +198,25 @@ impl Extremes {
         } else {
             range.iter().sum::<f64>() / range.len() as f64
         };
-        self.sum = range.iter().map(|x| x - self.shift).sum();
-        self.sum_sq = range
+        let largest = range
             .iter()
-            .map(|x| (x - self.shift) * (x - self.shift))
-            .sum();
+            .fold(0.0f64, |m, x| m.max((x - self.shift).abs()));
+        self.unit = power_of_two_below(largest);
+        let (shift, unit) = (self.shift, self.unit);
+        self.sum = range.iter().map(|x| (x - shift) / unit).sum();
+        self.sum_sq = range.iter().map(|x| ((x - shift) / unit).powi(2)).sum();
     }
 
     pub(crate) fn len(&self) -> usize {
         self.hi - self.lo
     }
 
-    /// Mean and sample standard deviation (ddof 1) of what remains.
-    pub(crate) fn mean_sd(&self) -> (f64, f64) {
+    /// Mean and sample standard deviation (ddof 1) of what remains, in scaled units.
+    fn mean_sd(&self) -> (f64, f64) {
         let n = self.len() as f64;
-        let mean = self.shift + self.sum / n;
+        let mean = self.shift + self.unit * (self.sum / n);
         let var = ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0);
-        (mean, var.sqrt())
+        (mean, self.unit * var.sqrt())
     }
 
     /// The most extreme remaining point, if at least 3 remain and they are not all equal.
@@ -222,7 +251,7 @@ impl Extremes {
             debug_assert_eq!(pos, self.hi - 1);
             self.hi -= 1;
         }
-        let d = x - self.shift;
+        let d = (x - self.shift) / self.unit;
         // A point that dominated the sum of squares would leave mostly rounding behind.
         if d * d > 0.5 * self.sum_sq {
             self.resum();

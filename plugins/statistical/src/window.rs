@@ -173,9 +173,18 @@ impl Points {
 /// (two passes, shift = the window's mean) every [`REBUILD_EVERY`] points, so rounding
 /// never accumulates over more than a few hundred updates and the shift follows the level
 /// of the series (no cancellation after a level shift).
-#[derive(Debug, Clone, Default)]
+///
+/// The sums are of `(x − shift)/scale`, `scale` a power of two: 1 for ordinary values
+/// (the same bits as without it), near the largest deviation when deviations are so large
+/// that their squares overflow (a finite 1e160 in a series near 5) or so small that they
+/// underflow (values near 1e-300). An update that overflows, underflows, or removes a
+/// point that held most of the sum of squares (the spike leaving the window) makes the
+/// next step rebuild, so no point is judged against an infinite or lost variance.
+#[derive(Debug, Clone)]
 pub(crate) struct Moments {
     shift: f64,
+    scale: f64,
+    inv_scale: f64,
     sum: f64,
     sum_sq: f64,
     n: usize,
@@ -183,22 +192,51 @@ pub(crate) struct Moments {
     /// dividing (n is constant once a count window is full).
     inv: (f64, f64),
     inv_of: usize,
+    /// The sums no longer carry the window's moments to full precision: rebuild.
+    stale: bool,
 }
+
+impl Default for Moments {
+    fn default() -> Self {
+        Moments {
+            shift: 0.0,
+            scale: 1.0,
+            inv_scale: 1.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+            n: 0,
+            inv: (0.0, 0.0),
+            inv_of: 0,
+            stale: false,
+        }
+    }
+}
+
+/// Deviations whose squares (summed over up to 2^24 points) stay normal f64 numbers
+/// without scaling: from 2^-480 to 2^480.
+const PLAIN_RANGE: (f64, f64) = (
+    f64::from_bits((1023 - 480) << 52),
+    f64::from_bits((1023 + 480) << 52),
+);
 
 impl Moments {
     #[inline]
     pub(crate) fn mean(&self) -> f64 {
-        self.shift + self.sum * self.inv.0
+        self.shift + self.sum * self.inv.0 * self.scale
     }
 
-    /// Variance with `ddof` (0 or 1) delta degrees of freedom; `NaN` if `n ≤ ddof`.
+    /// Standard deviation with `ddof` (0 or 1) delta degrees of freedom; `NaN` if
+    /// `n ≤ ddof`. (Its square may leave f64 where it does not: ask for this.)
     #[inline]
-    pub(crate) fn variance(&self, ddof: usize) -> f64 {
+    pub(crate) fn sd(&self, ddof: usize) -> f64 {
         if self.n <= ddof {
             return f64::NAN;
         }
         let scale = if ddof == 0 { self.inv.0 } else { self.inv.1 };
-        ((self.sum_sq - self.sum * self.sum * self.inv.0) * scale).max(0.0)
+        ((self.sum_sq - self.sum * self.sum * self.inv.0) * scale)
+            .max(0.0)
+            .sqrt()
+            * self.scale
     }
 
     #[inline]
@@ -211,23 +249,55 @@ impl Moments {
     }
 
     pub(crate) fn rebuild(&mut self, values: impl Iterator<Item = f64> + Clone) {
-        let (mut n, mut total) = (0usize, 0.0);
+        let (mut n, mut total, mut largest) = (0usize, 0.0, 0.0f64);
         for x in values.clone() {
             n += 1;
             total += x;
+            largest = largest.max(x.abs());
         }
         self.n = n;
+        if !total.is_finite() {
+            // the sum of values near the largest f64 overflows: sum them scaled down
+            let down = power_of_two_at_least(largest);
+            total = values.clone().map(|x| x / down).sum::<f64>() * down;
+            if !total.is_finite() {
+                total = values.clone().map(|x| x / down / n as f64).sum::<f64>() * down * n as f64;
+            }
+        }
         self.shift = if n > 0 { total / n as f64 } else { 0.0 };
+        let deviation = largest + self.shift.abs();
+        self.scale = if deviation == 0.0 || (PLAIN_RANGE.0..=PLAIN_RANGE.1).contains(&deviation) {
+            1.0
+        } else {
+            let widest = values
+                .clone()
+                .fold(0.0f64, |m, x| m.max((x - self.shift).abs()));
+            power_of_two_at_least(widest)
+        };
+        self.inv_scale = 1.0 / self.scale;
         let (mut s, mut s2) = (0.0, 0.0);
         for x in values {
-            let d = x - self.shift;
+            let d = (x - self.shift) * self.inv_scale;
             s += d;
             s2 += d * d;
         }
         self.sum = s;
         self.sum_sq = s2;
+        self.stale = false;
         self.refresh();
     }
+}
+
+/// The smallest power of two at or above `x` (positive, finite); 1 otherwise.
+fn power_of_two_at_least(x: f64) -> f64 {
+    if !(x.is_finite() && x > 0.0) {
+        return 1.0;
+    }
+    let mut p = 2f64.powi(x.log2().floor().clamp(-1074.0, 1023.0) as i32);
+    while p < x && p < f64::MAX / 2.0 {
+        p *= 2.0;
+    }
+    p
 }
 
 impl Tracker for Moments {
@@ -242,23 +312,29 @@ impl Tracker for Moments {
         if self.n == 0 {
             self.shift = x;
         }
-        let d = x - self.shift;
+        let d = (x - self.shift) * self.inv_scale;
+        let d2 = d * d;
+        // past the range the sums hold: an infinite or subnormal square
+        self.stale |= !(d2.is_normal() || d == 0.0);
         self.sum += d;
-        self.sum_sq += d * d;
+        self.sum_sq += d2;
         self.n += 1;
     }
 
     #[inline]
     fn remove(&mut self, x: f64) {
-        let d = x - self.shift;
+        let d = (x - self.shift) * self.inv_scale;
+        let d2 = d * d;
+        // a point that held most of the sum of squares leaves mostly rounding behind
+        self.stale |= d2 > 0.5 * self.sum_sq;
         self.sum -= d;
-        self.sum_sq -= d * d;
+        self.sum_sq -= d2;
         self.n -= 1;
     }
 
     #[inline]
     fn maintain(&mut self, values: &VecDeque<(i64, f64)>, pushed: u64) {
-        if pushed.is_multiple_of(REBUILD_EVERY) {
+        if self.stale || pushed.is_multiple_of(REBUILD_EVERY) {
             self.rebuild(values.iter().map(|&(_, x)| x));
         } else {
             self.refresh();
@@ -266,11 +342,12 @@ impl Tracker for Moments {
     }
 
     fn save_extra(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32);
+        let mut out = Vec::with_capacity(40);
         for x in [self.shift, self.sum, self.sum_sq] {
             out.extend_from_slice(&x.to_le_bytes());
         }
         out.extend_from_slice(&(self.n as u64).to_le_bytes());
+        out.extend_from_slice(&self.scale.to_le_bytes());
         out
     }
 
@@ -279,11 +356,22 @@ impl Tracker for Moments {
             .chunks_exact(8)
             .map(|c| c.try_into().expect("8 bytes"))
             .collect();
-        let [shift, sum, sum_sq, n] = words[..] else {
-            return Err(DetectorError::new(
-                ErrorKind::IncompatibleState,
-                "moment state is corrupt: expected 32 bytes",
-            ));
+        // 32 bytes: a state saved before the scale existed, at scale 1
+        let (shift, sum, sum_sq, n, scale) = match words[..] {
+            _ if bytes.len() % 8 != 0 => {
+                return Err(DetectorError::new(
+                    ErrorKind::IncompatibleState,
+                    "moment state is corrupt: expected 32 or 40 bytes",
+                ))
+            }
+            [shift, sum, sum_sq, n] => (shift, sum, sum_sq, n, 1f64.to_le_bytes()),
+            [shift, sum, sum_sq, n, scale] => (shift, sum, sum_sq, n, scale),
+            _ => {
+                return Err(DetectorError::new(
+                    ErrorKind::IncompatibleState,
+                    "moment state is corrupt: expected 32 or 40 bytes",
+                ))
+            }
         };
         if u64::from_le_bytes(n) as usize != self.n {
             return Err(DetectorError::new(
@@ -291,9 +379,19 @@ impl Tracker for Moments {
                 "moment state is corrupt: count differs from the window",
             ));
         }
+        let scale = f64::from_le_bytes(scale);
+        if !(scale.is_normal() && scale > 0.0) {
+            return Err(DetectorError::new(
+                ErrorKind::IncompatibleState,
+                "moment state is corrupt: its scale is not a positive number",
+            ));
+        }
         self.shift = f64::from_le_bytes(shift);
         self.sum = f64::from_le_bytes(sum);
         self.sum_sq = f64::from_le_bytes(sum_sq);
+        self.scale = scale;
+        self.inv_scale = 1.0 / scale;
+        self.stale = false;
         self.refresh();
         Ok(())
     }
@@ -528,9 +626,9 @@ mod tests {
         let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 99.0;
         assert!((m.mean() - mean).abs() <= 1e-12 * mean.abs());
         assert!(
-            (m.variance(1) - var).abs() <= 1e-9 * var,
+            (m.sd(1).powi(2) - var).abs() <= 1e-9 * var,
             "{} vs {var}",
-            m.variance(1)
+            m.sd(1).powi(2)
         );
     }
 
@@ -549,7 +647,7 @@ mod tests {
             w2.values().collect::<Vec<_>>(),
             w.values().collect::<Vec<_>>()
         );
-        assert_eq!((m2.mean(), m2.variance(1)), (m.mean(), m.variance(1)));
+        assert_eq!((m2.mean(), m2.sd(1)), (m.mean(), m.sd(1)));
         let err = w2.restore(&bytes[..bytes.len() - 1], &mut m2).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IncompatibleState);
     }
