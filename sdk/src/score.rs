@@ -92,6 +92,18 @@ impl Score {
     pub fn from_ratio(raw: f64, threshold: f64) -> Score {
         Score::new(raw, ratio(raw, threshold))
     }
+
+    /// The score of a detector that alarms only *past* its threshold (`raw > threshold`,
+    /// as River's and PyOD's tests do): [`ratio`], except that a raw score equal to the
+    /// threshold stays just below 0.5, so a tie is normal.
+    pub fn past_threshold(raw: f64, threshold: f64) -> Score {
+        let normalised = ratio(raw, threshold);
+        if raw > threshold {
+            Score::new(raw, normalised.max(0.5))
+        } else {
+            Score::new(raw, normalised.min(0.5f64.next_down()))
+        }
+    }
 }
 
 /// The standard normalisation `r / (r + t)`: `0` at `r = 0`, `0.5` at `r = t`, `→ 1` as

@@ -17,6 +17,10 @@ from river import drift
 CASES = {
     "page_hinkley": lambda: drift.PageHinkley(),
     "page_hinkley threshold=5 delta=0.05": lambda: drift.PageHinkley(threshold=5, delta=0.05),
+    # integer sums: raw scores land exactly on the threshold
+    "page_hinkley threshold=4 delta=0 alpha=1 min_instances=1": lambda: drift.PageHinkley(
+        threshold=4, delta=0, alpha=1, min_instances=1
+    ),
     "adwin": lambda: drift.ADWIN(),
     "adwin delta=0.05 clock=8": lambda: drift.ADWIN(delta=0.05, clock=8),
 }

@@ -408,8 +408,7 @@ fn webhooks_that_fail_never_hold_the_run_and_lose_no_alert() {
                 // (retries and backoff are the outbox's unit tests: this run is over
                 // before a first backoff ends)
                 assert!(
-                    d["failed"].as_u64().unwrap() > 0
-                        && d["circuit_opened"].as_u64().unwrap() >= 1,
+                    d["failed"].as_u64().unwrap() > 0 && d["circuit_opened"].as_u64().unwrap() >= 1,
                     "{d}"
                 );
                 assert!(d["first_error"].as_str().unwrap().contains("500"), "{d}");

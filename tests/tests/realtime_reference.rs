@@ -32,6 +32,16 @@ fn cases() -> Vec<Case> {
             "page_hinkley",
             vec![("threshold", Float(5.0)), ("delta", Float(0.05))],
         ),
+        (
+            "page_hinkley threshold=4 delta=0 alpha=1 min_instances=1",
+            "page_hinkley",
+            vec![
+                ("threshold", Float(4.0)),
+                ("delta", Float(0.0)),
+                ("alpha", Float(1.0)),
+                ("min_points", Int(1)),
+            ],
+        ),
         ("adwin", "adwin", vec![]),
         (
             "adwin delta=0.05 clock=8",
@@ -63,9 +73,19 @@ fn page_hinkley_and_adwin_alarm_where_river_does_on_nab() {
     let Some(python) = reference_python("realtime reference comparison") else {
         return;
     };
+    // Small even integers: Page-Hinkley's sums tie with its threshold of 4, where alarming
+    // at `≥` instead of River's `>` moved every later alarm one row earlier.
+    let ties = tempfile::tempdir().unwrap();
+    let integers = ties.path().join("integers.csv");
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..600u64 {
+        text.push_str(&format!("{i},{}\n", (i * 7919) % 5 * 2));
+    }
+    std::fs::write(&integers, text).unwrap();
     let files: Vec<PathBuf> = SERIES
         .iter()
         .map(|s| data.join("nab/data").join(s))
+        .chain([integers])
         .collect();
     let script = workspace().join("tests/reference/realtime.py");
     let args: Vec<&std::path::Path> = std::iter::once(script.as_path())

@@ -611,12 +611,21 @@ impl<'a> Planner<'a> {
                 VoteKind::All => VotePlan::AtLeast(n),
                 VoteKind::Majority => VotePlan::AtLeast(n / 2 + 1),
                 VoteKind::AtLeast(k) => VotePlan::AtLeast(self.number(k)? as usize),
-                VoteKind::Weighted(ws, t) => VotePlan::Weighted(
-                    ws.iter()
+                VoteKind::Weighted(ws, t) => {
+                    let ws: Vec<f64> = ws
+                        .iter()
                         .map(|w| self.number(w))
-                        .collect::<Result<_, _>>()?,
-                    self.number(t)?,
-                ),
+                        .collect::<Result<_, _>>()?;
+                    // Only the ratios matter: relative to the largest, the sum of weights
+                    // cannot overflow (1e308 and 1e308 vote as 1 and 1).
+                    let largest = ws.iter().copied().fold(0.0f64, f64::max);
+                    let ws = if largest > 0.0 {
+                        ws.iter().map(|w| w / largest).collect()
+                    } else {
+                        ws
+                    };
+                    VotePlan::Weighted(ws, self.number(t)?)
+                }
                 VoteKind::Score(ScoreAgg::Mean, t) => VotePlan::Mean(self.number(t)?),
                 VoteKind::Score(ScoreAgg::Max, t) => VotePlan::Max(self.number(t)?),
                 VoteKind::Score(ScoreAgg::Median, t) => VotePlan::Median(self.number(t)?),

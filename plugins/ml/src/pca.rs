@@ -12,14 +12,23 @@
 //! `n_selected` of them (all by default).
 //!
 //! Unlike PyOD, an axis with no variance at all (a constant input) is left out: dividing
-//! by its zero share makes every score infinite in PyOD.
+//! by its zero share makes every score infinite in PyOD. Training rows with no variance
+//! along any axis scored (all equal) leave nothing to judge: every later row is
+//! undetermined (PyOD's scores are NaN).
+//!
+//! The scores depend on each axis's sign (the distance is to the axis's unit vector as a
+//! point), which follows scikit-learn's `svd_flip`: the largest component positive. Where
+//! two components are equal in magnitude up to rounding (two standardised inputs always
+//! give axes at 45°), which one is "largest" depends on the last bits of the
+//! eigendecomposition, and adr's and scikit-learn's can differ: the scores then differ as
+//! PyOD's own would between two LAPACK builds.
 
 use adr_sdk::{Arity, Detector, DetectorError, ErrorKind};
 use linfa_linalg::eigh::{EigSort, Eigh};
 use ndarray::{Array2, ArrayView2};
 
 use crate::state::{Reader, Writer};
-use crate::trained::{Model, Trained, Training};
+use crate::trained::{Model, Scale, Trained, Training};
 
 adr_sdk::params! {
     /// Parameters of [`Pca`].
@@ -75,14 +84,8 @@ impl Model for PcaModel {
         let n = rows.len() / d;
         let view = ArrayView2::from_shape((n, d), rows).expect("rows are n × d");
         let (mean, scale) = if settings.standardise {
-            let mean = view.mean_axis(ndarray::Axis(0)).expect("n ≥ 2");
-            let std = view.std_axis(ndarray::Axis(0), 0.0);
-            (
-                mean.to_vec(),
-                std.iter()
-                    .map(|&s| if s == 0.0 { 1.0 } else { s })
-                    .collect(),
-            )
+            let Scale { mean, std } = Scale::of(rows, d);
+            (mean, std)
         } else {
             (vec![0.0; d], vec![1.0; d])
         };
@@ -139,11 +142,8 @@ impl Model for PcaModel {
             axes.extend(axis);
             weights.push(if settings.weighted { share } else { 1.0 });
         }
-        if weights.is_empty() {
-            return Err(invalid(
-                "the training rows have no variance along any axis scored".into(),
-            ));
-        }
+        // No variance along any axis scored (constant training rows): nothing can be
+        // judged. PyOD's scores are NaN there; here every row is undetermined.
         Ok(PcaModel {
             mean,
             scale,
@@ -153,6 +153,9 @@ impl Model for PcaModel {
     }
 
     fn score(&self, row: &[f64]) -> f64 {
+        if self.weights.is_empty() {
+            return f64::NAN;
+        }
         let d = self.mean.len();
         self.axes
             .chunks_exact(d)
@@ -184,11 +187,7 @@ impl Model for PcaModel {
             weights: input.numbers()?,
         };
         let d = model.mean.len();
-        if d == 0
-            || model.scale.len() != d
-            || model.weights.is_empty()
-            || model.axes.len() != d * model.weights.len()
-        {
+        if d == 0 || model.scale.len() != d || model.axes.len() != d * model.weights.len() {
             return Err(DetectorError::new(
                 ErrorKind::IncompatibleState,
                 format!(
@@ -268,6 +267,26 @@ mod tests {
     }
 
     #[test]
+    fn scores_do_not_depend_on_the_inputs_scale() {
+        let plain = PcaModel::fit(&ALL, &ROWS, 3)
+            .unwrap()
+            .score_batch(&QUERY, 3);
+        for factor in [1e-300, 1e-150, 1e150, 1e300] {
+            let rows: Vec<f64> = ROWS.iter().map(|x| x * factor).collect();
+            let query: Vec<f64> = QUERY.iter().map(|x| x * factor).collect();
+            let scaled = PcaModel::fit(&ALL, &rows, 3)
+                .unwrap()
+                .score_batch(&query, 3);
+            for (a, b) in plain.iter().zip(&scaled) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * a.abs(),
+                    "x{factor:e}: {plain:?} vs {scaled:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn scores_are_pyods() {
         // pyod.models.pca.PCA(**kw).fit(X): decision_scores_ and decision_function(Q).
         check(
@@ -330,8 +349,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message().contains("at most 3 axes"), "{err}");
-        let err = PcaModel::fit(&ALL, &[2.0; 12], 3).unwrap_err();
-        assert!(err.message().contains("no variance"), "{err}");
+        // constant rows: nothing to judge, every score NaN (undetermined), as PyOD's NaN
+        let constant = PcaModel::fit(&ALL, &[2.0; 12], 3).unwrap();
+        assert!(constant.score_batch(&QUERY, 3).iter().all(|s| s.is_nan()));
         let model = PcaModel::fit(&ALL, &ROWS, 3).unwrap();
         let mut out = Writer::default();
         model.save(&mut out);

@@ -154,28 +154,47 @@ const BATCH_CHUNK: usize = 256;
 /// Each input's training mean and population deviation (a zero deviation counts as 1), as
 /// PyOD's `standardizer` and scikit-learn's `StandardScaler` compute them.
 #[derive(Debug, Clone, PartialEq)]
-struct Scale {
-    mean: Vec<f64>,
-    std: Vec<f64>,
+pub(crate) struct Scale {
+    pub(crate) mean: Vec<f64>,
+    pub(crate) std: Vec<f64>,
 }
 
 impl Scale {
-    fn of(rows: &[f64], d: usize) -> Scale {
+    /// Each input's mean and population deviation over `rows` (a zero deviation counts as
+    /// 1), as scikit-learn's `StandardScaler`. The deviations are summed in units of a
+    /// power of two near the largest, so inputs near 1e300 or 1e-300 neither overflow nor
+    /// lose their spread to underflow, with the same bits as the plain sums elsewhere.
+    pub(crate) fn of(rows: &[f64], d: usize) -> Scale {
         let n = (rows.len() / d) as f64;
         let mut mean = vec![0.0; d];
         for row in rows.chunks_exact(d) {
             mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
         }
         mean.iter_mut().for_each(|m| *m /= n);
+        for (c, m) in mean.iter_mut().enumerate() {
+            if !m.is_finite() {
+                // the sum overflowed: divide first
+                *m = rows.chunks_exact(d).map(|row| row[c] / n).sum();
+            }
+        }
+        let mut widest = vec![0.0f64; d];
+        for row in rows.chunks_exact(d) {
+            for ((w, x), m) in widest.iter_mut().zip(row).zip(&mean) {
+                *w = w.max((x - m).abs());
+            }
+        }
+        let unit: Vec<f64> = widest.iter().map(|&w| power_of_two_near(w)).collect();
         let mut var = vec![0.0; d];
         for row in rows.chunks_exact(d) {
-            for ((v, x), m) in var.iter_mut().zip(row).zip(&mean) {
-                *v += (x - m) * (x - m);
+            for (((v, x), m), u) in var.iter_mut().zip(row).zip(&mean).zip(&unit) {
+                let dev = (x - m) / u;
+                *v += dev * dev;
             }
         }
         let std = var
             .iter()
-            .map(|v| (v / n).sqrt())
+            .zip(&unit)
+            .map(|(v, u)| (v / n).sqrt() * u)
             .map(|s| if s == 0.0 { 1.0 } else { s })
             .collect();
         Scale { mean, std }
@@ -189,6 +208,16 @@ impl Scale {
             }
         }
     }
+}
+
+/// 1 for ordinary magnitudes (so sums keep their bits), else the power of two at or below
+/// `x`: dividing by it is exact.
+fn power_of_two_near(x: f64) -> f64 {
+    const PLAIN: std::ops::RangeInclusive<f64> = 1e-150..=1e150;
+    if !(x.is_finite() && x > 0.0) || PLAIN.contains(&x) {
+        return 1.0;
+    }
+    2f64.powi(x.log2().floor().clamp(-1022.0, 1023.0) as i32)
 }
 
 /// A fitted model and its training scores' landmarks.
@@ -561,8 +590,11 @@ impl<M: Model> Trained<M> {
 
 /// `0` at the lowest training score, `0.5` at the threshold, towards `1` beyond.
 fn normalise(raw: f64, floor: f64, threshold: f64) -> f64 {
+    if raw.is_nan() || threshold.is_nan() {
+        return f64::NAN;
+    }
     let span = threshold - floor;
-    if span > 0.0 {
+    let v = if span > 0.0 {
         ratio(raw - floor, span)
     } else if raw > threshold {
         1.0
@@ -570,6 +602,15 @@ fn normalise(raw: f64, floor: f64, threshold: f64) -> f64 {
         0.5
     } else {
         0.0
+    };
+    // The verdict is the comparison with the threshold, never the rounding of the ratio:
+    // `raw − floor` and `threshold − floor` can round to one number (the threshold is the
+    // quantile's next float), which would call a score equal to the quantile an anomaly
+    // where PyOD (`score > threshold_`) does not.
+    if raw >= threshold {
+        v.max(0.5)
+    } else {
+        v.min(0.5f64.next_down())
     }
 }
 
@@ -683,5 +724,19 @@ mod tests {
         assert!(normalise(1e9, 1.0, 3.0) > 0.99);
         assert_eq!(normalise(2.0, 2.0, 2.0), 0.5);
         assert_eq!(normalise(2.5, 2.0, 2.0), 1.0);
+    }
+
+    #[test]
+    fn a_score_at_the_quantile_is_normal_whatever_the_rounding() {
+        // integer scores: the quantile 7 and its next float differ by less than the
+        // rounding of their distance to a floor of -3e16
+        let (floor, quantile) = (-3e16, 7.0f64);
+        let threshold = quantile.next_up();
+        assert!(normalise(quantile, floor, threshold) < 0.5);
+        assert!(normalise(threshold, floor, threshold) >= 0.5);
+        assert!(normalise(8.0, floor, threshold) >= 0.5);
+        for floor in [-1e300, -1.0, 0.0, 6.0] {
+            assert!(normalise(quantile, floor, threshold) < 0.5, "floor {floor}");
+        }
     }
 }

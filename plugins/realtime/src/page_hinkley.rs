@@ -67,8 +67,10 @@ impl Online for PageHinkley {
         let raw = p
             .side
             .pick(self.sum_up - self.min_up, self.max_down - self.sum_down);
-        let score = Score::from_ratio(raw, p.threshold);
-        if raw >= p.threshold {
+        // River alarms past the threshold, not at it: on integer data a tie is common,
+        // and alarming on it would move every later alarm (the test restarts).
+        let score = Score::past_threshold(raw, p.threshold);
+        if raw > p.threshold {
             *self = Self::fresh(self.params.clone());
         }
         score
@@ -113,11 +115,11 @@ impl Detector for PageHinkley {
     const DOC: &'static str = "\
 With x̄ₙ the running mean, Uₙ = α·Uₙ₋₁ + (xₙ − x̄ₙ − δ) and Dₙ = α·Dₙ₋₁ + (xₙ − x̄ₙ + δ). \
 Raw score: max(Uₙ − min U, max D − Dₙ) (or one of them, see `side`), in the input's units. \
-Normalised: raw / (raw + threshold), 0.5 at the threshold. Undetermined for the first \
+Normalised: raw / (raw + threshold); an alarm when raw > threshold (River's test), so a raw \
+score equal to the threshold is normal, just below 0.5. Undetermined for the first \
 `min_points` points after the start or an alarm; each alarm restarts the test. River's \
-PageHinkley with the same parameters raises its drift flag on the same points (it tests \
-`>` where adr tests `≥`, which differs only on exact equality). NaN/inf inputs: \
-undetermined, never learnt.";
+PageHinkley with the same parameters raises its drift flag on the same points, ties \
+included. NaN/inf inputs: undetermined, never learnt.";
 
     fn new(params: PageHinkleyParams, _inputs: &[String]) -> Result<Self, DetectorError> {
         Ok(Self::fresh(params))

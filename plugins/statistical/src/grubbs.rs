@@ -134,7 +134,10 @@ mod tests {
         ];
         for (n, alpha, want) in cases {
             let got = critical_value(n, alpha);
-            assert!(((got - want) / want).abs() < 1e-12, "n={n} alpha={alpha}: {got} vs {want}");
+            assert!(
+                ((got - want) / want).abs() < 1e-12,
+                "n={n} alpha={alpha}: {got} vs {want}"
+            );
         }
         assert_eq!(critical_value(100, 1e-320 * 1e-10), f64::INFINITY);
     }
@@ -145,19 +148,32 @@ mod tests {
             .map(|i| ((i * 7919) % 101) as f64 / 10.0 + if i % 97 == 0 { 25.0 } else { 0.0 })
             .collect();
         let mut last = usize::MAX;
-        for alpha in [0.5, 0.05, 1e-5, 1e-10, 1e-15, 1e-16, 1e-50, 1e-100, 1e-200, 1e-300] {
+        for alpha in [
+            0.5, 0.05, 1e-5, 1e-10, 1e-15, 1e-16, 1e-50, 1e-100, 1e-200, 1e-300,
+        ] {
             for window in [Int(100), Text("batch".into())] {
                 let scores = run_batch::<Grubbs>(
-                    params(&[("window", window.clone()), ("alpha", adr_sdk::ParamValue::Float(alpha))]),
+                    params(&[
+                        ("window", window.clone()),
+                        ("alpha", adr_sdk::ParamValue::Float(alpha)),
+                    ]),
                     &values,
                 );
-                let flagged = scores.iter().filter(|s| s.verdict == Verdict::Anomaly).count();
+                let flagged = scores
+                    .iter()
+                    .filter(|s| s.verdict == Verdict::Anomaly)
+                    .count();
                 if window == Int(100) {
-                    assert!(flagged <= last, "alpha {alpha}: {flagged} flagged, more than {last}");
+                    assert!(
+                        flagged <= last,
+                        "alpha {alpha}: {flagged} flagged, more than {last}"
+                    );
                     last = flagged;
                 }
                 assert!(
-                    scores.iter().all(|s| s.verdict != Verdict::Anomaly || s.normalised >= 0.5),
+                    scores
+                        .iter()
+                        .all(|s| s.verdict != Verdict::Anomaly || s.normalised >= 0.5),
                     "alpha {alpha}"
                 );
             }
@@ -166,16 +182,30 @@ mod tests {
 
     #[test]
     fn a_huge_finite_spike_is_the_outlier_not_a_zero() {
-        let mut values: Vec<f64> = (0..300).map(|i| 5.0 + ((i * 37) % 11) as f64 / 10.0).collect();
+        let mut values: Vec<f64> = (0..300)
+            .map(|i| 5.0 + ((i * 37) % 11) as f64 / 10.0)
+            .collect();
         values[200] = 1e160;
         for window in [Int(100), Text("batch".into())] {
             let grubbs = run_batch::<Grubbs>(params(&[("window", window.clone())]), &values);
             let esd = run_batch::<crate::esd::Esd>(params(&[("window", window.clone())]), &values);
             for (name, scores) in [("grubbs", &grubbs), ("esd", &esd)] {
-                assert_eq!(scores[200].verdict, Verdict::Anomaly, "{name} {window:?}: {:?}", scores[200]);
-                assert!(scores[200].raw.is_finite() && scores[200].raw > 9.0, "{name}: {:?}", scores[200]);
+                assert_eq!(
+                    scores[200].verdict,
+                    Verdict::Anomaly,
+                    "{name} {window:?}: {:?}",
+                    scores[200]
+                );
+                assert!(
+                    scores[200].raw.is_finite() && scores[200].raw > 9.0,
+                    "{name}: {:?}",
+                    scores[200]
+                );
                 // the rows after the spike are judged on their own scale
-                let after = scores[201..].iter().filter(|s| s.verdict == Verdict::Anomaly).count();
+                let after = scores[201..]
+                    .iter()
+                    .filter(|s| s.verdict == Verdict::Anomaly)
+                    .count();
                 assert_eq!(after, 0, "{name} {window:?}");
             }
         }

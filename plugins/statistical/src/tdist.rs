@@ -22,7 +22,11 @@ pub(crate) fn upper_quantile(q: f64, df: f64) -> f64 {
     }
     let dist = StudentsT::new(0.0, 1.0, df).expect("df > 0");
     // statrs' inverse panics inside its incomplete beta for tiny `q`: it is only a start.
-    let lower = if q > 1e-12 { -dist.inverse_cdf(q) } else { f64::NAN };
+    let lower = if q > 1e-12 {
+        -dist.inverse_cdf(q)
+    } else {
+        f64::NAN
+    };
     let mut t = if lower.is_finite() && lower > 0.0 {
         lower
     } else {

@@ -130,15 +130,29 @@ mod tests {
     fn extreme_magnitudes_never_give_infinite_or_lost_spreads() {
         use adr_sdk::ParamValue::Int;
         // python3 -c "import random;random.seed(2);..." of issue 20: values near 5, one 1e160
-        let mut values: Vec<f64> = (0..3000).map(|i| 5.0 + ((i * 7919) % 1000) as f64 / 1000.0).collect();
+        let mut values: Vec<f64> = (0..3000)
+            .map(|i| 5.0 + ((i * 7919) % 1000) as f64 / 1000.0)
+            .collect();
         values[2000] = 1e160;
         for window in [500, 50] {
             let scores = run_stream::<ZScore>(params(&[("window", Int(window))]), &values);
             assert_eq!(scores[2000].verdict, Verdict::Anomaly, "window {window}");
-            assert!(scores[2000].raw.is_finite(), "window {window}: {:?}", scores[2000]);
-            let flagged: Vec<usize> = (2001..3000).filter(|&i| scores[i].verdict == Verdict::Anomaly).collect();
-            assert!(flagged.is_empty(), "window {window}: rows after the spike flagged: {flagged:?}");
-            assert!(scores.iter().all(|s| !s.raw.is_infinite()), "window {window}");
+            assert!(
+                scores[2000].raw.is_finite(),
+                "window {window}: {:?}",
+                scores[2000]
+            );
+            let flagged: Vec<usize> = (2001..3000)
+                .filter(|&i| scores[i].verdict == Verdict::Anomaly)
+                .collect();
+            assert!(
+                flagged.is_empty(),
+                "window {window}: rows after the spike flagged: {flagged:?}"
+            );
+            assert!(
+                scores.iter().all(|s| !s.raw.is_infinite()),
+                "window {window}"
+            );
         }
         // the same series at 1e-300 (scaled by 1e-305) and at 1e300: the same verdicts
         let plain = run_stream::<ZScore>(params(&[("window", Int(50))]), &values[..1500]);
@@ -148,7 +162,10 @@ mod tests {
             for (i, (a, b)) in plain.iter().zip(&scores).enumerate() {
                 assert_eq!(a.verdict, b.verdict, "x{factor:e}, row {i}: {a:?} vs {b:?}");
                 if a.raw.is_finite() {
-                    assert!((a.raw - b.raw).abs() <= 1e-6 * a.raw.max(1.0), "x{factor:e}, row {i}: {a:?} vs {b:?}");
+                    assert!(
+                        (a.raw - b.raw).abs() <= 1e-6 * a.raw.max(1.0),
+                        "x{factor:e}, row {i}: {a:?} vs {b:?}"
+                    );
                 }
             }
         }

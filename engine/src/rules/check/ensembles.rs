@@ -72,12 +72,18 @@ impl Checker<'_> {
                 VoteKind::Weighted(weights, threshold) => {
                     for w in weights {
                         if let Some(v) = self.number(w, "a weight") {
-                            if v < 0.0 {
-                                self.push(Diagnostic::new(
-                                    Code::VoteRange,
-                                    w.span,
-                                    format!("a weight must not be negative, got {v}"),
-                                ));
+                            if !(v > 0.0 && v.is_finite()) {
+                                self.push(
+                                    Diagnostic::new(
+                                        Code::VoteRange,
+                                        w.span,
+                                        format!(
+                                            "a weight must be a positive finite number, got {v}"
+                                        ),
+                                    )
+                                    .label("weights are shares of the vote")
+                                    .note("leave a member out of the vote rather than weigh it 0"),
+                                );
                             }
                         }
                     }

@@ -193,6 +193,17 @@ impl<'a> Checker<'a> {
     fn number(&mut self, value: &Value, what: &str) -> Option<f64> {
         match self.resolve(value) {
             ValueKind::Int(v) => Some(v as f64),
+            ValueKind::Float(v) if !v.is_finite() => {
+                self.push(
+                    Diagnostic::new(
+                        Code::WeightType,
+                        value.span,
+                        format!("{what} must be a finite number, got {v}"),
+                    )
+                    .label("beyond the largest number (about 1.8e308)"),
+                );
+                None
+            }
             ValueKind::Float(v) => Some(v),
             ValueKind::Name(n) => {
                 let known: Vec<&str> = self.consts.keys().map(String::as_str).collect();
