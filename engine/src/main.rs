@@ -91,6 +91,10 @@ struct CheckArgs {
     /// Machine-readable output: a JSON array of diagnostics on stdout.
     #[arg(long)]
     json: bool,
+    /// Refuse rules whose state for one key would take more than this (`64MB`, `1GiB`);
+    /// each rule set's estimate is shown either way.
+    #[arg(long, value_name = "SIZE", value_parser = cli::rules::parse_size)]
+    max_state: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -236,8 +240,16 @@ fn check(registry: &Registry, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut errors = 0;
     let mut documents = Vec::new();
     for file in &args.files {
-        let (loaded, diagnostics) =
+        let (loaded, mut diagnostics) =
             adr_engine::rules::check_files(std::slice::from_ref(file), registry)?;
+        let clean = !diagnostics
+            .iter()
+            .any(|d| d.level == adr_engine::rules::diagnostic::Level::Error);
+        if clean {
+            if let Some(budget_problem) = state_of(file, &loaded, registry, args)? {
+                diagnostics.push(budget_problem);
+            }
+        }
         errors += diagnostics
             .iter()
             .filter(|d| d.level == adr_engine::rules::diagnostic::Level::Error)
@@ -263,6 +275,35 @@ fn check(registry: &Registry, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Shows the estimate of one key's state for a rule set that checked clean; a diagnostic
+/// when it does not fit `--max-state`.
+fn state_of(
+    file: &Path,
+    loaded: &adr_engine::rules::source::Loaded,
+    registry: &Registry,
+    args: &CheckArgs,
+) -> anyhow::Result<Option<adr_engine::rules::diagnostic::Diagnostic>> {
+    use adr_engine::rules::{ast::Span, codes::Code, diagnostic::Diagnostic};
+    let (plan, _) = adr_engine::rules::plan::Plan::build(loaded, registry)?;
+    let estimate = adr_engine::rules::budget::estimate(&plan, registry)?;
+    if !args.json {
+        eprintln!("{}: state {estimate}", file.display());
+    }
+    let Some(budget) = args.max_state else {
+        return Ok(None);
+    };
+    Ok(estimate.keys_within(budget).err().map(|e| {
+        let span = Span {
+            file: 0,
+            start: 0,
+            end: 0,
+        };
+        Diagnostic::new(Code::StateBudget, span, e.to_string())
+            .label("this rule set")
+            .note("shrink the windows, trees or training sets, or raise --max-state")
+    }))
 }
 
 fn plugins(registry: &Registry, search: &SearchPath, args: &PluginsArgs) -> anyhow::Result<()> {

@@ -84,6 +84,22 @@ pub trait Detector: Send + Sized + 'static {
         false
     }
 
+    /// The most memory, in bytes, that this detector's state for one key can take with
+    /// its parameters and inputs, once every window, buffer and tree it keeps is full;
+    /// `None` where it cannot be known from the parameters (a window of event time holds
+    /// as many points as arrive in it).
+    ///
+    /// The engine adds the estimates of a rule set's detectors into a per-key estimate,
+    /// shows it (`adr check`, `adr explain`) and refuses a rule set whose keys would not
+    /// fit a memory budget (`--max-state`) at check and at reload, before anything runs.
+    /// An estimate must therefore not be low: count what grows with the data up to its
+    /// bound, at the size of the values held (8 bytes an `f64`, 16 a timestamped point),
+    /// and leave out only what is small and fixed. Default: `None`.
+    /// See `docs/state-budget.md`.
+    fn state_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// The detector's learned state, to carry it over a reload or a restart; `None` if
     /// the detector keeps no state worth saving. The SDK adds a header with the detector's
     /// name and [`STATE_VERSION`](Self::STATE_VERSION).

@@ -241,6 +241,8 @@ pub trait FfiDetector: Send {
     fn update(&mut self, event: &Event<'_>) -> RResult<Score, FfiError>;
     /// See [`Detector::needs_whole_series`].
     fn needs_whole_series(&self) -> bool;
+    /// See [`Detector::state_bytes`].
+    fn state_bytes(&self) -> ROption<u64>;
     /// See [`Detector::save`]; the bytes carry the SDK's state header.
     fn save(&self) -> RResult<ROption<RVec<u8>>, FfiError>;
     /// See [`Detector::restore`].
@@ -358,6 +360,17 @@ impl<D: Detector + std::fmt::Debug> FfiDetector for Adapter<D> {
         self.detector.as_ref().is_some_and(|d| {
             catch_unwind(AssertUnwindSafe(|| d.needs_whole_series())).unwrap_or(false)
         })
+    }
+
+    fn state_bytes(&self) -> ROption<u64> {
+        self.detector
+            .as_ref()
+            .and_then(|d| {
+                catch_unwind(AssertUnwindSafe(|| d.state_bytes()))
+                    .ok()
+                    .flatten()
+            })
+            .into()
     }
 
     fn save(&self) -> RResult<ROption<RVec<u8>>, FfiError> {

@@ -148,6 +148,12 @@ impl DetectorHandle {
         self.inner.needs_whole_series()
     }
 
+    /// The detector's estimate of the most memory one key's state takes (see
+    /// [`Detector::state_bytes`](crate::Detector::state_bytes)); `None` when unknown.
+    pub fn state_bytes(&self) -> Option<u64> {
+        self.inner.state_bytes().into_option()
+    }
+
     /// Saves the detector's state; `None` if it keeps none worth saving.
     ///
     /// # Errors

@@ -101,11 +101,12 @@ pub use score::{Score, ScoresMut, Verdict};
 /// version is compatible with its own (same major version, or same minor while `0.x`).
 ///
 /// 0.2: a streaming event crosses by reference (`FfiDetector::update`), not copied.
+/// 0.3: a detector reports its state's size (`FfiDetector::state_bytes`).
 #[cfg(not(feature = "__bump-abi-version-for-tests"))]
-pub const ABI_VERSION: &str = "0.2.0";
+pub const ABI_VERSION: &str = "0.3.0";
 /// The version of the plugin ABI this SDK speaks (bumped on purpose for the loader tests).
 #[cfg(feature = "__bump-abi-version-for-tests")]
-pub const ABI_VERSION: &str = "0.3.0";
+pub const ABI_VERSION: &str = "0.4.0";
 
 /// Items the export macros expand to; not part of the public API.
 #[doc(hidden)]

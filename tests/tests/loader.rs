@@ -113,7 +113,7 @@ fn broken_files_are_skipped_with_one_line_each_and_the_rest_load() {
         line("not_a_plugin")
     );
     assert!(
-        line("future_sdk").contains("built against adr-sdk ABI 0.3.0, this engine needs ABI 0.2.0"),
+        line("future_sdk").contains("built against adr-sdk ABI 0.4.0, this engine needs ABI 0.3.0"),
         "{}",
         line("future_sdk")
     );

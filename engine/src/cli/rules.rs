@@ -58,6 +58,11 @@ pub(crate) struct InputArgs {
     /// stream is answered event by event). Keys are evicted between batches.
     #[arg(long, value_name = "N")]
     batch_rows: Option<std::num::NonZeroUsize>,
+    /// Bound all keys' state to this much memory (`512MB`, `2GiB`): rules whose one key
+    /// does not fit are refused (at start and at reload), and at most budget / per-key
+    /// estimate keys are held, the least recently seen forgotten first.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_state: Option<u64>,
     /// With --lateness: events held at most; past it the oldest are scored early.
     #[arg(
         long,
@@ -86,6 +91,11 @@ fn eviction(input: &InputArgs) -> adr_engine::rules::eval::Eviction {
         idle: input.evict_idle,
         max_keys: input.max_keys.map(std::num::NonZeroUsize::get),
     }
+}
+
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    adr_engine::rules::budget::parse_size(text)
+        .ok_or_else(|| format!("`{text}` is not a size such as 512MB, 2GiB or 1048576 (bytes)"))
 }
 
 fn parse_lateness(text: &str) -> Result<i64, String> {
@@ -291,6 +301,9 @@ pub(crate) fn run(
     if let Some(lateness) = args.input.lateness {
         builder = builder.lateness(lateness, args.input.max_held);
     }
+    if let Some(budget) = args.input.max_state {
+        builder = builder.max_state(budget);
+    }
     if let Some(scored) = scored {
         builder = builder.sink(Box::new(scored));
     }
@@ -425,6 +438,10 @@ pub(crate) fn explain(
     }
     // the run's eviction, so that a key adr run forgot is cold here too
     evaluator.set_eviction(eviction(&args.input));
+    evaluator.set_state_budget(args.input.max_state)?;
+    if !quiet && !args.json {
+        eprintln!("state: {}", evaluator.state_estimate());
+    }
     let spec = batched(event_spec(&evaluator), &args.input);
     let (mut input, _) = open_input(&args.input, &spec)?;
     // the run's event-time order, when it had one

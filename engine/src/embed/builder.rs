@@ -28,6 +28,7 @@ pub struct EngineBuilder {
     debounce: Duration,
     unsorted: UnsortedPolicy,
     eviction: crate::rules::eval::Eviction,
+    max_state: Option<u64>,
     lateness: Option<(i64, usize)>,
     columns: Option<Vec<String>>,
     sinks: Vec<Box<dyn Sink + Send>>,
@@ -55,6 +56,7 @@ impl EngineBuilder {
             debounce: Duration::from_millis(200),
             unsorted: UnsortedPolicy::Reject,
             eviction: crate::rules::eval::Eviction::default(),
+            max_state: None,
             lateness: None,
             columns: None,
             sinks: Vec::new(),
@@ -113,6 +115,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Bounds all keys' state to `bytes` (default: unbounded): rules whose one key does
+    /// not fit are refused at build and at every reload, and at most `bytes / per-key
+    /// estimate` keys are held, the least recently seen forgotten first (counted as
+    /// evictions). See [`budget`](crate::rules::budget).
+    pub fn max_state(mut self, bytes: u64) -> Self {
+        self.max_state = Some(bytes);
+        self
+    }
+
     /// Put events in event-time order, allowing `lateness_ns` of lateness and holding at
     /// most `max_held` events (default: none; events are scored as they come, and one
     /// earlier than its key's previous is refused or counted, see [`unsorted`](Self::unsorted)).
@@ -156,6 +167,7 @@ impl EngineBuilder {
         let mut evaluator = Evaluator::new(plan, Arc::clone(&registry))?;
         evaluator.set_unsorted(self.unsorted);
         evaluator.set_eviction(self.eviction);
+        evaluator.set_state_budget(self.max_state)?;
         let columns = self
             .columns
             .unwrap_or_else(|| evaluator.plan().input.fields.clone());

@@ -501,6 +501,7 @@ impl Engine {
             reloads: lock(&self.shared.status).clone(),
             problems,
             deliveries,
+            state: evaluator.state_estimate().clone(),
         })
     }
 

@@ -61,6 +61,32 @@ pub enum Node {
     Stateful(usize, Op, Vec<Node>),
 }
 
+impl Node {
+    /// The most bytes one key's state of this expression takes: 24 bytes a row a window
+    /// keeps (time, value, volume), up to the next power of two (a deque doubles as it
+    /// grows); `None` when a window of event time makes it depend on the event rate.
+    pub fn state_bytes(&self) -> Option<u64> {
+        const FIXED: u64 = 64;
+        match self {
+            Node::Const(_) | Node::Slot(_) => Some(0),
+            Node::Neg(e) | Node::Abs(e) | Node::Clip(e, _, _) => e.state_bytes(),
+            Node::Bin(_, a, b) => Some(a.state_bytes()? + b.state_bytes()?),
+            Node::Stateful(_, op, args) => {
+                let own = match op {
+                    Op::Lag(n) => (*n as u64 + 1).next_power_of_two() * 8 + FIXED,
+                    Op::Rolling(_, span) | Op::ZScore(span) | Op::Vwap(span) => match span {
+                        Lookback::Count(n) => (*n as u64 + 1).next_power_of_two() * 24 + FIXED,
+                        Lookback::Time(_) => return None,
+                    },
+                    Op::PctChange | Op::LogReturn | Op::Diff | Op::Ewma(_) => FIXED,
+                };
+                args.iter()
+                    .try_fold(own, |total, a| Some(total + a.state_bytes()?))
+            }
+        }
+    }
+}
+
 /// A function with memory.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {

@@ -7,6 +7,7 @@
 //! [`diagnostic`]s carry stable [`codes`]. [`check_files`] runs the stages `adr check` runs.
 
 pub mod ast;
+pub mod budget;
 pub mod check;
 pub mod codes;
 pub mod diagnostic;

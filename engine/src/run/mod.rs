@@ -190,6 +190,8 @@ pub struct RunSummary {
     /// Deliveries to outside targets (webhooks): delivered, retried, failed, dropped and
     /// circuit openings per target.
     pub deliveries: Vec<outbox::DeliveryStats>,
+    /// The estimate of one key's state under the rules running at the end.
+    pub state: crate::rules::budget::StateEstimate,
 }
 
 impl RunSummary {

@@ -270,6 +270,11 @@ impl Model for EcdfModel {
         Ok(model)
     }
 
+    fn model_bytes(_: &EcdfSettings, rows: usize, d: usize) -> u64 {
+        // each input's training values, sorted
+        (rows as u64).saturating_mul(8 * d as u64) + 64 * d as u64
+    }
+
     fn score(&self, row: &[f64]) -> f64 {
         if self.settings.over == EcdfOver::Batch {
             return self.score_counted(row, row.len())[0];

@@ -165,6 +165,11 @@ impl Model for HbosModel {
         })
     }
 
+    fn model_bytes(s: &HbosSettings, _rows: usize, d: usize) -> u64 {
+        // per input: the bins' edges and densities
+        (d as u64).saturating_mul(16 * (s.n_bins as u64 + 1) + 64)
+    }
+
     fn score(&self, row: &[f64]) -> f64 {
         -row.iter()
             .zip(&self.histograms)

@@ -423,6 +423,18 @@ impl Model for ForestModel {
         ))
     }
 
+    fn model_bytes(s: &ForestSettings, rows: usize, d: usize) -> u64 {
+        // per tree: at most 2·ψ nodes (24 bytes) and their compiled walk (as much again),
+        // with a normal of d values each in a hyperplane forest
+        let psi = s.max_samples.min(rows) as u64;
+        let normals = if s.split == SplitChoice::Hyperplane {
+            8 * d as u64
+        } else {
+            0
+        };
+        (s.trees as u64).saturating_mul(2 * psi * (48 + normals) + 256)
+    }
+
     fn score(&self, row: &[f64]) -> f64 {
         let total: f64 = if self.normals.is_empty() {
             self.trees.iter().map(|t| Self::path_length(t, row)).sum()

@@ -86,6 +86,11 @@ impl Model for KnnModel {
         })
     }
 
+    fn model_bytes(_: &KnnSettings, rows: usize, d: usize) -> u64 {
+        // the rows kept and indexed
+        (rows as u64).saturating_mul(8 * d as u64 + 16)
+    }
+
     fn score(&self, row: &[f64]) -> f64 {
         self.combine(&self.neighbours.nearest(row, self.settings.k))
     }

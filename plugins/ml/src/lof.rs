@@ -102,6 +102,11 @@ impl Model for LofModel {
         ))
     }
 
+    fn model_bytes(_: &(usize, Metric), rows: usize, d: usize) -> u64 {
+        // the rows kept and indexed, each row's k-distance, density and own score
+        (rows as u64).saturating_mul(8 * d as u64 + 16 + 24)
+    }
+
     fn score(&self, row: &[f64]) -> f64 {
         let neighbours = self.neighbours.nearest(row, self.k);
         let own = density(&neighbours, &self.k_distance);

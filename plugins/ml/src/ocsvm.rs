@@ -256,6 +256,21 @@ impl Model for OneClassSvmModel {
         Ok(exact.projected(components, &mut rng))
     }
 
+    fn model_bytes(s: &OneClassSvmSettings, rows: usize, d: usize) -> u64 {
+        let d = d as u64;
+        match s.approximate {
+            // the sample's rows and kernels while fitting, then the centres
+            Some((sample, components, _)) => {
+                let sample = sample.min(rows) as u64;
+                let m = components as u64;
+                sample * 8 * (d + m) + m * m * 8 + m * 8 * (d + 1)
+            }
+            // every row may be a support vector (rows padded to groups of four), with
+            // its coefficient and gradient, and the kernel cache while fitting
+            None => (rows as u64 + 4) * 8 * (d + 4) + s.cache_bytes as u64,
+        }
+    }
+
     fn score(&self, row: &[f64]) -> f64 {
         -self.decision(row)
     }

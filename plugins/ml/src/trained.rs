@@ -29,6 +29,10 @@ macro_rules! delegate_to_trained {
             Some(self.trained.save())
         }
 
+        fn state_bytes(&self) -> Option<u64> {
+            Some(self.trained.state_bytes())
+        }
+
         fn restore(&mut self, state: &[u8]) -> Result<(), adr_sdk::DetectorError> {
             self.trained.restore(state)
         }
@@ -66,6 +70,11 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// The raw anomaly score of `row` (higher is more anomalous).
     fn score(&self, row: &[f64]) -> f64;
+
+    /// The most bytes the model fitted to `rows` training rows of `d` values takes, with
+    /// what its fit holds at once (a kernel cache, a covariance), not counting the rows
+    /// themselves (see [`adr_sdk::Detector::state_bytes`]).
+    fn model_bytes(settings: &Self::Settings, rows: usize, d: usize) -> u64;
 
     /// The raw scores of the rows of one batch, row-major (by default [`score`](Self::score)
     /// of each, spread over the rayon pool in fixed chunks, so the result does not depend
@@ -305,6 +314,18 @@ impl<M: Model> Trained<M> {
             fitted: None,
             row: vec![0.0; d],
         }
+    }
+
+    /// The most bytes one key takes: the training rows (and their scores, sorted for the
+    /// threshold) and the model fitted to them.
+    pub fn state_bytes(&self) -> u64 {
+        let rows = self.train;
+        let buffer = (rows as u64)
+            .saturating_mul(self.d as u64 + 1)
+            .saturating_mul(8);
+        buffer
+            .saturating_add(M::model_bytes(&self.settings, rows, self.d))
+            .saturating_add(512)
     }
 
     /// Whether the model is fitted.
@@ -637,6 +658,9 @@ mod tests {
         }
         fn score(&self, row: &[f64]) -> f64 {
             (row[0] - self.0).abs()
+        }
+        fn model_bytes(_: &(), _: usize, _: usize) -> u64 {
+            8
         }
         fn save(&self, out: &mut Writer) {
             out.number(self.0);

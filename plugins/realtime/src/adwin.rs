@@ -261,6 +261,13 @@ NaN/inf inputs: undetermined, never learnt. Memory: O(max_buckets · log₂ n) n
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(
+            64 * 2 * crate::online::grown(self.params.max_buckets + 1, 8)
+                + crate::online::FIXED_BYTES,
+        )
+    }
+
     online_detector!();
 }
 

@@ -859,6 +859,14 @@ undetermined and not learnt.";
         Ok(Self::fresh(params, inputs.len().max(1)))
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        {
+            let runs = self.params.max_runs + 2 * LANES;
+            let per_run = 8 * (2 + 4 * self.inputs.len() as u64) + 8 + 8 + 1;
+            Some(crate::online::grown(runs, per_run) + crate::online::FIXED_BYTES)
+        }
+    }
+
     online_detector!();
 }
 

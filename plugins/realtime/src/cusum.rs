@@ -95,6 +95,10 @@ inputs: undetermined, never learnt.";
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(crate::online::FIXED_BYTES)
+    }
+
     online_detector!();
 }
 

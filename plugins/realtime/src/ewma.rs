@@ -89,6 +89,10 @@ counts points, not seconds.";
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(crate::online::FIXED_BYTES)
+    }
+
     online_detector!();
 }
 

@@ -339,6 +339,22 @@ NaN/inf input: undetermined, not learnt. Ranges: the first window's (`first_wind
         Ok(d)
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        {
+            // per tree: split input (4) and value (8) per internal node, two masses (4 + 4)
+            // per node; the first window's points until the trees exist
+            let p = &self.params;
+            let internal = (1u64 << p.height) - 1;
+            let nodes = (1u64 << (p.height + 1)) - 1;
+            let tree = internal * 12 + nodes * 8;
+            Some(
+                p.trees as u64 * (tree + 128)
+                    + crate::online::grown(p.window * self.width, 8)
+                    + crate::online::FIXED_BYTES,
+            )
+        }
+    }
+
     online_detector!();
 }
 

@@ -173,6 +173,10 @@ a NaN, ±inf or beyond-±1e150 input is undetermined and not learnt. Memory: k �
 numbers per key; a row costs O(k × inputs).";
     const INPUTS: Arity = Arity::AtLeast(1);
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(crate::online::grown(self.params.k * self.width, 8) + crate::online::FIXED_BYTES)
+    }
+
     fn new(params: KMeansParams, inputs: &[String]) -> Result<Self, DetectorError> {
         let width = inputs.len().max(1);
         Ok(KMeans {

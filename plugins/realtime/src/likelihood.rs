@@ -207,6 +207,14 @@ differs between series. NaN/inf inputs: undetermined, never learnt. Memory: `sho
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(
+            crate::online::grown(self.params.short + 1, 8)
+                + crate::online::grown(self.params.long + 1, 8)
+                + crate::online::FIXED_BYTES,
+        )
+    }
+
     online_detector!();
 }
 

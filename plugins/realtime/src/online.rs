@@ -119,6 +119,15 @@ impl Welford {
     }
 }
 
+/// Bytes of a vector grown to `n` values of `each` bytes: a vector doubles as it grows, so
+/// up to the next power of two (see [`adr_sdk::Detector::state_bytes`]).
+pub(crate) fn grown(n: usize, each: u64) -> u64 {
+    (n as u64).max(1).next_power_of_two().saturating_mul(each)
+}
+
+/// The fixed part of a detector's state estimate: its parameters and scalars.
+pub(crate) const FIXED_BYTES: u64 = 256;
+
 /// Inputs beyond this magnitude are treated as ±inf: their squares, which every
 /// detector's variance or distance takes, would overflow and poison its state.
 pub(crate) const LARGEST_INPUT: f64 = 1e150;

@@ -125,6 +125,10 @@ included. NaN/inf inputs: undetermined, never learnt.";
         Ok(Self::fresh(params))
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(crate::online::FIXED_BYTES)
+    }
+
     online_detector!();
 }
 

@@ -137,6 +137,10 @@ Memory: `window` points.";
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(2 * crate::online::grown(self.params.window + 1, 8) + crate::online::FIXED_BYTES)
+    }
+
     online_detector!();
 }
 

@@ -187,6 +187,13 @@ wider than one value. NaN/inf inputs: undetermined, never learnt. Memory: two va
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        Some(match self.params.memory {
+            0 => crate::online::FIXED_BYTES,
+            m => 2 * crate::online::grown(m + 1, 16) + crate::online::FIXED_BYTES,
+        })
+    }
+
     online_detector!();
 }
 

@@ -397,6 +397,16 @@ not learnt. A batch runs the trees in parallel (each tree sees the events in ord
 scores equal the per-event ones). Memory: trees · size points.";
     const INPUTS: Arity = Arity::AtLeast(1);
 
+    fn state_bytes(&self) -> Option<u64> {
+        use crate::online::grown;
+        // per tree: a leaf and a branch per point, each with links and counts (20 bytes),
+        // a cut (8) and a bounding box (16 a dimension); the points' leaves (16)
+        let p = &self.params;
+        let dims = (p.shingle * self.width) as u64;
+        let tree = grown(2 * p.size + 1, 28 + 16 * dims) + grown(p.size + 1, 16) + grown(p.size, 4);
+        Some(p.trees as u64 * (tree + 128) + grown(dims as usize, 8) + crate::online::FIXED_BYTES)
+    }
+
     fn new(params: RandomCutForestParams, inputs: &[String]) -> Result<Self, DetectorError> {
         let width = inputs.len().max(1);
         // Every tree keeps `size` points of `shingle × inputs` values, as a leaf and an

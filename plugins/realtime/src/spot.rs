@@ -326,6 +326,20 @@ undetermined, never learnt. Memory: at most `max_peaks` peaks per tail and `dept
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        {
+            use crate::online::grown;
+            let p = &self.params;
+            let tails = 1 + u64::from(p.side == Side::Both);
+            Some(
+                grown(p.depth + 1, 8)
+                    + grown(p.init, 8)
+                    + tails * grown(p.max_peaks + 1, 8)
+                    + crate::online::FIXED_BYTES,
+            )
+        }
+    }
+
     online_detector!();
 }
 

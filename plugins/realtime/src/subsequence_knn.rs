@@ -234,6 +234,20 @@ realtime.likelihood(...)`) to alarm on what is unusual for the series.";
         })
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        {
+            use crate::online::grown;
+            let p = &self.params;
+            let keep = 2 * p.length + p.memory + 1;
+            Some(
+                grown(2 * keep, 8)
+                    + 2 * grown(p.memory, 8)
+                    + grown(p.k + SMALL_K, 16)
+                    + crate::online::FIXED_BYTES,
+            )
+        }
+    }
+
     online_detector!();
 }
 

@@ -46,6 +46,10 @@ macro_rules! delegate_to_window {
             self.$window.whole_batch()
         }
 
+        fn state_bytes(&self) -> Option<u64> {
+            self.$window.state_bytes()
+        }
+
         fn save(&self) -> Option<Vec<u8>> {
             self.$window.save()
         }

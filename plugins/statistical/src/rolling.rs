@@ -43,6 +43,11 @@ impl<T: Tracker + Default + Clone + Send + Sync> Rolling<T> {
         self.window == Window::Batch
     }
 
+    /// See [`adr_sdk::Detector::state_bytes`].
+    pub(crate) fn state_bytes(&self) -> Option<u64> {
+        crate::window::window_bytes(self.window, T::BYTES_PER_POINT)
+    }
+
     /// Scores a frame's first input column.
     pub(crate) fn score(
         &mut self,

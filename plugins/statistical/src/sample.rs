@@ -51,6 +51,12 @@ impl Sampler {
         self.window == Window::Batch
     }
 
+    /// See [`adr_sdk::Detector::state_bytes`]: the window and the sample buffer a test
+    /// copies it into.
+    pub(crate) fn state_bytes(&self) -> Option<u64> {
+        crate::window::window_bytes(self.window, 8)
+    }
+
     /// Scores the frame's first column with `test`, which scores every point of a sample.
     pub(crate) fn score(
         &mut self,

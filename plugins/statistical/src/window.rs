@@ -18,6 +18,8 @@ pub(crate) struct Points {
 
 /// What leaves and enters the window on one step.
 pub(crate) trait Tracker: Sized {
+    /// Bytes the tracker keeps for each point of the window, beyond the window's own.
+    const BYTES_PER_POINT: u64 = 0;
     /// The tracker of a window holding `values` (oldest first) at a position where a
     /// rebuild is due (see [`REBUILD_EVERY`]), or of a whole batch.
     fn from_window(values: &[f64]) -> Self;
@@ -41,6 +43,20 @@ pub(crate) trait Tracker: Sized {
     /// Restores what [`save_extra`](Self::save_extra) wrote, after the points were replayed.
     fn restore_extra(&mut self, _bytes: &[u8]) -> Result<(), DetectorError> {
         Ok(())
+    }
+}
+
+/// The most bytes a key's window of `window` takes, with `per_point` more bytes a point
+/// kept beside it (a tracker's, a sample's buffer): 16 bytes a point (time and value),
+/// up to the next power of two of the count since vectors double as they grow, and a
+/// little fixed overhead. Unknown for a window of event time (it holds what arrives); a
+/// whole-batch detector keeps nothing between batches.
+pub(crate) fn window_bytes(window: Window, per_point: u64) -> Option<u64> {
+    const FIXED: u64 = 256;
+    match window {
+        Window::Count(n) => Some((n as u64 + 1).next_power_of_two() * (16 + per_point) + FIXED),
+        Window::Batch => Some(FIXED),
+        Window::Time(_) => None,
     }
 }
 
@@ -410,6 +426,8 @@ impl Sorted {
 }
 
 impl Tracker for Sorted {
+    const BYTES_PER_POINT: u64 = 8;
+
     fn from_window(values: &[f64]) -> Self {
         let mut v = values.to_vec();
         v.sort_unstable_by(f64::total_cmp);

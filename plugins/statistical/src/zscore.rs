@@ -101,6 +101,13 @@ enter the window.";
         self.params.window == Window::Batch
     }
 
+    fn state_bytes(&self) -> Option<u64> {
+        match &self.state {
+            State::Classic(r) => r.state_bytes(),
+            State::Robust(r) => r.state_bytes(),
+        }
+    }
+
     fn save(&self) -> Option<Vec<u8>> {
         match &self.state {
             State::Classic(r) => r.save(),

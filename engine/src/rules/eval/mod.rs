@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use std::sync::Arc;
 
+use super::budget::StateEstimate;
 use super::features::State;
 use super::identity::Identities;
 use super::plan::{DetectorPlan, Member, Plan, TrainingPlan};
@@ -55,6 +56,9 @@ pub enum EvalError {
         /// The key's previous time.
         previous: String,
     },
+    /// One key's state does not fit the memory budget (see [`crate::rules::budget`]).
+    #[error("{0}; raise the budget (--max-state) or shrink the windows")]
+    Budget(#[from] crate::rules::budget::BudgetError),
     /// A batch's columns do not match the plan.
     #[error("a batch has {got} field columns of {len} rows; the rules read {want} fields")]
     Shape {
@@ -189,6 +193,9 @@ pub struct Evaluator {
     unsorted_rows: u64,
     failures: u64,
     eviction: Eviction,
+    /// One key's state, as estimated for the plan, and the budget all keys must fit.
+    state: StateEstimate,
+    budget: Option<u64>,
     evicted: u64,
     /// The newest event time seen, and the newest at the last idle sweep.
     newest: i64,
@@ -217,6 +224,7 @@ impl Evaluator {
             identities,
             registry,
             whole_series,
+            state,
         } = prepared;
         let alerts = AlertBook::new(&plan.alerts, &plan.input.keys);
         Evaluator {
@@ -232,6 +240,8 @@ impl Evaluator {
             alerts,
             unsorted: UnsortedPolicy::Reject,
             eviction: Eviction::default(),
+            state,
+            budget: None,
             evicted: 0,
             newest: i64::MIN,
             swept_at: i64::MIN,
@@ -246,6 +256,40 @@ impl Evaluator {
     /// When to forget keys (default: never).
     pub fn set_eviction(&mut self, eviction: Eviction) {
         self.eviction = eviction;
+    }
+
+    /// Bounds all keys' state to `budget` bytes (`None`: no bound, the default): the
+    /// rules must fit one key, and at most `budget / per-key estimate` keys are held, the
+    /// least recently seen forgotten first (counted as evictions). A reload to rules that
+    /// do not fit is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Budget`] when one key of the running rules does not fit; the budget
+    /// is then unchanged.
+    pub fn set_state_budget(&mut self, budget: Option<u64>) -> Result<(), EvalError> {
+        if let Some(b) = budget {
+            self.state.keys_within(b)?;
+        }
+        self.budget = budget;
+        Ok(())
+    }
+
+    /// The estimate of one key's state under the running rules.
+    pub fn state_estimate(&self) -> &StateEstimate {
+        &self.state
+    }
+
+    /// The most keys held: the eviction's cap and what the budget affords, whichever is
+    /// lower.
+    pub fn key_cap(&self) -> Option<usize> {
+        let afforded = self
+            .budget
+            .map(|b| self.state.keys_within(b).unwrap_or(1).max(1));
+        match (self.eviction.max_keys, afforded) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Keys evicted so far.
@@ -401,7 +445,7 @@ impl Evaluator {
                     .collect();
             }
         }
-        if let Some(cap) = self.eviction.max_keys {
+        if let Some(cap) = self.key_cap() {
             let held = self.keys.live() - evict.iter().filter(|&&e| e).count();
             if held > cap {
                 evict.resize(self.keys.len(), false);
@@ -618,7 +662,7 @@ impl KeyDetector {
 }
 
 /// The `threshold` clause's detector of `d`, if it has one.
-fn create_threshold(
+pub(crate) fn create_threshold(
     registry: &Registry,
     d: &DetectorPlan,
 ) -> Result<Option<DetectorHandle>, EvalError> {
@@ -636,7 +680,7 @@ fn create_threshold(
         .transpose()
 }
 
-fn create(
+pub(crate) fn create(
     registry: &Registry,
     d: &DetectorPlan,
 ) -> Result<(DetectorHandle, TrainingPlan), EvalError> {

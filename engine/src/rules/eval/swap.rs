@@ -16,6 +16,7 @@ use adr_sdk::host::DetectorHandle;
 
 use super::{AlertBook, EvalError, Evaluator, KeyDetector};
 use crate::plugins::Registry;
+use crate::rules::budget::StateEstimate;
 use crate::rules::features::State;
 use crate::rules::identity::{state_range, Identities};
 use crate::rules::plan::Plan;
@@ -27,6 +28,7 @@ pub struct Prepared {
     pub(super) identities: Identities,
     pub(super) registry: Arc<Registry>,
     pub(super) whole_series: bool,
+    pub(super) state: StateEstimate,
 }
 
 impl Prepared {
@@ -38,17 +40,36 @@ impl Prepared {
     /// [`EvalError::Create`] when a plugin refuses a detector.
     pub fn new(plan: Plan, registry: Arc<Registry>) -> Result<Self, EvalError> {
         let mut whole_series = false;
+        let mut bytes = Vec::with_capacity(plan.detectors.len());
         for d in &plan.detectors {
             let state = KeyDetector::new(&registry, d)?;
             whole_series |= state.handle.needs_whole_series()
-                || state.threshold.is_some_and(|t| t.needs_whole_series());
+                || state
+                    .threshold
+                    .as_ref()
+                    .is_some_and(|t| t.needs_whole_series());
+            let threshold = state.threshold.as_ref().map(|t| t.state_bytes());
+            let own = state.handle.state_bytes();
+            bytes.push((
+                d.name.clone(),
+                match threshold {
+                    Some(t) => own.zip(t).map(|(a, b)| a + b),
+                    None => own,
+                },
+            ));
         }
         Ok(Prepared {
             identities: Identities::of(&plan),
+            state: StateEstimate::of(&plan, bytes),
             plan,
             registry,
             whole_series,
         })
+    }
+
+    /// The estimate of one key's state under these rules.
+    pub fn state_estimate(&self) -> &StateEstimate {
+        &self.state
     }
 
     /// The plan.
@@ -119,11 +140,15 @@ impl Evaluator {
     /// [`EvalError::Create`] when a plugin refuses to build a new detector for a known
     /// key; the evaluator is then unchanged.
     pub fn swap(&mut self, next: Prepared) -> Result<(SwapReport, Retired), EvalError> {
+        if let Some(budget) = self.budget {
+            next.state.keys_within(budget)?;
+        }
         let Prepared {
             plan,
             identities,
             registry,
             whole_series,
+            state,
         } = next;
         let n_keys = self.keys.len();
         let mut report = SwapReport {
@@ -242,6 +267,7 @@ impl Evaluator {
 
         self.slots = vec![0.0; plan.slots.len()];
         self.whole_series = whole_series;
+        self.state = state;
         let retired = Retired {
             _plan: std::mem::replace(&mut self.plan, plan),
             _identities: std::mem::replace(&mut self.identities, identities),
