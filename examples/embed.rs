@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     for (i, record) in csv.records().enumerate() {
         let record = record?;
         let time = TimeFormat::detect(&record[0])
-            .and_then(|f| f.parse(&record[0]))
+            .and_then(|f| f.parse(&record[0]).ok())
             .with_context(|| format!("row {}: bad time {}", i + 1, &record[0]))?;
         let close: f64 = record[5].parse()?;
         let volume: f64 = record[6].parse()?;

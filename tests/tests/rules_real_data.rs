@@ -18,7 +18,7 @@ struct Alert {
 
 fn time(text: &str) -> i64 {
     TimeFormat::detect(text)
-        .and_then(|f| f.parse(text))
+        .and_then(|f| f.parse(text).ok())
         .unwrap_or_else(|| panic!("`{text}` is a time"))
 }
 

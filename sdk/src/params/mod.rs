@@ -507,7 +507,7 @@ mod tests {
             (
                 "out of range",
                 pairs(&[("window", ParamValue::Int(1))]),
-                "parameter `window` must be >= 2, got 1",
+                "parameter `window` must be >= 2 and <= 10000000, got 1",
             ),
             (
                 "exclusive bound",
@@ -525,6 +525,54 @@ mod tests {
             assert_eq!(errors.len(), 1, "{name}: {errors:?}");
             assert_eq!(errors[0].to_string(), want, "{name}");
         }
+    }
+
+    crate::params! {
+        /// Unsigned params.
+        struct Counts {
+            /// A count with no declared range.
+            depth: usize = 0;
+            /// A u32 with a declared minimum.
+            seed: u32 = 1, min >= 1;
+            /// A count with a declared maximum below the type's.
+            ddof: usize = 1, max <= 1;
+        }
+    }
+
+    #[test]
+    fn integer_types_state_their_range_in_the_schema() {
+        let schema = Counts::schema();
+        assert_eq!(schema[0].range_text(), ">= 0");
+        assert_eq!(schema[1].range_text(), ">= 1 and <= 4294967295");
+        assert_eq!(schema[2].range_text(), ">= 0 and <= 1");
+        let cases = [
+            (
+                "negative count",
+                ("depth", ParamValue::Int(-1)),
+                "parameter `depth` must be >= 0, got -1",
+            ),
+            (
+                "past u32",
+                ("seed", ParamValue::Int(1 << 40)),
+                "parameter `seed` must be >= 1 and <= 4294967295, got 1099511627776",
+            ),
+            (
+                "negative ddof",
+                ("ddof", ParamValue::Int(-5)),
+                "parameter `ddof` must be >= 0 and <= 1, got -5",
+            ),
+        ];
+        for (name, (param, value), want) in cases {
+            let errors = Counts::from_pairs(&pairs(&[(param, value)])).unwrap_err();
+            assert_eq!(errors[0].to_string(), want, "{name}");
+        }
+        // a window's count is bounded, its durations and `batch` are not counts
+        let window = &TestParams::schema()[0];
+        assert!(window
+            .check(&ParamValue::Int(MAX_WINDOW_COUNT as i64 + 1))
+            .is_err());
+        assert!(window.check(&ParamValue::Duration(i64::MAX)).is_ok());
+        assert!(window.check(&ParamValue::Text("batch".into())).is_ok());
     }
 
     #[test]
