@@ -65,7 +65,7 @@ fn plugins_lists_detectors_and_params_for_people_and_programs() {
         .find(|p| p["name"] == "window")
         .unwrap();
     assert_eq!(window["default"], "500");
-    assert_eq!(window["range"], ">= 2");
+    assert_eq!(window["range"], ">= 2 and <= 10000000");
     assert!(!window["doc"].as_str().unwrap().is_empty());
 }
 

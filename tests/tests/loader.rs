@@ -205,7 +205,7 @@ fn invalid_params_and_names_are_explained() {
             p("window", ParamValue::Int(1)),
             &x,
             ErrorKind::InvalidParams,
-            "parameter `window` must be >= 2, got 1",
+            "parameter `window` must be >= 2 and <= 10000000, got 1",
         ),
         (
             "bad choice",

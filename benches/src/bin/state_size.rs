@@ -5,9 +5,10 @@
 //!
 //!     cargo build --release && ./target/release/state_size [FAMILY.DETECTOR ...]
 //!
-//! Prints one JSON object per case: `estimate` and `measured` bytes per key, and their
-//! ratio. An estimate must not be low (`docs/state-budget.md`): a ratio below 1 is a
-//! defect. Run alone: the measure is the whole process's memory.
+//! Prints one JSON object per case: the detector's `estimate`, what the engine's budget
+//! counts for it (`budgeted`: an eighth more for the allocator) and the `measured` bytes
+//! per key, and estimate / measured. The budgeted figure must not be below the measured
+//! one (`docs/state-budget.md`). Run alone: the measure is the whole process's memory.
 
 use adr_benches::{release_plugins, series};
 use adr_engine::plugins::Registry;
@@ -219,6 +220,7 @@ fn measure(
         "inputs": inputs,
         "keys": keys,
         "estimate": estimate,
+        "budgeted": estimate.map(adr_engine::rules::budget::with_allocator),
         "measured": measured,
         "ratio": estimate.map(|e| e as f64 / measured.max(1) as f64),
     })

@@ -23,12 +23,21 @@ pub struct StateEstimate {
     pub detectors: Vec<(String, Option<u64>)>,
     /// The features' windows; `None` where a window of event time makes it unknown.
     pub features: Option<u64>,
-    /// Everything known, added up, with the engine's own per-key bookkeeping.
+    /// Everything known, added up, with an eighth more for the allocator and the engine's
+    /// own per-key bookkeeping.
     pub per_key: u64,
 }
 
-/// The engine's own bookkeeping per key and detector (scores, votes, alert state).
+/// The engine's own bookkeeping per key and detector (scores, votes, alert state), and
+/// the detector's handle.
 const PER_KEY_FIXED: u64 = 1024;
+
+/// What `bytes` of a detector's own estimate take in memory: an eighth more for the
+/// allocator (chunk headers, blocks left behind as vectors grew), measured with
+/// `state_size` (`docs/state-budget.md`).
+pub fn with_allocator(bytes: u64) -> u64 {
+    bytes.saturating_add(bytes / 8)
+}
 
 impl StateEstimate {
     /// What is not known: the names of detectors (and `features`) without an estimate.
@@ -118,9 +127,9 @@ impl StateEstimate {
             .try_fold(0u64, |total, f| Some(total + f.node.state_bytes()?));
         let per_key = detectors
             .iter()
-            .filter_map(|(_, b)| *b)
+            .filter_map(|(_, b)| b.map(with_allocator))
             .fold(0u64, u64::saturating_add)
-            .saturating_add(features.unwrap_or(0))
+            .saturating_add(with_allocator(features.unwrap_or(0)))
             .saturating_add(PER_KEY_FIXED * (plan.detectors.len() as u64 + 1));
         StateEstimate {
             detectors,

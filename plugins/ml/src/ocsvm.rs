@@ -101,7 +101,7 @@ adr_sdk::params! {
         /// The solver stops when the largest violation of optimality is below this.
         tol: f64 = 0.001, min > 0.0;
         /// Memory for cached kernel columns while training, in MiB.
-        cache_mb: usize = 200, min >= 1, max <= 65_536;
+        cache_mb: usize = 200, min >= 1, max <= 16_384;
         /// Approximate, in time linear in the rows scored: solve the dual on a uniform
         /// sample of `sample` training rows, then project the decision function onto
         /// `components` of its support vectors (Nyström).
@@ -267,7 +267,11 @@ impl Model for OneClassSvmModel {
             }
             // every row may be a support vector (rows padded to groups of four), with
             // its coefficient and gradient, and the kernel cache while fitting
-            None => (rows as u64 + 4) * 8 * (d + 4) + s.cache_bytes as u64,
+            // (the cache holds kernel columns of f32, never more than all of them)
+            None => {
+                let n = rows as u64 + 4;
+                n * 8 * (d + 4) + (s.cache_bytes as u64).min(n.saturating_mul(n) * 4)
+            }
         }
     }
 

@@ -221,6 +221,30 @@ impl Detector for Pca {
     const INPUTS: Arity = Arity::AtLeast(1);
 
     fn new(params: PcaParams, inputs: &[String]) -> Result<Self, DetectorError> {
+        // What the inputs and the training rows allow is known now: refuse it here (and
+        // so in `adr check`) rather than at the fit.
+        let d = inputs.len();
+        let axes = d.min(params.train);
+        let refuse = |why: String| Err(DetectorError::new(ErrorKind::InvalidParams, why));
+        if params.n_components > axes {
+            return refuse(format!(
+                "n_components = {}, but {d} input{} and train = {} give at most {axes} axes",
+                params.n_components,
+                if d == 1 { "" } else { "s" },
+                params.train
+            ));
+        }
+        let kept = if params.n_components == 0 {
+            axes
+        } else {
+            params.n_components
+        };
+        if params.n_selected > kept {
+            return refuse(format!(
+                "n_selected = {} is more than the {kept} axes kept",
+                params.n_selected
+            ));
+        }
         let settings = PcaSettings {
             n_components: params.n_components,
             n_selected: params.n_selected,

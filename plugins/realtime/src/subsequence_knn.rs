@@ -15,7 +15,7 @@ adr_sdk::params! {
         /// Points per window (the subsequence length, stumpy's `m`).
         length: usize = 20, min >= 2, max <= 100_000;
         /// Neighbours whose distances are averaged.
-        k: usize = 3, min >= 1;
+        k: usize = 3, min >= 1, max <= 10_000;
         /// Earlier windows a window is compared with (the most recent that do not overlap
         /// it or touch it).
         memory: usize = 1000, min >= 1, max <= 10_000_000;
@@ -222,6 +222,15 @@ numbers per key; a point costs O(memory). Feed the raw score to a threshold (`th
 realtime.likelihood(...)`) to alarm on what is unusual for the series.";
 
     fn new(params: SubsequenceKnnParams, _inputs: &[String]) -> Result<Self, DetectorError> {
+        if params.k > params.memory {
+            return Err(DetectorError::new(
+                adr_sdk::ErrorKind::InvalidParams,
+                format!(
+                    "k = {} neighbours, but memory = {} earlier windows: at most that many",
+                    params.k, params.memory
+                ),
+            ));
+        }
         let keep = 2 * params.length + params.memory + 1;
         Ok(SubsequenceKnn {
             points: Vec::with_capacity((2 * keep).min(1 << 12)),

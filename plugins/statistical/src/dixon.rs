@@ -131,7 +131,8 @@ whole batch): Q = (x₂ − x₁)/(xₙ − x₁) for the smallest point and (x�
 the largest (Dixon's r10 ratio; Dean & Dixon 1951). Critical values: Rorabacher, Anal. Chem. \
 63(2), 1991, Table 1, for α = 0.20, 0.10, 0.05, 0.04, 0.02, 0.01. Raw score: Q for the two \
 extreme points, 0 for the others and for tied extremes. Normalised: Q / (Q + Q_crit); \
-anomaly when Q ≥ Q_crit. A batch outside 3..30 points is an error. NaN/inf inputs: \
+anomaly when Q ≥ Q_crit. A batch outside 3..30 points is an error; a window of event time \
+holding more than 30 points leaves its newest point undetermined. NaN/inf inputs: \
 undetermined, left out of the sample.";
 
     fn new(params: DixonQParams, _inputs: &[String]) -> Result<Self, DetectorError> {
@@ -145,10 +146,14 @@ undetermined, left out of the sample.";
         Ok(DixonQ { params, sampler })
     }
 
-    delegate_to_window!(sampler, |p| |s: &[f64]| test(
-        s,
-        column(p.alpha).expect("checked in new")
-    ));
+    delegate_to_window!(sampler, |p| |s: &[f64]| {
+        // A window of event time can hold more points than the table covers: its newest
+        // point cannot be tested (undetermined), which is no error of the run's.
+        if p.window != Window::Batch && s.len() > 30 {
+            return Ok(vec![Score::UNDETERMINED; s.len()]);
+        }
+        test(s, column(p.alpha).expect("checked in new"))
+    });
 }
 
 impl DixonQ {

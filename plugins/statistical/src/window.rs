@@ -374,7 +374,7 @@ impl Tracker for Moments {
             .collect();
         // 32 bytes: a state saved before the scale existed, at scale 1
         let (shift, sum, sum_sq, n, scale) = match words[..] {
-            _ if bytes.len() % 8 != 0 => {
+            _ if !bytes.len().is_multiple_of(8) => {
                 return Err(DetectorError::new(
                     ErrorKind::IncompatibleState,
                     "moment state is corrupt: expected 32 or 40 bytes",

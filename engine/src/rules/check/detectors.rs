@@ -277,7 +277,7 @@ impl Checker<'_> {
                 .iter()
                 .any(|x| x.level == crate::rules::diagnostic::Level::Error);
             if let (true, Some(info)) = (clean, &info) {
-                self.check_creation(&d, info);
+                self.check_creation(d, info);
             }
         }
     }
