@@ -117,7 +117,7 @@ fn alerts(hold: u64) -> String {
 }
 
 /// The ways the test breaks `common.adr`: each must be reported and never applied.
-const BROKEN_COMMON: [(&str, &str); 4] = [
+const BROKEN_COMMON: [(&str, &str); 6] = [
     (
         "syntax error",
         "detector burst = statistical.mad(window = 100 on volume\n",
@@ -131,6 +131,15 @@ const BROKEN_COMMON: [(&str, &str); 4] = [
         "detector burst = statistical.mad(window = 1) on volume\n",
     ),
     ("key column changed", "KEY"),
+    // one extra zero: this aborted the whole watching process (a 1.6 TB allocation)
+    (
+        "a window past what state can afford",
+        "detector burst = statistical.mad(window = 1000000000000) on volume\n",
+    ),
+    (
+        "an unsigned parameter below zero",
+        "detector burst = statistical.mad(window = 100, min_points = -1) on volume\n",
+    ),
 ];
 
 fn broken_common(variant: usize, threshold: f64) -> String {
@@ -357,7 +366,7 @@ fn a_million_events_through_a_hundred_rewrites_lose_nothing() {
                 );
                 "an unknown severity"
             } else {
-                let variant = (pair / 4 + pair) % 4;
+                let variant = (pair / 4 + pair) % BROKEN_COMMON.len();
                 files.in_place(&broken_common(variant, threshold));
                 BROKEN_COMMON[variant].0
             };
