@@ -75,6 +75,75 @@ pub struct EventSpec {
 pub struct EventInput {
     csv: CsvInput<Box<dyn Read + Send>>,
     key_indices: Vec<usize>,
+    /// For JSON lines: where the objects' lines are, to name them in errors.
+    json_lines: Option<JsonLineMap>,
+}
+
+/// The JSON line of each object read, kept as the points where the line stops being the
+/// object's number (blank lines skipped), so that errors name the JSON line, not the line of
+/// the CSV it was turned into (which has a header).
+#[derive(Debug, Clone, Default)]
+struct JsonLineMap(std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>);
+
+impl JsonLineMap {
+    /// Records that object `row` (from 1) is on line `line`.
+    fn record(&self, row: u64, line: u64) {
+        let mut shifts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let offset = shifts.last().map_or(0, |&(_, o)| o);
+        if line - row != offset {
+            shifts.push((row, line - row));
+        }
+    }
+
+    /// The JSON line of object `row`.
+    fn line_of(&self, row: u64) -> u64 {
+        let shifts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let at = shifts.partition_point(|&(r, _)| r <= row);
+        row + at.checked_sub(1).map_or(0, |i| shifts[i].1)
+    }
+
+    /// `error` with its CSV line (and row) numbers turned into the JSON line's.
+    fn translate(&self, error: InputError) -> InputError {
+        match error {
+            InputError::NotANumber {
+                row, column, text, ..
+            } => InputError::NotANumber {
+                row,
+                line: self.line_of(row),
+                column,
+                text,
+            },
+            InputError::BadTimestamp {
+                row,
+                column,
+                text,
+                why,
+                ..
+            } => InputError::BadTimestamp {
+                row,
+                line: self.line_of(row),
+                column,
+                text,
+                why,
+            },
+            InputError::Unsorted {
+                row,
+                time,
+                previous,
+                ..
+            } => InputError::Unsorted {
+                row,
+                line: self.line_of(row),
+                time,
+                previous,
+            },
+            InputError::Malformed { line, message } => InputError::Malformed {
+                line: self.line_of(line.saturating_sub(1)),
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 impl std::fmt::Debug for EventInput {
@@ -97,9 +166,10 @@ impl EventInput {
         format: InputFormat,
         spec: &EventSpec,
     ) -> Result<Self, InputError> {
-        let source: Box<dyn Read + Send> = match format {
-            InputFormat::Csv => source,
-            InputFormat::JsonLines => Box::new(JsonToCsv::new(source, spec)),
+        let json_lines = (format == InputFormat::JsonLines).then(JsonLineMap::default);
+        let source: Box<dyn Read + Send> = match &json_lines {
+            None => source,
+            Some(map) => Box::new(JsonToCsv::new(source, spec, map.clone())),
         };
         let csv = CsvInput::open(
             source,
@@ -116,7 +186,11 @@ impl EventInput {
             .iter()
             .map(|k| super::csv_input::column_index(headers, k))
             .collect::<Result<_, _>>()?;
-        Ok(EventInput { csv, key_indices })
+        Ok(EventInput {
+            csv,
+            key_indices,
+            json_lines,
+        })
     }
 
     /// Fills `chunk` with the next rows; 0 at the end.
@@ -125,7 +199,12 @@ impl EventInput {
     ///
     /// An [`InputError`] naming the first bad row.
     pub fn read_chunk(&mut self, chunk: &mut Chunk) -> Result<usize, InputError> {
-        self.csv.read_chunk(chunk)
+        self.csv
+            .read_chunk(chunk)
+            .map_err(|e| match &self.json_lines {
+                Some(map) => map.translate(e),
+                None => e,
+            })
     }
 
     /// The key cells of row `i` of `chunk`.
@@ -187,6 +266,9 @@ impl EventInput {
 /// object.
 struct JsonToCsv<R: Read> {
     lines: BufReader<R>,
+    /// Objects converted so far, and where each came from.
+    objects: u64,
+    map: JsonLineMap,
     columns: Vec<String>,
     /// The time column when the spec names none: the first default name the first
     /// object has.
@@ -207,12 +289,14 @@ impl<R: Read> std::fmt::Debug for JsonToCsv<R> {
 }
 
 impl<R: Read> JsonToCsv<R> {
-    fn new(source: R, spec: &EventSpec) -> Self {
+    fn new(source: R, spec: &EventSpec, map: JsonLineMap) -> Self {
         let mut columns: Vec<String> = spec.time.iter().cloned().collect();
         columns.extend(spec.keys.iter().cloned());
         columns.extend(spec.fields.iter().cloned());
         JsonToCsv {
             lines: BufReader::with_capacity(1 << 20, source),
+            objects: 0,
+            map,
             find_time: spec.time.is_none(),
             columns,
             line: String::new(),
@@ -259,6 +343,8 @@ impl<R: Read> JsonToCsv<R> {
             header.write_record(&self.columns)?;
             header.flush()?;
         }
+        self.objects += 1;
+        self.map.record(self.objects, self.line_no);
         let mut row = csv::Writer::from_writer(&mut self.out);
         for c in &self.columns {
             let cell = match object.get(c) {
@@ -343,6 +429,37 @@ mod tests {
         assert!(err.to_string().contains("JSON line 2"), "{err}");
         let err = read("ts,symbl,close\n1,A,2\n", InputFormat::Csv).unwrap_err();
         assert_eq!(err.to_string(), "column `symbol` is not in the header (did you mean `symbl`?); columns: ts, symbl, close");
+    }
+
+    #[test]
+    fn json_errors_name_the_json_line_and_object() {
+        let cases = [
+            (
+                "bad value on line 2",
+                "{\"ts\": 1, \"symbol\": \"A\", \"close\": 1}\n{\"ts\": 2, \"symbol\": \"A\", \"close\": \"x\"}\n",
+                "row 2 (line 2), column `close`: `x` is not a number",
+            ),
+            (
+                "after blank lines",
+                "{\"ts\": 1, \"symbol\": \"A\", \"close\": 1}\n\n\n{\"ts\": 2, \"symbol\": \"A\", \"close\": \"x\"}\n",
+                "row 2 (line 4), column `close`: `x` is not a number",
+            ),
+            (
+                "fractional epoch in JSON",
+                "{\"ts\": 1735689600, \"symbol\": \"A\", \"close\": 1}\n{\"ts\": 1735689660.5, \"symbol\": \"A\", \"close\": \"y\"}\n",
+                "row 2 (line 2), column `close`: `y` is not a number",
+            ),
+        ];
+        for (name, text, want) in cases {
+            let err = read(text, InputFormat::JsonLines).unwrap_err();
+            assert_eq!(err.to_string(), want, "{name}");
+        }
+        let (chunk, _) = read(
+            "{\"ts\": 1735689600, \"symbol\": \"A\", \"close\": 1}\n{\"ts\": 1735689660.5, \"symbol\": \"A\", \"close\": 2}\n",
+            InputFormat::JsonLines,
+        )
+        .unwrap();
+        assert_eq!(chunk.timestamps[1], 1_735_689_660_500_000_000);
     }
 
     #[test]
