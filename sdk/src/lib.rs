@@ -86,6 +86,7 @@ pub mod lane_math;
 pub mod params;
 pub mod score;
 pub mod state;
+pub mod window;
 
 #[doc(hidden)]
 pub mod ffi;
@@ -96,6 +97,7 @@ pub use error::{DetectorError, ErrorKind};
 pub use frame::{Column, Dictionary, Event, Frame, FrameError};
 pub use params::{DetectorParams, ParamError, ParamKind, ParamSpec, ParamValue, Window};
 pub use score::{Score, ScoresMut, Verdict};
+pub use window::Bounded;
 
 /// The version of the plugin ABI this SDK speaks; the engine loads only plugins whose ABI
 /// version is compatible with its own (same major version, or same minor while `0.x`).

@@ -3,10 +3,8 @@
 //! score's own distribution over a long window. Made to sit on top of another detector's
 //! raw score, where a fixed cut-off would mean something different on every series.
 
-use std::collections::VecDeque;
-
 use adr_sdk::state::{Reader, Writer};
-use adr_sdk::{Detector, DetectorError, ErrorKind, Score};
+use adr_sdk::{Bounded, Detector, DetectorError, ErrorKind, Score};
 use statrs::function::erf::erfc;
 
 use crate::online::{finite, online_detector, standardise, Online};
@@ -36,8 +34,8 @@ const MIN_RELATIVE_DEVIATION: f64 = 1e-3;
 #[derive(Debug)]
 pub struct Likelihood {
     params: LikelihoodParams,
-    recent: VecDeque<f64>,
-    history: VecDeque<f64>,
+    recent: Bounded<f64>,
+    history: Bounded<f64>,
     /// The history's sums of `x − shift` and its square; the shift (the mean at the last
     /// recomputation) keeps the variance free of cancellation.
     shift: f64,
@@ -66,13 +64,16 @@ impl Likelihood {
         Some(0.5 * erfc(z / std::f64::consts::SQRT_2))
     }
 
+    /// Learns `x`; a history that cannot grow (no memory) learns nothing more.
     fn learn(&mut self, x: f64) {
-        self.history.push_back(x);
+        let Ok(left) = self.history.push(x) else {
+            return;
+        };
         let d = x - self.shift;
         self.sum += d;
         self.sum_sq += d * d;
-        if self.history.len() > self.params.long {
-            let old = self.history.pop_front().unwrap_or(x) - self.shift;
+        if let Some(old) = left {
+            let old = old - self.shift;
             self.sum -= old;
             self.sum_sq -= old * old;
         }
@@ -98,9 +99,8 @@ impl Online for Likelihood {
         let Some(x) = finite(row) else {
             return Score::UNDETERMINED;
         };
-        self.recent.push_back(x);
-        if self.recent.len() > self.params.short {
-            self.recent.pop_front();
+        if self.recent.push(x).is_err() {
+            return Score::UNDETERMINED;
         }
         let alarm_at = -self.params.q.log10();
         let score = match self.tail() {
@@ -138,17 +138,18 @@ impl Likelihood {
     }
 
     fn restore_state(params: &LikelihoodParams, r: &mut Reader<'_>) -> Result<Self, DetectorError> {
-        let mut read = |limit: usize| -> Result<VecDeque<f64>, DetectorError> {
+        let mut read = |limit: usize| -> Result<Bounded<f64>, DetectorError> {
             let n = r.count(limit)?;
-            let mut v: VecDeque<f64> = r.numbers()?.into();
-            v.extend(r.numbers()?);
-            if v.len() != n || v.iter().any(|x| !x.is_finite()) {
+            let (first, second) = (r.numbers()?, r.numbers()?);
+            if first.len() + second.len() != n
+                || first.iter().chain(&second).any(|x| !x.is_finite())
+            {
                 return Err(corrupt(format!(
                     "{} points where {n} were written",
-                    v.len()
+                    first.len() + second.len()
                 )));
             }
-            Ok(v)
+            Bounded::from_values(limit, first.into_iter().chain(second))
         };
         let recent = read(params.short)?;
         let history = read(params.long)?;
@@ -196,8 +197,8 @@ differs between series. NaN/inf inputs: undetermined, never learnt. Memory: `sho
 
     fn new(params: LikelihoodParams, _inputs: &[String]) -> Result<Self, DetectorError> {
         Ok(Likelihood {
-            recent: VecDeque::with_capacity(params.short + 1),
-            history: VecDeque::with_capacity(params.long.min(1 << 16) + 1),
+            recent: Bounded::new(params.short),
+            history: Bounded::new(params.long),
             shift: 0.0,
             sum: 0.0,
             sum_sq: 0.0,
@@ -209,8 +210,8 @@ differs between series. NaN/inf inputs: undetermined, never learnt. Memory: `sho
 
     fn state_bytes(&self) -> Option<u64> {
         Some(
-            crate::online::grown(self.params.short + 1, 8)
-                + crate::online::grown(self.params.long + 1, 8)
+            Bounded::<f64>::bytes(self.params.short)
+                + Bounded::<f64>::bytes(self.params.long)
                 + crate::online::FIXED_BYTES,
         )
     }

@@ -1,10 +1,8 @@
 //! A quantile-tracking threshold: each point against the empirical tail of the last
 //! `window` points, without a model of the tail (SPOT's non-parametric counterpart).
 
-use std::collections::VecDeque;
-
 use adr_sdk::state::{Reader, Writer};
-use adr_sdk::{Detector, DetectorError, ErrorKind, Score};
+use adr_sdk::{Bounded, Detector, DetectorError, ErrorKind, Score};
 
 use crate::online::{finite, online_detector, Online, Side};
 
@@ -27,7 +25,7 @@ adr_sdk::params! {
 #[derive(Debug)]
 pub struct QuantileThreshold {
     params: QuantileThresholdParams,
-    recent: VecDeque<f64>,
+    recent: Bounded<f64>,
     sorted: Vec<f64>,
 }
 
@@ -40,12 +38,15 @@ impl QuantileThreshold {
         (n - below, at_most)
     }
 
+    /// Learns `x`; a window that cannot grow (no memory) learns nothing more and keeps
+    /// judging against what it holds.
     fn learn(&mut self, x: f64) {
-        self.recent.push_back(x);
+        let Ok(left) = self.recent.push(x) else {
+            return;
+        };
         let at = self.sorted.partition_point(|&v| v < x);
         self.sorted.insert(at, x);
-        if self.recent.len() > self.params.window {
-            let old = self.recent.pop_front().unwrap_or(x);
+        if let Some(old) = left {
             let at = self.sorted.partition_point(|&v| v < old);
             self.sorted.remove(at);
         }
@@ -93,18 +94,20 @@ impl QuantileThreshold {
         params: &QuantileThresholdParams,
         r: &mut Reader<'_>,
     ) -> Result<Self, DetectorError> {
-        let mut recent: VecDeque<f64> = r.numbers()?.into();
-        recent.extend(r.numbers()?);
-        if recent.len() > params.window || recent.iter().any(|x| !x.is_finite()) {
+        let (first, second) = (r.numbers()?, r.numbers()?);
+        if first.len() + second.len() > params.window
+            || first.iter().chain(&second).any(|x| !x.is_finite())
+        {
             return Err(DetectorError::new(
                 ErrorKind::IncompatibleState,
                 format!(
                     "state is corrupt: {} points for a window of {}",
-                    recent.len(),
+                    first.len() + second.len(),
                     params.window
                 ),
             ));
         }
+        let recent = Bounded::from_values(params.window, first.into_iter().chain(second))?;
         let mut sorted: Vec<f64> = recent.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
         Ok(QuantileThreshold {
@@ -131,14 +134,18 @@ Memory: `window` points.";
 
     fn new(params: QuantileThresholdParams, _inputs: &[String]) -> Result<Self, DetectorError> {
         Ok(QuantileThreshold {
-            recent: VecDeque::with_capacity(params.window.min(1 << 16) + 1),
-            sorted: Vec::with_capacity(params.window.min(1 << 16) + 1),
+            recent: Bounded::new(params.window),
+            sorted: Vec::new(),
             params,
         })
     }
 
     fn state_bytes(&self) -> Option<u64> {
-        Some(2 * crate::online::grown(self.params.window + 1, 8) + crate::online::FIXED_BYTES)
+        Some(
+            Bounded::<f64>::bytes(self.params.window)
+                + crate::online::grown(self.params.window + 1, 8)
+                + crate::online::FIXED_BYTES,
+        )
     }
 
     online_detector!();
