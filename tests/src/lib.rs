@@ -278,3 +278,64 @@ pub fn python_json<S: AsRef<std::ffi::OsStr>>(python: &Path, args: &[S]) -> serd
     );
     serde_json::from_slice(&out.stdout).expect("JSON from the script")
 }
+
+/// Seeded series of the shapes that break detectors at the edges, for differential tests
+/// against the reference implementations (issue 20): Gaussian noise at ordinary scale, at
+/// 1e100 and at 1e-140 (smaller, and numpy's own variance underflows), integer ties,
+/// constant runs between noise, a ramp, and Cauchy tails. Each is `n` points; the name
+/// says which.
+pub fn hostile_series(n: usize, seed: u64) -> Vec<(&'static str, Vec<f64>)> {
+    let mut state = seed;
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut gauss = move || {
+        let (u, v) = (uniform(), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    let noise: Vec<f64> = (0..n).map(|_| gauss()).collect();
+    // the ratio of two independent normals
+    let cauchy: Vec<f64> = (0..n).map(|_| gauss() / gauss()).collect();
+    vec![
+        ("gaussian", noise.clone()),
+        (
+            "gaussian at 1e100",
+            noise.iter().map(|x| x * 1e100).collect(),
+        ),
+        (
+            "gaussian at 1e-140",
+            noise.iter().map(|x| x * 1e-140).collect(),
+        ),
+        (
+            "integer ties",
+            noise.iter().map(|x| (x * 2.0).round()).collect(),
+        ),
+        (
+            "constant runs",
+            noise
+                .iter()
+                .enumerate()
+                .map(|(i, x)| if (i / 150) % 2 == 1 { 3.0 } else { 3.0 + x })
+                .collect(),
+        ),
+        ("ramp", (0..n).map(|i| i as f64 * 0.5).collect()),
+        ("cauchy tails", cauchy),
+    ]
+}
+
+/// Writes `values` as a CSV with `timestamp` (seconds from 0) and `value` columns, each
+/// number in its shortest exact form; returns the path.
+pub fn write_series(dir: &Path, name: &str, values: &[f64]) -> PathBuf {
+    let file = name.replace(' ', "_") + ".csv";
+    let mut text = String::from("timestamp,value\n");
+    for (i, x) in values.iter().enumerate() {
+        text.push_str(&format!("{i},{x:?}\n"));
+    }
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("write the series");
+    path
+}

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use adr_engine::io::{Chunk, CsvInput, CsvOptions, UnsortedPolicy};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_sdk::{score::ScoreColumns, Column, Frame, ParamValue, Verdict};
-use adr_tests::{built, plugin_dir, python_json, reference_python, shared_data, workspace};
+use adr_tests::{
+    built, hostile_series, plugin_dir, python_json, reference_python, shared_data, workspace,
+    write_series,
+};
 
 const SERIES: [&str; 4] = [
     "realKnownCause/nyc_taxi.csv",
@@ -86,6 +89,11 @@ fn page_hinkley_and_adwin_alarm_where_river_does_on_nab() {
         .iter()
         .map(|s| data.join("nab/data").join(s))
         .chain([integers])
+        .chain(
+            hostile_series(3000, 7)
+                .into_iter()
+                .map(|(name, values)| write_series(ties.path(), name, &values)),
+        )
         .collect();
     let script = workspace().join("tests/reference/realtime.py");
     let args: Vec<&std::path::Path> = std::iter::once(script.as_path())

@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use adr_engine::io::{Chunk, CsvInput, CsvOptions, UnsortedPolicy};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_sdk::{score::ScoreColumns, Column, Frame, ParamValue, Verdict};
-use adr_tests::{built, plugin_dir, python_json, reference_python, shared_data, workspace};
+use adr_tests::{
+    built, hostile_series, plugin_dir, python_json, reference_python, shared_data, workspace,
+    write_series,
+};
 
 const SERIES: [&str; 4] = [
     "realKnownCause/nyc_taxi.csv",
@@ -116,9 +119,18 @@ fn statistical_detectors_match_numpy_and_scipy_on_nab() {
     let Some(python) = reference_python("statistical reference comparison") else {
         return;
     };
+    // Real series, and seeded series of the shapes that break detectors at the edges
+    // (1e100, 1e-140, integer ties, constant runs, a ramp, Cauchy tails): the same
+    // comparison on both, so the edges are held to the reference too.
+    let generated = tempfile::tempdir().unwrap();
     let files: Vec<PathBuf> = SERIES
         .iter()
         .map(|s| data.join("nab/data").join(s))
+        .chain(
+            hostile_series(2000, 20)
+                .into_iter()
+                .map(|(name, values)| write_series(generated.path(), name, &values)),
+        )
         .collect();
     let script = workspace().join("tests/reference/statistical.py");
     let args: Vec<&std::path::Path> = std::iter::once(script.as_path())

@@ -151,6 +151,9 @@ pub(crate) struct Extremes {
     unit: f64,
     sum: f64,
     sum_sq: f64,
+    /// The sum of squares at the last exact resum: once the running one has fallen far
+    /// below it, subtraction has cancelled most of its digits.
+    resummed_sq: f64,
 }
 
 /// The next point to remove: its sorted position, R = |x − mean| / sd, and the size of
@@ -190,6 +193,7 @@ impl Extremes {
             unit: 1.0,
             sum: 0.0,
             sum_sq: 0.0,
+            resummed_sq: 0.0,
         };
         e.resum();
         e
@@ -211,6 +215,7 @@ impl Extremes {
         let (shift, unit) = (self.shift, self.unit);
         self.sum = range.iter().map(|x| (x - shift) / unit).sum();
         self.sum_sq = range.iter().map(|x| ((x - shift) / unit).powi(2)).sum();
+        self.resummed_sq = self.sum_sq;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -258,12 +263,20 @@ impl Extremes {
             self.hi -= 1;
         }
         let d = (x - self.shift) / self.unit;
-        // A point that dominated the sum of squares would leave mostly rounding behind.
-        if d * d > 0.5 * self.sum_sq {
+        // A point that dominated the sum of squares would leave mostly rounding behind;
+        // so would many removals that together took all but a millionth of it.
+        if d * d > 0.5 * self.sum_sq || self.sum_sq - d * d < self.resummed_sq * 1e-6 {
             self.resum();
-        } else {
-            self.sum -= d;
-            self.sum_sq -= d * d;
+            return;
+        }
+        self.sum -= d;
+        self.sum_sq -= d * d;
+        // What remains may sit far from the old shift (the outliers that pulled the mean
+        // are gone): the variance would then be a small difference of two large sums.
+        let n = self.len() as f64;
+        let offset = self.sum * self.sum / n;
+        if offset > 1e4 * (self.sum_sq - offset) {
+            self.resum();
         }
     }
 
