@@ -208,8 +208,8 @@ pub(crate) struct Moments {
     /// dividing (n is constant once a count window is full).
     inv: (f64, f64),
     inv_of: usize,
-    /// The sums no longer carry the window's moments to full precision: rebuild.
-    stale: bool,
+    /// The largest sum of squares since the last rebuild.
+    peak_sq: f64,
 }
 
 impl Default for Moments {
@@ -223,10 +223,13 @@ impl Default for Moments {
             n: 0,
             inv: (0.0, 0.0),
             inv_of: 0,
-            stale: false,
+            peak_sq: 0.0,
         }
     }
 }
+
+/// Below this a deviation's square has lost digits to underflow (2^-960).
+const TINY_SQUARE: f64 = f64::from_bits((1023 - 960) << 52);
 
 /// Deviations whose squares (summed over up to 2^24 points) stay normal f64 numbers
 /// without scaling: from 2^-480 to 2^480.
@@ -264,33 +267,76 @@ impl Moments {
         }
     }
 
-    pub(crate) fn rebuild(&mut self, values: impl Iterator<Item = f64> + Clone) {
-        let (mut n, mut total, mut largest) = (0usize, 0.0, 0.0f64);
-        for x in values.clone() {
-            n += 1;
-            total += x;
-            largest = largest.max(x.abs());
-        }
-        self.n = n;
-        if !total.is_finite() {
-            // the sum of values near the largest f64 overflows: sum them scaled down
-            let down = power_of_two_at_least(largest);
-            total = values.clone().map(|x| x / down).sum::<f64>() * down;
-            if !total.is_finite() {
-                total = values.clone().map(|x| x / down / n as f64).sum::<f64>() * down * n as f64;
+    /// Rebuilds the sums from the values, exactly.
+    pub(crate) fn rebuild(&mut self, values: &[f64]) {
+        self.rebuild_parts([values, &[]], |x| x);
+    }
+
+    /// [`rebuild`](Self::rebuild) from the parts of a window (a ring's two slices), each
+    /// element's value taken by `value`: plain loops over slices, which the compiler keeps
+    /// tight (an iterator over the ring cost twice the instructions).
+    #[inline]
+    fn rebuild_parts<T: Copy>(&mut self, parts: [&[T]; 2], value: impl Fn(T) -> f64 + Copy) {
+        // The plain two passes, as for any ordinary window; the scaled ones only where
+        // their result says the magnitudes need them.
+        let mut total = 0.0;
+        for part in parts {
+            for &p in part {
+                total += value(p);
             }
         }
-        self.shift = if n > 0 { total / n as f64 } else { 0.0 };
-        let deviation = largest + self.shift.abs();
-        self.scale = if deviation == 0.0 || (PLAIN_RANGE.0..=PLAIN_RANGE.1).contains(&deviation) {
+        self.n = parts[0].len() + parts[1].len();
+        self.shift = if self.n > 0 {
+            total / self.n as f64
+        } else {
+            0.0
+        };
+        self.set_scale(1.0);
+        let (mut s, mut s2) = (0.0, 0.0);
+        for part in parts {
+            for &p in part {
+                let d = value(p) - self.shift;
+                s += d;
+                s2 += d * d;
+            }
+        }
+        let underflowed = s2 < TINY_SQUARE && (s2 != 0.0 || s != 0.0);
+        if s2.is_finite() && self.shift.is_finite() && !underflowed {
+            self.sum = s;
+            self.sum_sq = s2;
+        } else {
+            let values: Vec<f64> = parts
+                .iter()
+                .flat_map(|p| p.iter().map(|&x| value(x)))
+                .collect();
+            self.rebuild_scaled(&values);
+        }
+        self.peak_sq = self.sum_sq;
+        self.refresh();
+    }
+
+    fn set_scale(&mut self, scale: f64) {
+        self.scale = scale;
+        self.inv_scale = 1.0 / scale;
+    }
+
+    /// The rebuild of a window whose values or deviations leave the plain range: the mean
+    /// summed without overflow, the deviations in units of a power of two near the largest.
+    #[cold]
+    fn rebuild_scaled(&mut self, values: &[f64]) {
+        let n = values.len() as f64;
+        let largest = values.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let down = power_of_two_at_least(largest);
+        self.shift = values.iter().map(|x| x / down / n).sum::<f64>() * down;
+        let widest = values
+            .iter()
+            .fold(0.0f64, |m, x| m.max((x - self.shift).abs()));
+        let scale = if widest == 0.0 || (PLAIN_RANGE.0..=PLAIN_RANGE.1).contains(&widest) {
             1.0
         } else {
-            let widest = values
-                .clone()
-                .fold(0.0f64, |m, x| m.max((x - self.shift).abs()));
             power_of_two_at_least(widest)
         };
-        self.inv_scale = 1.0 / self.scale;
+        self.set_scale(scale);
         let (mut s, mut s2) = (0.0, 0.0);
         for x in values {
             let d = (x - self.shift) * self.inv_scale;
@@ -299,8 +345,6 @@ impl Moments {
         }
         self.sum = s;
         self.sum_sq = s2;
-        self.stale = false;
-        self.refresh();
     }
 }
 
@@ -319,7 +363,7 @@ fn power_of_two_at_least(x: f64) -> f64 {
 impl Tracker for Moments {
     fn from_window(values: &[f64]) -> Self {
         let mut m = Moments::default();
-        m.rebuild(values.iter().copied());
+        m.rebuild(values);
         m
     }
 
@@ -330,8 +374,6 @@ impl Tracker for Moments {
         }
         let d = (x - self.shift) * self.inv_scale;
         let d2 = d * d;
-        // past the range the sums hold: an infinite or subnormal square
-        self.stale |= !(d2.is_normal() || d == 0.0);
         self.sum += d;
         self.sum_sq += d2;
         self.n += 1;
@@ -341,8 +383,6 @@ impl Tracker for Moments {
     fn remove(&mut self, x: f64) {
         let d = (x - self.shift) * self.inv_scale;
         let d2 = d * d;
-        // a point that held most of the sum of squares leaves mostly rounding behind
-        self.stale |= d2 > 0.5 * self.sum_sq;
         self.sum -= d;
         self.sum_sq -= d2;
         self.n -= 1;
@@ -350,10 +390,24 @@ impl Tracker for Moments {
 
     #[inline]
     fn maintain(&mut self, values: &VecDeque<(i64, f64)>, pushed: u64) {
-        if self.stale || pushed.is_multiple_of(REBUILD_EVERY) {
-            self.rebuild(values.iter().map(|&(_, x)| x));
-        } else {
-            self.refresh();
+        // Checked once a step, off the updates: squares that overflowed (a huge value
+        // came), or underflowed (tiny deviations: partly, or all to zero while the
+        // deviations are not), or sums that no longer hold the spread to full precision.
+        self.refresh();
+        let sum_sq = self.sum_sq;
+        self.peak_sq = self.peak_sq.max(sum_sq);
+        let spread = sum_sq - self.sum * self.sum * self.inv.0;
+        // (`|`, not `||`: one branch a step, not four)
+        let lost = !(sum_sq < f64::INFINITY)
+            | (sum_sq < TINY_SQUARE && (sum_sq != 0.0 || self.sum != 0.0))
+            // the spread is a small difference of large sums: the mean has moved far from
+            // the shift (a spike in the window when it was last rebuilt has left it)
+            | (spread < sum_sq * 1e-6)
+            // or the sum of squares fell far below its peak since (one came and left)
+            | (sum_sq < self.peak_sq * 1e-6);
+        if lost || pushed.is_multiple_of(REBUILD_EVERY) {
+            let (a, b) = values.as_slices();
+            self.rebuild_parts([a, b], |(_, x)| x);
         }
     }
 
@@ -405,9 +459,8 @@ impl Tracker for Moments {
         self.shift = f64::from_le_bytes(shift);
         self.sum = f64::from_le_bytes(sum);
         self.sum_sq = f64::from_le_bytes(sum_sq);
-        self.scale = scale;
-        self.inv_scale = 1.0 / scale;
-        self.stale = false;
+        self.set_scale(scale);
+        self.peak_sq = self.sum_sq;
         self.refresh();
         Ok(())
     }
