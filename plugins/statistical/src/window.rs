@@ -398,7 +398,7 @@ impl Tracker for Moments {
         self.peak_sq = self.peak_sq.max(sum_sq);
         let spread = sum_sq - self.sum * self.sum * self.inv.0;
         // (`|`, not `||`: one branch a step, not four)
-        let lost = !(sum_sq < f64::INFINITY)
+        let lost = !sum_sq.is_finite()
             | (sum_sq < TINY_SQUARE && (sum_sq != 0.0 || self.sum != 0.0))
             // the spread is a small difference of large sums: the mean has moved far from
             // the shift (a spike in the window when it was last rebuilt has left it)
