@@ -418,3 +418,69 @@ fn webhooks_that_fail_never_hold_the_run_and_lose_no_alert() {
         }
     }
 }
+
+#[test]
+fn a_state_budget_refuses_what_does_not_fit_and_caps_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = workspace()
+        .join("rules/market_stress.adr")
+        .display()
+        .to_string();
+    // adr check shows the estimate, and refuses past the budget
+    let check = adr(&["check", &rules], None);
+    assert!(check.stderr.contains("state about"), "{}", check.stderr);
+    let check = adr(&["check", &rules, "--max-state", "4KB"], None);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(check.stderr.contains("error[E0801]"), "{}", check.stderr);
+    let run = adr(
+        &[
+            "run",
+            &rules,
+            "--max-state",
+            "4KB",
+            "--input",
+            "examples/market.csv",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than the budget"),
+        "{}",
+        run.stderr
+    );
+    // a budget that fits some keys holds that many: the rest are evicted, counted
+    let path = write(
+        &dir,
+        "r.adr",
+        "input m {\n    time = ts\n    key = k\n    fields = v\n}\n\
+         detector d = statistical.zscore(window = 60) on v\n\
+         ensemble e {\n    vote = at_least(1, d)\n}\n",
+    );
+    let mut text = String::from("ts,k,v\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("{i},key{},{}\n", i % 500, (i * 7919) % 13));
+    }
+    let input = write(&dir, "in.csv", &text);
+    let run = adr(
+        &[
+            "run",
+            &path,
+            "-q",
+            "--json",
+            "--max-state",
+            "100KB",
+            "--batch-rows",
+            "1000",
+            "--input",
+            &input,
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(run.stderr.lines().last().unwrap()).unwrap();
+    let per_key = summary["state"]["per_key"].as_u64().unwrap();
+    assert!(per_key > 1000 && per_key < 100_000, "{summary}");
+    assert!(summary["evicted_keys"].as_u64().unwrap() > 0, "{summary}");
+}

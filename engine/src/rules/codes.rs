@@ -72,6 +72,7 @@ codes! {
     TestTime = "E0603", Error, "a test's time is not a timestamp";
     TestAlert = "E0604", Error, "a test expects an alert for an ensemble that has none";
     Unused = "W0701", Warning, "a definition is never used";
+    LongTraining = "W0702", Warning, "a training span is longer than a year";
     StateBudget = "E0801", Error, "one key's state does not fit the memory budget";
 }
 

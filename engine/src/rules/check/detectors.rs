@@ -265,6 +265,26 @@ impl Checker<'_> {
                 if let Some(problem) = problem {
                     self.push(Diagnostic::new(Code::Training, span, problem).label("here"));
                 }
+                // A span longer than a year is legal, and most likely a slip: every event
+                // of that long would be undetermined, and nothing else would say so.
+                const YEAR: i64 = 366 * 86_400_000_000_000;
+                if let Training::For(ns, s) = *t {
+                    if ns > YEAR && ns != i64::MAX {
+                        self.push(
+                            Diagnostic::new(
+                                Code::LongTraining,
+                                s,
+                                format!(
+                                    "`{}` trains for {}: its verdicts are undetermined until then",
+                                    d.name.text,
+                                    adr_sdk::params::format_duration(ns)
+                                ),
+                            )
+                            .label("longer than a year")
+                            .note("write the span the data covers, such as `train on 1d`"),
+                        );
+                    }
+                }
                 if !kinds.insert(kind) {
                     self.push(Diagnostic::new(
                         Code::Training,
