@@ -153,9 +153,11 @@ impl Model for PcaModel {
     }
 
     fn model_bytes(_: &PcaSettings, rows: usize, d: usize) -> u64 {
-        // the standardised rows and the covariance while fitting, then the axes
+        // while fitting: the standardised, scaled and centred copies of the rows and the
+        // covariance (measured: what a fit leaves behind stays with the key's heap); then
+        // the axes
         let d = d as u64;
-        (rows as u64).saturating_mul(8 * d) + 3 * 8 * d * d + 32 * d
+        3 * (rows as u64).saturating_mul(8 * d) + 3 * 8 * d * d + 32 * d
     }
 
     fn score(&self, row: &[f64]) -> f64 {
