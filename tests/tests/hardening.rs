@@ -484,3 +484,100 @@ fn a_state_budget_refuses_what_does_not_fit_and_caps_the_keys() {
     assert!(per_key > 1000 && per_key < 100_000, "{summary}");
     assert!(summary["evicted_keys"].as_u64().unwrap() > 0, "{summary}");
 }
+
+#[test]
+fn weights_vote_by_their_ratios_and_must_be_positive_and_finite() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = |weights: &str| {
+        format!(
+            "input market {{\n    time = ts\n    key = symbol\n    fields = close\n}}\n\
+             feature r = log_return(close)\n\
+             detector a = statistical.zscore(window = 60, threshold = 3) on r\n\
+             detector b = statistical.mad(window = 60, threshold = 3.5) on r\n\
+             ensemble e {{\n    vote = weighted({weights}) >= 0.5\n}}\n"
+        )
+    };
+    let anomalies = |weights: &str| -> (i32, String, usize) {
+        let path = write(&dir, "w.adr", &rules(weights));
+        let out = dir.path().join("scored.csv");
+        let run = adr(
+            &[
+                "run",
+                &path,
+                "-q",
+                "--input",
+                "examples/market.csv",
+                "--output",
+                &out.display().to_string(),
+            ],
+            None,
+        );
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let n = text
+            .lines()
+            .filter(|l| l.split(',').rev().nth(1) == Some("anomaly"))
+            .count();
+        std::fs::remove_file(&out).ok();
+        (run.code, run.stderr, n)
+    };
+    let (code, err, ones) = anomalies("a: 1, b: 1");
+    assert_eq!(code, 0, "{err}");
+    assert!(ones > 0);
+    let (code, err, huge) = anomalies("a: 1e308, b: 1e308");
+    assert_eq!((code, huge), (0, ones), "{err}");
+    for (weights, want) in [
+        ("a: 1e309, b: 1", "must be a finite number"),
+        ("a: 0, b: 0", "must be a positive finite number"),
+        ("a: -1, b: 1", "must be a positive finite number"),
+    ] {
+        let path = write(&dir, "w.adr", &rules(weights));
+        let check = adr(&["check", &path], None);
+        assert_eq!(check.code, 1, "{weights}: {}", check.stderr);
+        assert!(check.stderr.contains(want), "{weights}: {}", check.stderr);
+    }
+}
+
+/// `train on 1d` with `train = 100`: the detector trains on at most its 100 events (its
+/// documented meaning), and the engine withholds nothing more.
+#[test]
+fn a_training_span_never_trains_past_the_detectors_own_count() {
+    let b = adr_tests::built();
+    let plugins = adr_tests::plugin_dir(&[&b.statistical, &b.ml]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "r.adr",
+        "input market {\n    time = ts\n    key = symbol\n    fields = close\n}\n\
+         feature r = log_return(close)\n\
+         detector f = ml.isolation_forest(train = 100) on r train on 1d\n\
+         ensemble e {\n    vote = at_least(1, f)\n}\n",
+    );
+    let scored = dir.path().join("scored.csv");
+    let out = std::process::Command::new(&b.adr)
+        .args(["run", &path, "-q", "--input"])
+        .arg(workspace().join("examples/market.csv"))
+        .arg("--output")
+        .arg(&scored)
+        .arg("--plugins")
+        .arg(plugins.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&scored).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let verdict = header.iter().position(|h| *h == "f.verdict").unwrap();
+    let undetermined = text
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(verdict) == Some("undetermined"))
+        .count();
+    // 100 training events, and the first row (no return yet)
+    assert_eq!(
+        undetermined, 101,
+        "a day of 1,440 rows would be withheld otherwise"
+    );
+}
