@@ -370,6 +370,18 @@ impl<M: Model> Trained<M> {
     /// the model is fitted now.
     fn learn(&mut self, row: &[f64], t: i64) -> Result<bool, DetectorError> {
         self.started.get_or_insert(t);
+        // The buffer grows with the training rows up to `train`: where memory runs out,
+        // an error for this detector, not an abort of the engine.
+        self.buffer.try_reserve(row.len()).map_err(|e| {
+            DetectorError::new(
+                ErrorKind::Failed,
+                format!(
+                    "cannot hold {} training rows of {} inputs: {e}",
+                    self.buffer.len() / self.d + 1,
+                    self.d
+                ),
+            )
+        })?;
         self.buffer.extend_from_slice(row);
         if self.buffer.len() == self.train * self.d {
             self.fit()?;
