@@ -81,7 +81,7 @@ pub(crate) struct OddsArgs {
     datasets: Vec<String>,
     /// Runs with seeds 0..N (the detector's `seed` parameter), averaged: for randomised
     /// detectors.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// Write each split's test scores under this folder.
     #[arg(long, value_name = "DIR")]
@@ -114,6 +114,11 @@ struct SetResult {
 }
 
 fn eval_odds(registry: &Registry, args: OddsArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    // A set named twice would count twice in every mean.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = args.datasets.iter().find(|d| !seen.insert(d.trim())) {
+        anyhow::bail!("--datasets names `{twice}` more than once");
+    }
     let dir = args
         .data
         .clone()

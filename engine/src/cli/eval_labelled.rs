@@ -62,8 +62,9 @@ pub(crate) struct LabelledArgs {
     /// NAB profiles file (NAB's config/profiles.json layout); default: NAB's three.
     #[arg(long, value_name = "FILE")]
     profiles: Option<PathBuf>,
-    /// One NAB threshold for every profile instead of each profile's optimised one.
-    #[arg(long, value_name = "T")]
+    /// One NAB threshold for every profile instead of each profile's optimised one (a
+    /// normalised score, 0 to 1).
+    #[arg(long, value_name = "T", value_parser = super::eval_series::parse_threshold)]
     threshold: Option<f64>,
     /// Also print each file's point and range metrics.
     #[arg(long)]

@@ -25,8 +25,9 @@ pub(crate) struct NabArgs {
     /// The ensemble whose score is the anomaly score; default: the last one in the file.
     #[arg(long, value_name = "NAME")]
     ensemble: Option<String>,
-    /// One threshold for every profile instead of each profile's optimised one.
-    #[arg(long, value_name = "T")]
+    /// One threshold for every profile instead of each profile's optimised one (a
+    /// normalised score, 0 to 1).
+    #[arg(long, value_name = "T", value_parser = parse_threshold)]
     threshold: Option<f64>,
     /// Write NAB-layout result files under this folder.
     #[arg(long, value_name = "DIR")]
@@ -243,4 +244,15 @@ pub(crate) fn tcpd(
     }
     writeln!(out, "{:<22} {f1:>6.3} {cover:>6.3}", "mean")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A threshold on normalised scores: a number from 0 to 1 (NaN and ±inf would compare
+/// false with every score and report "threshold NaN").
+pub(crate) fn parse_threshold(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!(
+            "`{text}` is not a threshold: a normalised score from 0 to 1"
+        )),
+    }
 }

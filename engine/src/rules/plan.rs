@@ -330,7 +330,36 @@ impl Plan {
         if diagnostics.iter().any(|d| d.level == Level::Error) {
             return Err(PlanError::Invalid(diagnostics));
         }
-        Ok((Planner::new(loaded).plan()?, diagnostics))
+        let mut plan = Planner::new(loaded).plan()?;
+        plan.canonicalise_params(registry);
+        Ok((plan, diagnostics))
+    }
+
+    /// Writes every detector's parameters in the form its schema gives them (`4` for a
+    /// number is `4.0`, a window of `0` is `batch`), so that a value written another way
+    /// is the same value: a reload that only respells one keeps the detector's state.
+    fn canonicalise_params(&mut self, registry: &Registry) {
+        let canonical = |qualified: &str, params: &mut Vec<(String, ParamValue)>| {
+            let Ok((_, info)) = registry.find(qualified) else {
+                return;
+            };
+            for (name, value) in params.iter_mut() {
+                if let Some(Ok(v)) = info
+                    .params
+                    .iter()
+                    .find(|p| &p.name == name)
+                    .map(|p| p.check(value))
+                {
+                    *value = v;
+                }
+            }
+        };
+        for d in &mut self.detectors {
+            canonical(&d.qualified, &mut d.params);
+            if let Some(t) = &mut d.threshold {
+                canonical(&t.qualified, &mut t.params);
+            }
+        }
     }
 
     /// The ensemble named `name`.
