@@ -96,8 +96,8 @@ pub fn ensure_distinct(
 }
 
 /// What makes two paths one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum FileIdentity {
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum FileIdentity {
     /// An existing file: its device and inode (on Unix), so links compare equal.
     #[cfg(unix)]
     Inode(u64, u64),
@@ -106,7 +106,8 @@ enum FileIdentity {
 }
 
 impl FileIdentity {
-    fn of(path: &Path) -> FileIdentity {
+    /// The identity of `path`, which need not exist yet.
+    pub(crate) fn of(path: &Path) -> FileIdentity {
         #[cfg(unix)]
         if let Ok(meta) = std::fs::metadata(path) {
             use std::os::unix::fs::MetadataExt;

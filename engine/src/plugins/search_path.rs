@@ -75,9 +75,11 @@ impl SearchPath {
     }
 
     /// Every candidate library file, folder by folder, sorted by name within a folder.
-    /// Folders that do not exist are skipped.
+    /// Folders that do not exist are skipped. A file reached twice (a folder named twice,
+    /// or through a link) is one plugin: listed once, where it is first found.
     pub fn candidates(&self) -> Vec<PathBuf> {
         let mut all = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for dir in &self.dirs {
             let Ok(entries) = std::fs::read_dir(&dir.path) else {
                 continue;
@@ -88,7 +90,11 @@ impl SearchPath {
                 .filter(|p| !dir.plugins_only || file_name(p).contains("adr_plugin_"))
                 .collect();
             files.sort();
-            all.extend(files);
+            all.extend(
+                files
+                    .into_iter()
+                    .filter(|f| seen.insert(crate::io::distinct::FileIdentity::of(f))),
+            );
         }
         all
     }
@@ -108,6 +114,20 @@ fn is_dynamic_library(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_reached_twice_is_one_candidate() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir
+            .path()
+            .join(format!("libx.{}", std::env::consts::DLL_EXTENSION));
+        std::fs::write(&lib, b"").unwrap();
+        let link = dir.path().join("again");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let search =
+            SearchPath::explicit([dir.path().to_path_buf(), dir.path().join("."), link.clone()]);
+        assert_eq!(search.candidates(), [lib]);
+    }
 
     #[test]
     fn explicit_beats_environment_beats_default() {
