@@ -139,6 +139,18 @@ impl StateEstimate {
     }
 }
 
+/// A detector's estimate with its threshold's: unknown if either is.
+pub(crate) fn detector_bytes(
+    handle: &adr_sdk::host::DetectorHandle,
+    threshold: Option<&adr_sdk::host::DetectorHandle>,
+) -> Option<u64> {
+    let own = handle.state_bytes()?;
+    match threshold {
+        Some(t) => Some(own + t.state_bytes()?),
+        None => Some(own),
+    }
+}
+
 /// Estimates one key's state for `plan`, creating each detector as a run would.
 ///
 /// # Errors
@@ -148,11 +160,8 @@ pub fn estimate(plan: &Plan, registry: &Registry) -> Result<StateEstimate, EvalE
     let mut detectors = Vec::with_capacity(plan.detectors.len());
     for d in &plan.detectors {
         let (handle, _) = create(registry, d)?;
-        let mut bytes = handle.state_bytes();
-        if let Some(threshold) = create_threshold(registry, d)? {
-            bytes = bytes.zip(threshold.state_bytes()).map(|(a, b)| a + b);
-        }
-        detectors.push((d.name.clone(), bytes));
+        let threshold = create_threshold(registry, d)?;
+        detectors.push((d.name.clone(), detector_bytes(&handle, threshold.as_ref())));
     }
     Ok(StateEstimate::of(plan, detectors))
 }

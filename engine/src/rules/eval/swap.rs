@@ -16,7 +16,7 @@ use adr_sdk::host::DetectorHandle;
 
 use super::{AlertBook, EvalError, Evaluator, KeyDetector};
 use crate::plugins::Registry;
-use crate::rules::budget::StateEstimate;
+use crate::rules::budget::{detector_bytes, StateEstimate};
 use crate::rules::features::State;
 use crate::rules::identity::{state_range, Identities};
 use crate::rules::plan::Plan;
@@ -48,14 +48,9 @@ impl Prepared {
                     .threshold
                     .as_ref()
                     .is_some_and(|t| t.needs_whole_series());
-            let threshold = state.threshold.as_ref().map(|t| t.state_bytes());
-            let own = state.handle.state_bytes();
             bytes.push((
                 d.name.clone(),
-                match threshold {
-                    Some(t) => own.zip(t).map(|(a, b)| a + b),
-                    None => own,
-                },
+                detector_bytes(&state.handle, state.threshold.as_ref()),
             ));
         }
         Ok(Prepared {
