@@ -316,6 +316,7 @@ fn plugins(registry: &Registry, search: &SearchPath, args: &PluginsArgs) -> anyh
                 "version": p.plugin.plugin_version(),
                 "abi_version": p.plugin.abi_version(),
                 "path": p.path.display().to_string(),
+                "sha256": p.digest.to_string(),
                 "detectors": p.detectors.iter().map(|d| serde_json::json!({
                     "name": d.name,
                     "summary": d.summary,
@@ -338,13 +339,15 @@ fn plugins(registry: &Registry, search: &SearchPath, args: &PluginsArgs) -> anyh
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
+        if registry.plugins().is_empty() {
+            anyhow::bail!("no plugins found in {}", search.describe());
+        }
         return Ok(());
     }
     if registry.plugins().is_empty() {
-        let dirs: Vec<String> = search.dirs().map(|d| d.display().to_string()).collect();
-        writeln!(out, "no plugins found in {}", dirs.join(", "))?;
+        writeln!(out, "no plugins found in {}", search.describe())?;
         writeln!(out, "build them with `cargo build --release`, or point --plugins / ADR_PLUGIN_PATH at their folder")?;
-        return Ok(());
+        anyhow::bail!("no plugins found");
     }
     for p in registry.plugins() {
         writeln!(

@@ -158,7 +158,13 @@ impl EngineBuilder {
         let search = self.search.unwrap_or_else(|| SearchPath::from_env(&[]));
         let registry = match self.registry {
             Some(r) => r,
-            None => Arc::new(Registry::load(&search)?),
+            None => {
+                let registry = Registry::load(&search)?;
+                for skipped in registry.skipped() {
+                    tracing::warn!("skipped plugin {skipped}");
+                }
+                Arc::new(registry)
+            }
         };
         let (plan, loaded) = match self.plan {
             Some(planned) => planned,

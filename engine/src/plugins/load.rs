@@ -1,6 +1,7 @@
 //! Loading one plugin library and explaining, in one line, why a file is not usable.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use abi_stable::{
     library::{lib_header_from_path, LibraryError, RootModule},
@@ -8,25 +9,46 @@ use abi_stable::{
 };
 use adr_sdk::{ffi::PluginRef, host::Plugin, DetectorInfo};
 
+use super::private_copy::{Digest, PrivateCopy};
+
 /// A plugin library that loaded and described its detectors.
 #[derive(Debug, Clone)]
 pub struct LoadedPlugin {
     /// The file it was loaded from.
     pub path: PathBuf,
-    /// The file the dynamic linker opened: `path`, or a private copy of it when a new build
-    /// replaced a file already loaded (the linker would hand back the old library for the
-    /// same name). Two builds never share it, so it tells them apart.
-    pub build: PathBuf,
+    /// Which mapping its code runs from, a number unique in the process: files with the
+    /// same contents share one, a new build gets a new one. The mapping is of a private
+    /// copy (see `private_copy`), never of `path`.
+    pub build: u64,
+    /// The SHA-256 of the file's contents when it was loaded.
+    pub digest: Digest,
     /// The plugin's entry points.
     pub plugin: Plugin,
     /// Its detectors, as it describes them.
     pub detectors: Vec<DetectorInfo>,
 }
 
-/// Why a file was not loaded as a plugin. Each message is one line naming the file.
+/// Why a place on the plugin search path gave no plugin: a file that is not one, or a
+/// folder that cannot be searched. Each message is one line that starts with the path.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
+    /// A folder named on the search path cannot be searched.
+    #[error("folder {}: {reason}", shown(path))]
+    Folder {
+        /// The folder as named.
+        path: PathBuf,
+        /// Why: missing, not a folder, unreadable, an empty name.
+        reason: String,
+    },
+    /// An entry named like a library that is no regular file.
+    #[error("{}: not a library file: {reason}", path.display())]
+    NotAFile {
+        /// The entry.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
     /// The dynamic linker refused the file (corrupt, truncated, wrong architecture).
     #[error("{}: not a loadable library: {reason}", path.display())]
     Open {
@@ -73,7 +95,9 @@ impl LoadError {
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            LoadError::Open { path, .. }
+            LoadError::Folder { path, .. }
+            | LoadError::NotAFile { path, .. }
+            | LoadError::Open { path, .. }
             | LoadError::NotAPlugin { path }
             | LoadError::IncompatibleAbi { path, .. }
             | LoadError::Layout { path, .. }
@@ -82,7 +106,8 @@ impl LoadError {
     }
 }
 
-/// Loads the plugin library at `path`.
+/// Loads the plugin library at `path`, mapped from a private copy of its contents, so that
+/// nothing written to `path` later can change or crash the code that runs.
 ///
 /// The library stays mapped for the life of the process, whatever the outcome after it
 /// opened (abi_stable's design: its globals may be referenced from the engine).
@@ -91,19 +116,81 @@ impl LoadError {
 ///
 /// A [`LoadError`] saying in one line why the file is not a usable plugin.
 pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
-    load_build(path, path)
+    let (bytes, digest) = read(path)?;
+    map(path, &bytes, digest)
 }
 
-/// Loads the library at `build`, a private copy of `path` (see [`LoadedPlugin::build`]),
-/// reporting problems under `path`.
+/// The whole contents of the plugin file at `path` and their digest, checked to be a
+/// complete shared library.
+///
+/// # Errors
+///
+/// [`LoadError::Open`] when the file cannot be read or is not a whole shared library.
+pub(crate) fn read(path: &Path) -> Result<(Vec<u8>, Digest), LoadError> {
+    let open = |reason: String| LoadError::Open {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| open(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| open(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(open("not a regular file".into()));
+    }
+    if meta.len() > MAX_PLUGIN_BYTES {
+        return Err(open(format!(
+            "{} bytes, more than a plugin library may have ({MAX_PLUGIN_BYTES})",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_PLUGIN_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| open(e.to_string()))?;
+    check_complete(path, &bytes)?;
+    let digest = Digest::of(&bytes);
+    Ok((bytes, digest))
+}
+
+/// The largest plugin file read (1 GiB): it is read whole into memory. Release builds of
+/// the shipped plugins are a few megabytes; debug builds with full debug information a
+/// few hundred.
+const MAX_PLUGIN_BYTES: u64 = 1 << 30;
+
+/// Builds mapped so far in this process, to number the next.
+static BUILDS: AtomicU64 = AtomicU64::new(0);
+
+/// Maps `bytes`, read from `path` with `digest`, from a private copy, and starts the
+/// plugin; problems are reported under `path`.
 ///
 /// # Errors
 ///
 /// As [`load`].
-pub fn load_build(path: &Path, build: &Path) -> Result<LoadedPlugin, LoadError> {
+pub(crate) fn map(path: &Path, bytes: &[u8], digest: Digest) -> Result<LoadedPlugin, LoadError> {
     let path_buf = path.to_path_buf();
-    check_complete(path, build)?;
-    let header = lib_header_from_path(build).map_err(|e| classify(path_buf.clone(), e))?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "plugin".into(), |n| n.to_string_lossy());
+    let copy = PrivateCopy::write(bytes, digest, &name).map_err(|e| LoadError::Open {
+        path: path_buf.clone(),
+        reason: format!(
+            "cannot write the private copy the engine loads plugins from (in {}): {e}",
+            std::env::temp_dir().display()
+        ),
+    })?;
+    let header = lib_header_from_path(copy.path()).map_err(|e| {
+        let mut e = classify(path_buf.clone(), e);
+        if let LoadError::Open { reason, .. } = &mut e {
+            if reason.contains("map segment") {
+                reason.push_str(&format!(
+                    "; the engine loads plugins from a private copy in {}, which may be mounted noexec: set TMPDIR to a folder that allows executables",
+                    std::env::temp_dir().display()
+                ));
+            }
+        }
+        e
+    })?;
     check_abi_version(path, header.version_strings())?;
     let module = header
         .init_root_module::<PluginRef>()
@@ -113,12 +200,24 @@ pub fn load_build(path: &Path, build: &Path) -> Result<LoadedPlugin, LoadError> 
         path: path_buf.clone(),
         reason: e.to_string(),
     })?;
+    // The mapping holds the contents; the copy's name can go.
+    drop(copy);
     Ok(LoadedPlugin {
-        build: build.to_path_buf(),
+        build: BUILDS.fetch_add(1, Ordering::Relaxed),
+        digest,
         path: path_buf,
         plugin,
         detectors,
     })
+}
+
+/// A path for a message: an empty one (from `ADR_PLUGIN_PATH="a::b"`) as `""`.
+fn shown(path: &Path) -> String {
+    if path.as_os_str().is_empty() {
+        "\"\"".to_owned()
+    } else {
+        path.display().to_string()
+    }
 }
 
 /// abi_stable accepts a library whose version is newer in the minor number even under
@@ -143,15 +242,14 @@ fn check_abi_version(path: &Path, found: VersionStrings) -> Result<(), LoadError
 /// Refuses files that are not whole shared libraries before the dynamic linker sees them:
 /// it maps a truncated library without complaint, and the first touch of a page past the
 /// end of the file kills the process with SIGBUS.
-fn check_complete(path: &Path, build: &Path) -> Result<(), LoadError> {
+fn check_complete(path: &Path, data: &[u8]) -> Result<(), LoadError> {
     use object::{Object, ObjectSection, ObjectSegment};
     let open = |reason: String| LoadError::Open {
         path: path.to_path_buf(),
         reason,
     };
-    let data = std::fs::read(build).map_err(|e| open(e.to_string()))?;
     let file =
-        object::File::parse(&*data).map_err(|e| open(format!("not a shared library ({e})")))?;
+        object::File::parse(data).map_err(|e| open(format!("not a shared library ({e})")))?;
     let len = data.len() as u64;
     let needed = file
         .segments()

@@ -6,14 +6,19 @@
 //! readable line for each file it skips, and refuses two plugins that export the same
 //! `family.detector`.
 //!
+//! Every library is mapped from a private copy of its contents, never from the plugin
+//! folder, so nothing written there can crash a running engine (`private_copy`).
 //! abi_stable never unloads a library: a loaded plugin stays mapped until the process
-//! exits. Loading a newer build means loading it from a new path and moving detectors to
-//! it; the superseded library stays mapped (a bounded leak: one mapping per build).
+//! exits. Loading a newer build means mapping it too and moving detectors to it; the
+//! superseded library stays mapped (a bounded leak: one mapping per build).
 
 mod load;
+mod private_copy;
 mod registry;
 mod search_path;
 
-pub use load::{load, load_build, LoadError, LoadedPlugin};
+pub use load::{load, LoadError, LoadedPlugin};
+pub(crate) use load::{map, read};
+pub use private_copy::Digest;
 pub use registry::{LookupError, Registry, RegistryError, Stamp};
 pub use search_path::SearchPath;

@@ -76,7 +76,13 @@ fn loaded_list(known: &[String]) -> String {
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: Vec<LoadedPlugin>,
+    /// Builds still in the folders that a newer build replaced: a removed newer build
+    /// falls back to them, with no new mapping.
+    superseded: Vec<LoadedPlugin>,
     skipped: Vec<LoadError>,
+    /// Libraries mapped into the process for this registry and those it was rescanned
+    /// from: a library is never unloaded.
+    mapped: usize,
     /// Length and modification time of each file when it was read, to see new builds.
     stamps: Vec<(PathBuf, Stamp)>,
 }
@@ -98,12 +104,17 @@ impl Registry {
     /// [`RegistryError::Duplicate`] if two libraries export the same `family.detector`.
     pub fn load(search: &SearchPath) -> Result<Registry, RegistryError> {
         let mut registry = Registry::default();
-        for path in search.candidates() {
+        let (candidates, problems) = search.scan();
+        registry.skipped.extend(problems);
+        for path in candidates {
             if let Some(s) = stamp(&path) {
                 registry.stamps.push((path.clone(), s));
             }
             match load(&path) {
-                Ok(plugin) => registry.add(plugin)?,
+                Ok(plugin) => {
+                    registry.mapped += 1;
+                    registry.add(plugin)?;
+                }
                 Err(e) => registry.skipped.push(e),
             }
         }
@@ -140,31 +151,64 @@ impl Registry {
     }
 
     /// Adds a plugin read from a file with `stamp`, replacing any loaded plugin of its
-    /// family that exports one of its detectors (a new build); returns the files it
-    /// replaced.
+    /// family that exports one of its detectors (a new build), which is kept as
+    /// superseded; returns the files it replaced.
     pub fn add_stamped(&mut self, plugin: LoadedPlugin, stamp: Stamp) -> Vec<PathBuf> {
         self.stamps.push((plugin.path.clone(), stamp));
         let family = plugin.plugin.family();
-        let mut replaced = Vec::new();
-        self.plugins.retain(|existing| {
-            let overlaps = existing.plugin.family() == family
-                && plugin
-                    .detectors
-                    .iter()
-                    .any(|d| existing.detectors.iter().any(|e| e.name == d.name));
-            if overlaps {
-                replaced.push(existing.path.clone());
-            }
-            !overlaps
-        });
+        let (replaced, kept): (Vec<LoadedPlugin>, Vec<LoadedPlugin>) =
+            std::mem::take(&mut self.plugins)
+                .into_iter()
+                .partition(|existing| {
+                    existing.plugin.family() == family
+                        && plugin
+                            .detectors
+                            .iter()
+                            .any(|d| existing.detectors.iter().any(|e| e.name == d.name))
+                });
+        self.plugins = kept;
         self.plugins.push(plugin);
-        replaced
+        let paths = replaced.iter().map(|p| p.path.clone()).collect();
+        self.superseded.extend(replaced);
+        paths
     }
 
-    /// Records a file with `stamp` that is neither loaded nor refused now (a superseded
-    /// build), so a rescan knows it.
+    /// Records a file with `stamp` that is neither loaded nor superseded (a file refused
+    /// before and unchanged since), so a rescan knows it.
     pub fn remember(&mut self, path: &std::path::Path, stamp: Stamp) {
         self.stamps.push((path.to_path_buf(), stamp));
+    }
+
+    /// The build loaded from `path`, running or superseded.
+    pub fn loaded_from(&self, path: &std::path::Path) -> Option<&LoadedPlugin> {
+        self.plugins
+            .iter()
+            .chain(&self.superseded)
+            .find(|p| p.path == path)
+    }
+
+    /// A build with the contents `digest`, running or superseded, from whatever file.
+    pub fn build_with(&self, digest: super::Digest) -> Option<&LoadedPlugin> {
+        self.plugins
+            .iter()
+            .chain(&self.superseded)
+            .find(|p| p.digest == digest)
+    }
+
+    /// Libraries mapped into the process for this registry and the registries it was
+    /// rescanned from (every build deployed during a run stays mapped).
+    pub fn libraries_mapped(&self) -> usize {
+        self.mapped
+    }
+
+    /// Counts one more library mapped.
+    pub(crate) fn mapped_one_more(&mut self) {
+        self.mapped += 1;
+    }
+
+    /// Starts the count of mapped libraries from an earlier registry's.
+    pub(crate) fn inherit_mapped(&mut self, earlier: &Registry) {
+        self.mapped = earlier.mapped;
     }
 
     /// Every file read, loaded or not.

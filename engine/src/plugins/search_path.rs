@@ -1,6 +1,10 @@
 //! Where plugins are looked for.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+
+use super::LoadError;
+use crate::io::distinct::FileIdentity;
 
 /// The folders searched for plugin libraries, in order.
 ///
@@ -19,6 +23,9 @@ struct SearchDir {
     /// Only files whose name contains `adr_plugin_` (for the binary's own folder, which
     /// holds other libraries too).
     plugins_only: bool,
+    /// Named by the user (`--plugins`, `ADR_PLUGIN_PATH`): a folder that is missing or
+    /// unreadable is worth a word. The default folders next to the binary may be absent.
+    named: bool,
 }
 
 impl SearchPath {
@@ -40,10 +47,12 @@ impl SearchPath {
             dirs.push(SearchDir {
                 path: dir.join("plugins"),
                 plugins_only: false,
+                named: false,
             });
             dirs.push(SearchDir {
                 path: dir.to_path_buf(),
                 plugins_only: true,
+                named: false,
             });
         }
         SearchPath { dirs }
@@ -64,6 +73,7 @@ impl SearchPath {
                 .map(|path| SearchDir {
                     path,
                     plugins_only: false,
+                    named: true,
                 })
                 .collect(),
         }
@@ -75,28 +85,111 @@ impl SearchPath {
     }
 
     /// Every candidate library file, folder by folder, sorted by name within a folder.
-    /// Folders that do not exist are skipped. A file reached twice (a folder named twice,
-    /// or through a link) is one plugin: listed once, where it is first found.
+    /// A file reached twice (a folder named twice, or through a link) is one plugin:
+    /// listed once, where it is first found.
     pub fn candidates(&self) -> Vec<PathBuf> {
+        self.scan().0
+    }
+
+    /// The candidate library files (as [`candidates`](Self::candidates)), and what is
+    /// wrong with each place on the path that offers none where one was expected: a named
+    /// folder that is missing, not a folder or unreadable, an empty name, and an entry
+    /// named like a library that is no regular file (a folder, a link leading nowhere or
+    /// round in a loop, a pipe).
+    pub fn scan(&self) -> (Vec<PathBuf>, Vec<LoadError>) {
         let mut all = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut problems: Vec<LoadError> = Vec::new();
+        let mut seen_files = HashSet::new();
+        let mut seen_dirs = HashSet::new();
+        let mut problem = |e: LoadError| {
+            if !problems.iter().any(|p| p.to_string() == e.to_string()) {
+                problems.push(e);
+            }
+        };
         for dir in &self.dirs {
-            let Ok(entries) = std::fs::read_dir(&dir.path) else {
-                continue;
+            let folder = |reason: String| LoadError::Folder {
+                path: dir.path.clone(),
+                reason,
             };
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_dynamic_library(p))
-                .filter(|p| !dir.plugins_only || file_name(p).contains("adr_plugin_"))
-                .collect();
+            if dir.path.as_os_str().is_empty() {
+                problem(folder(
+                    "an empty folder name (two separators in a row in ADR_PLUGIN_PATH, or --plugins \"\"); write `.` for the current folder".into(),
+                ));
+                continue;
+            }
+            if !seen_dirs.insert(FileIdentity::of(&dir.path)) {
+                continue;
+            }
+            let entries = match std::fs::read_dir(&dir.path) {
+                Ok(entries) => entries,
+                Err(_) if !dir.named => continue,
+                Err(e) => {
+                    problem(folder(folder_problem(&dir.path, &e)));
+                    continue;
+                }
+            };
+            let mut files = Vec::new();
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                if !is_dynamic_library(&path)
+                    || (dir.plugins_only && !file_name(&path).contains("adr_plugin_"))
+                {
+                    continue;
+                }
+                match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => files.push(path),
+                    Ok(meta) => problem(LoadError::NotAFile {
+                        path,
+                        reason: if meta.is_dir() {
+                            "a folder, not a library".into()
+                        } else {
+                            "not a regular file (a pipe, socket or device)".into()
+                        },
+                    }),
+                    Err(e) => problem(LoadError::NotAFile {
+                        path,
+                        reason: format!("a link that leads nowhere ({e})"),
+                    }),
+                }
+            }
             files.sort();
             all.extend(
                 files
                     .into_iter()
-                    .filter(|f| seen.insert(crate::io::distinct::FileIdentity::of(f))),
+                    .filter(|f| seen_files.insert(FileIdentity::of(f))),
             );
         }
-        all
+        (all, problems)
+    }
+
+    /// The folders, for a person: each once, an empty name shown as `""`.
+    pub fn describe(&self) -> String {
+        let mut shown: Vec<String> = Vec::new();
+        for dir in self.dirs() {
+            let name = if dir.as_os_str().is_empty() {
+                "\"\"".to_owned()
+            } else {
+                dir.display().to_string()
+            };
+            if !shown.contains(&name) {
+                shown.push(name);
+            }
+        }
+        if shown.is_empty() {
+            "no folder (the running binary's folder is unknown)".to_owned()
+        } else {
+            shown.join(", ")
+        }
+    }
+}
+
+/// Why a named plugin folder cannot be listed.
+fn folder_problem(path: &Path, e: &std::io::Error) -> String {
+    match std::fs::metadata(path) {
+        Err(_) if e.kind() == std::io::ErrorKind::NotFound => "no such folder".into(),
+        Ok(meta) if !meta.is_dir() => {
+            "not a folder (--plugins and ADR_PLUGIN_PATH name folders of plugin libraries)".into()
+        }
+        _ => format!("cannot list it: {e}"),
     }
 }
 
@@ -163,5 +256,61 @@ mod tests {
         assert_eq!(found, [dir.path().join(format!("libadr_plugin_x.{ext}"))]);
         let found = SearchPath::explicit([dir.path().to_path_buf()]).candidates();
         assert_eq!(found.len(), 2, "an explicit folder offers every library");
+    }
+
+    #[test]
+    fn each_place_that_offers_no_plugin_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let ext = std::env::consts::DLL_EXTENSION;
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, b"").unwrap();
+        std::fs::create_dir(dir.path().join(format!("liby.{ext}"))).unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join(format!("libloop.{ext}")),
+            dir.path().join(format!("libloop.{ext}")),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("gone"),
+            dir.path().join(format!("libgone.{ext}")),
+        )
+        .unwrap();
+        let search = SearchPath::explicit([
+            dir.path().to_path_buf(),
+            PathBuf::from("/nonexistent"),
+            file.clone(),
+            PathBuf::new(),
+            PathBuf::new(),
+        ]);
+        let (found, problems) = search.scan();
+        assert!(found.is_empty(), "{found:?}");
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let expect = [
+            format!("liby.{ext}: not a library file: a folder"),
+            format!("libloop.{ext}: not a library file: a link that leads nowhere"),
+            format!("libgone.{ext}: not a library file: a link that leads nowhere"),
+            "/nonexistent: no such folder".to_owned(),
+            "notes.txt: not a folder".to_owned(),
+            "folder \"\": an empty folder name".to_owned(),
+        ];
+        for e in &expect {
+            assert!(
+                said.iter().any(|s| s.contains(e.as_str())),
+                "{e} in {said:#?}"
+            );
+        }
+        assert_eq!(said.len(), expect.len(), "each problem once: {said:#?}");
+        assert!(
+            search.describe().ends_with(r#"notes.txt, """#),
+            "{}",
+            search.describe()
+        );
+    }
+
+    #[test]
+    fn the_default_folders_may_be_absent() {
+        let exe = Path::new("/nonexistent/bin/adr");
+        let (found, problems) = SearchPath::resolve(&[], None, Some(exe)).scan();
+        assert!(found.is_empty() && problems.is_empty(), "{problems:?}");
     }
 }

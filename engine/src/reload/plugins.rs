@@ -1,23 +1,23 @@
 //! Rescanning the plugin folders for new builds.
 //!
 //! A file is new when its path, length or modification time differ from the last scan's.
-//! A new file is loaded; a plugin it exports that is already loaded from another file is
-//! replaced (the newest file wins: a new build). Because the dynamic linker hands back the
-//! library already loaded under a name, a file that replaced one at the same path is
-//! loaded from a private copy (see [`LoadedPlugin::build`]). Nothing is ever unloaded:
-//! superseded builds stay mapped, counted in [`super::ReloadStatus::libraries_mapped`].
+//! A new file is read whole; when its contents are a build already mapped (the same file
+//! copied over itself, or a copy under another name) that build serves it, with no new
+//! mapping; otherwise it is mapped from a private copy (see `plugins::private_copy`). A
+//! plugin that exports a detector already loaded from another file replaces it: the
+//! newest file wins. The replaced build is kept as superseded while its file is there, so
+//! that removing the newest build falls back to the newest remaining one; a file that no
+//! longer loads (half copied in, damaged) keeps the build loaded from it before. Nothing is
+//! ever unloaded: every build mapped stays mapped, counted in
+//! [`super::ReloadStatus::libraries_mapped`].
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 
-use crate::plugins::{load_build, LoadedPlugin, Registry, SearchPath, Stamp};
-
-/// Libraries mapped by rescans (beyond the first load), for the status.
-static MAPPED_BY_RESCANS: AtomicUsize = AtomicUsize::new(0);
+use crate::plugins::{map, read, LoadError, LoadedPlugin, Registry, SearchPath, Stamp};
 
 /// Libraries mapped into the process by the first load of `registry` and by rescans.
 pub fn libraries_mapped(registry: &Registry) -> usize {
-    registry.plugins().len() + MAPPED_BY_RESCANS.load(Ordering::Relaxed)
+    registry.libraries_mapped()
 }
 
 /// The plugin files of `search` with their length and modification time, oldest first
@@ -46,10 +46,11 @@ pub fn rescan(current: &Registry, candidates: &[(PathBuf, Stamp)]) -> Option<Reg
         return None;
     }
     let mut next = Registry::default();
+    next.inherit_mapped(current);
     for (path, s) in candidates {
         if unchanged(path, s) {
-            // As it was: loaded, superseded or refused.
-            match current.plugins().iter().find(|p| &p.path == path) {
+            // As it was: running, superseded or refused.
+            match current.loaded_from(path) {
                 Some(plugin) => {
                     next.add_stamped(plugin.clone(), *s);
                 }
@@ -58,52 +59,100 @@ pub fn rescan(current: &Registry, candidates: &[(PathBuf, Stamp)]) -> Option<Reg
             continue;
         }
         match load_new(path, current) {
-            Ok(plugin) => {
-                MAPPED_BY_RESCANS.fetch_add(1, Ordering::Relaxed);
+            Ok(New::Known(plugin)) => {
                 tracing::info!(
-                    "plugin {} {} loaded from {}",
+                    "plugin file {} holds a build already loaded ({} {}, sha256 {}); nothing new to map",
+                    path.display(),
                     plugin.plugin.family(),
                     plugin.plugin.plugin_version(),
-                    path.display()
+                    plugin.digest
+                );
+                next.add_stamped(plugin, *s);
+            }
+            Ok(New::Mapped(plugin)) => {
+                next.mapped_one_more();
+                tracing::info!(
+                    "plugin {} {} loaded from {} (sha256 {})",
+                    plugin.plugin.family(),
+                    plugin.plugin.plugin_version(),
+                    path.display(),
+                    plugin.digest
                 );
                 for old in next.add_stamped(plugin, *s) {
-                    tracing::info!(
-                        "plugin file {} is superseded by {}; its detectors move to the new build (remove the old file before the next restart)",
-                        old.display(),
-                        path.display()
-                    );
+                    if old != *path {
+                        tracing::info!(
+                            "plugin file {} is superseded by {}; its detectors move to the new build (remove the old file before the next restart)",
+                            old.display(),
+                            path.display()
+                        );
+                    }
                 }
             }
-            Err(e) => {
-                tracing::warn!("skipped plugin: {e}");
-                next.skip_stamped(e, *s);
-            }
+            Err(e) => match current.loaded_from(path) {
+                // A build being copied in over a loaded one is half there for a while;
+                // the build loaded from the file before runs on until it is whole.
+                Some(before) => {
+                    tracing::warn!(
+                        "skipped plugin {e}; the build loaded from it before ({} {}) keeps running",
+                        before.plugin.family(),
+                        before.plugin.plugin_version()
+                    );
+                    next.add_stamped(before.clone(), *s);
+                }
+                None => {
+                    tracing::warn!("skipped plugin {e}");
+                    next.skip_stamped(e, *s);
+                }
+            },
         }
     }
+    report_removed(current, &next, candidates);
     Some(next)
 }
 
-/// Loads `path`, from a private copy when a library was already loaded under its name.
-fn load_new(path: &Path, current: &Registry) -> Result<LoadedPlugin, crate::plugins::LoadError> {
-    let loaded_before = current
+/// Says, for each running build whose file is gone, what runs its detectors now.
+fn report_removed(current: &Registry, next: &Registry, candidates: &[(PathBuf, Stamp)]) {
+    for gone in current
         .plugins()
         .iter()
-        .any(|p| p.path == path || p.build == path);
-    if !loaded_before {
-        return load_build(path, path);
+        .filter(|p| !candidates.iter().any(|(c, _)| *c == p.path))
+    {
+        let family = gone.plugin.family();
+        let heir = gone.detectors.iter().find_map(|d| {
+            next.find(&format!("{family}.{}", d.name))
+                .ok()
+                .map(|(p, _)| p.path.clone())
+        });
+        match heir {
+            Some(heir) => tracing::info!(
+                "plugin file {} is gone; family {family} now runs from {}",
+                gone.path.display(),
+                heir.display()
+            ),
+            None => tracing::warn!(
+                "plugin file {} is gone and no other build of family {family} is in the plugin folders; rules that use it are refused until one is",
+                gone.path.display()
+            ),
+        }
     }
-    let dir = std::env::temp_dir().join(format!("adr-plugin-builds-{}", std::process::id()));
-    let copy = (|| -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(&dir)?;
-        let n = MAPPED_BY_RESCANS.load(Ordering::Relaxed);
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let copy = dir.join(format!("{n}-{name}"));
-        std::fs::copy(path, &copy)?;
-        Ok(copy)
-    })()
-    .map_err(|e| crate::plugins::LoadError::Open {
-        path: path.to_path_buf(),
-        reason: format!("cannot make a private copy to load a new build: {e}"),
-    })?;
-    load_build(path, &copy)
+}
+
+/// What a new or changed plugin file turned out to be.
+enum New {
+    /// The contents of a build already mapped, now served under this file's name.
+    Known(LoadedPlugin),
+    /// A new build, mapped now.
+    Mapped(LoadedPlugin),
+}
+
+/// Reads `path` whole; its contents are a known build or are mapped as a new one.
+fn load_new(path: &std::path::Path, current: &Registry) -> Result<New, LoadError> {
+    let (bytes, digest) = read(path)?;
+    if let Some(known) = current.build_with(digest) {
+        return Ok(New::Known(LoadedPlugin {
+            path: path.to_path_buf(),
+            ..known.clone()
+        }));
+    }
+    map(path, &bytes, digest).map(New::Mapped)
 }

@@ -74,72 +74,75 @@ impl Checker<'_> {
                 None
             }
         };
-        if let Some(info) = &info {
-            let mut given: Vec<&str> = Vec::new();
-            for (name, value) in params {
-                let Some(spec) = info.params.iter().find(|p| p.name == name.text) else {
-                    let suggestion =
-                        suggest(&name.text, info.params.iter().map(|p| p.name.as_str()));
-                    let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
-                    self.push(
-                        Diagnostic::new(
-                            Code::UnknownParam,
-                            name.span,
-                            format!(
-                                "`{}.{}` has no parameter `{}`",
-                                family.text, detector.text, name.text
-                            ),
-                        )
-                        .suggest(suggestion)
-                        .note(format!("parameters: {}", known.join(", "))),
-                    );
-                    continue;
-                };
-                if given.contains(&name.text.as_str()) {
-                    self.push(Diagnostic::new(
-                        Code::InvalidParam,
+        // Every parameter reads its constants, even one the detector refuses or that names
+        // no detector at all: a refusal must not add a false "never used" warning.
+        for (_, value) in params {
+            self.resolve(value);
+        }
+        let info = info?;
+        let mut given: Vec<&str> = Vec::new();
+        for (name, value) in params {
+            let Some(spec) = info.params.iter().find(|p| p.name == name.text) else {
+                let suggestion = suggest(&name.text, info.params.iter().map(|p| p.name.as_str()));
+                let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
+                self.push(
+                    Diagnostic::new(
+                        Code::UnknownParam,
                         name.span,
-                        format!("parameter `{}` is given twice", name.text),
-                    ));
-                    continue;
-                }
-                given.push(&name.text);
-                let param_value = param_value(self.resolve(value));
-                if let Err(e) = spec.check(&param_value) {
-                    let takes = if spec.choices.is_empty() {
                         format!(
-                            "`{}` takes {} {}",
-                            spec.name,
-                            article(spec.kind.as_str()),
-                            spec.kind
-                        )
-                    } else {
-                        format!("`{}` takes one of {}", spec.name, spec.choices.join(", "))
-                    };
-                    let range = spec.range_text();
-                    let takes = if range.is_empty() {
-                        takes
-                    } else {
-                        format!("{takes} {range}")
-                    };
-                    let mut diag =
-                        Diagnostic::new(Code::InvalidParam, value.span, e.to_string()).label(takes);
-                    if let adr_sdk::ParamError::NotAChoice {
-                        value: word,
-                        choices,
-                        ..
-                    } = &e
-                    {
-                        diag = diag.suggest(suggest(word, choices.iter().map(String::as_str)));
-                    }
-                    if !spec.doc.is_empty() {
-                        diag = diag.note(format!("`{}`: {}", spec.name, spec.doc));
-                    }
-                    self.push(diag);
+                            "`{}.{}` has no parameter `{}`",
+                            family.text, detector.text, name.text
+                        ),
+                    )
+                    .suggest(suggestion)
+                    .note(format!("parameters: {}", known.join(", "))),
+                );
+                continue;
+            };
+            if given.contains(&name.text.as_str()) {
+                self.push(Diagnostic::new(
+                    Code::InvalidParam,
+                    name.span,
+                    format!("parameter `{}` is given twice", name.text),
+                ));
+                continue;
+            }
+            given.push(&name.text);
+            let param_value = param_value(self.resolve(value));
+            if let Err(e) = spec.check(&param_value) {
+                let takes = if spec.choices.is_empty() {
+                    format!(
+                        "`{}` takes {} {}",
+                        spec.name,
+                        article(spec.kind.as_str()),
+                        spec.kind
+                    )
+                } else {
+                    format!("`{}` takes one of {}", spec.name, spec.choices.join(", "))
+                };
+                let range = spec.range_text();
+                let takes = if range.is_empty() {
+                    takes
+                } else {
+                    format!("{takes} {range}")
+                };
+                let mut diag =
+                    Diagnostic::new(Code::InvalidParam, value.span, e.to_string()).label(takes);
+                if let adr_sdk::ParamError::NotAChoice {
+                    value: word,
+                    choices,
+                    ..
+                } = &e
+                {
+                    diag = diag.suggest(suggest(word, choices.iter().map(String::as_str)));
                 }
+                if !spec.doc.is_empty() {
+                    diag = diag.note(format!("`{}`: {}", spec.name, spec.doc));
+                }
+                self.push(diag);
             }
         }
-        info.cloned()
+        Some(info.clone())
     }
 
     /// Creates the detector a definition that passed every other check describes, with

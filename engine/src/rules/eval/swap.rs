@@ -117,12 +117,9 @@ impl SwapReport {
     }
 }
 
-/// The file a detector's code comes from, to tell a new plugin build from the old one.
-fn provider<'r>(registry: &'r Registry, qualified: &str) -> Option<&'r std::path::Path> {
-    registry
-        .find(qualified)
-        .ok()
-        .map(|(p, _)| p.build.as_path())
+/// The build a detector's code comes from, to tell a new plugin build from the old one.
+fn provider(registry: &Registry, qualified: &str) -> Option<u64> {
+    registry.find(qualified).ok().map(|(p, _)| p.build)
 }
 
 impl Evaluator {
