@@ -2,6 +2,7 @@
 //! SIGHUP and a bad edit, each seen while the process runs.
 
 use std::process::Command;
+use std::time::Duration;
 
 use adr_tests::live::LiveRun;
 use adr_tests::{built, plugin_dir};
@@ -107,5 +108,70 @@ fn watch_and_a_scored_table_do_not_mix() {
             .contains("--output cannot be combined with --watch"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn the_watch_survives_its_folder_removed_recreated_and_swapped() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let root = tempfile::tempdir().unwrap();
+    let folder = root.path().join("d");
+    std::fs::create_dir(&folder).unwrap();
+    let file = folder.join("r.adr");
+    std::fs::write(&file, rules(4.0)).unwrap();
+    let mut run = LiveRun::start(
+        &built().adr,
+        &[
+            "run".as_ref(),
+            file.as_os_str(),
+            "--input".as_ref(),
+            "-".as_ref(),
+            "--watch".as_ref(),
+            "--debounce-ms".as_ref(),
+            "50".as_ref(),
+            "--json".as_ref(),
+            "--plugins".as_ref(),
+            plugins.path().as_os_str(),
+        ],
+    );
+    run.write_rows(30);
+    run.wait_for_while("watching", |_| {});
+    let mut generation = 0;
+    let mut edited = |run: &mut LiveRun, what: &str| {
+        let line = run.wait_for("rules reloaded");
+        generation += 1;
+        assert!(line.contains("1 kept, 2 fresh"), "{what}: {line}");
+    };
+
+    // Removed and created again: the new folder is watched, later edits are seen.
+    std::fs::remove_dir_all(&folder).unwrap();
+    run.stream_for(Duration::from_millis(300));
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(&file, rules(5.0)).unwrap();
+    edited(&mut run, "the file in the re-created folder");
+    std::fs::write(&file, rules(6.0)).unwrap();
+    edited(&mut run, "an edit after the folder came back");
+
+    // Swapped by renames: the folder now at the path is watched, not the one moved away.
+    let next = root.path().join("d.new");
+    std::fs::create_dir(&next).unwrap();
+    std::fs::write(next.join("r.adr"), rules(7.0)).unwrap();
+    std::fs::rename(&folder, root.path().join("d.old")).unwrap();
+    std::fs::rename(&next, &folder).unwrap();
+    edited(&mut run, "the swapped-in folder");
+    std::fs::write(&file, rules(8.0)).unwrap();
+    edited(&mut run, "an edit in the swapped-in folder");
+    std::fs::write(root.path().join("d.old/r.adr"), rules(9.0)).unwrap();
+    run.stream_for(Duration::from_millis(500));
+
+    let rows = run.rows;
+    let ended = run.finish();
+    let log = ended.log.join("\n");
+    assert!(ended.status.success(), "{log}");
+    let summary = ended.summary.expect("JSON summary");
+    assert_eq!(summary["rows"], rows, "{log}");
+    assert_eq!(
+        summary["reloads"]["generation"], generation,
+        "the folder moved away is no longer followed: {log}"
     );
 }
