@@ -8,7 +8,8 @@ use std::sync::mpsc::{channel, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A running `adr` reading `ts,symbol,close` rows from standard input.
+/// A running `adr` reading events with `ts`, `symbol`, `close` and `volume` from standard
+/// input, as CSV or JSON lines.
 #[derive(Debug)]
 pub struct LiveRun {
     child: Child,
@@ -22,6 +23,7 @@ pub struct LiveRun {
     /// Rows written so far.
     pub rows: u64,
     t: i64,
+    jsonl: bool,
 }
 
 /// How a live run ended.
@@ -36,8 +38,17 @@ pub struct Ended {
 }
 
 impl LiveRun {
-    /// Starts `adr` with `args` (the header row is written at once).
+    /// Starts `adr` with `args`, fed CSV (the header row is written at once).
     pub fn start(adr: &Path, args: &[&std::ffi::OsStr]) -> Self {
+        Self::spawn(adr, args, false)
+    }
+
+    /// Starts `adr` with `args`, fed JSON lines (give it `--format jsonl`).
+    pub fn start_jsonl(adr: &Path, args: &[&std::ffi::OsStr]) -> Self {
+        Self::spawn(adr, args, true)
+    }
+
+    fn spawn(adr: &Path, args: &[&std::ffi::OsStr], jsonl: bool) -> Self {
         let mut child = Command::new(adr)
             .args(args)
             .stdin(Stdio::piped())
@@ -53,7 +64,9 @@ impl LiveRun {
             }
         });
         let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(stdin, "ts,symbol,close").expect("header");
+        if !jsonl {
+            writeln!(stdin, "ts,symbol,close,volume").expect("header");
+        }
         LiveRun {
             child,
             stdin: Some(stdin),
@@ -63,6 +76,7 @@ impl LiveRun {
             waited: 0,
             rows: 0,
             t: 1_700_000_000,
+            jsonl,
         }
     }
 
@@ -72,7 +86,17 @@ impl LiveRun {
         for i in 0..n {
             self.t += 60;
             let close = 100.0 + (i % 5) as f64 * 0.1;
-            writeln!(stdin, "{},BTC,{close}", self.t).expect("the process reads its input");
+            let volume = 10 + i % 3;
+            let written = if self.jsonl {
+                writeln!(
+                    stdin,
+                    r#"{{"ts": {}, "symbol": "BTC", "close": {close}, "volume": {volume}}}"#,
+                    self.t
+                )
+            } else {
+                writeln!(stdin, "{},BTC,{close},{volume}", self.t)
+            };
+            written.expect("the process reads its input");
         }
         stdin.flush().expect("flush");
         self.rows += n as u64;

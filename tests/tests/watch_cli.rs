@@ -175,3 +175,57 @@ fn the_watch_survives_its_folder_removed_recreated_and_swapped() {
         "the folder moved away is no longer followed: {log}"
     );
 }
+
+#[test]
+fn a_reload_may_read_another_field_of_a_json_lines_stream() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.adr");
+    std::fs::write(&file, rules(4.0)).unwrap();
+    let mut run = LiveRun::start_jsonl(
+        &built().adr,
+        &[
+            "run".as_ref(),
+            file.as_os_str(),
+            "--input".as_ref(),
+            "-".as_ref(),
+            "--format".as_ref(),
+            "jsonl".as_ref(),
+            "--watch".as_ref(),
+            "--debounce-ms".as_ref(),
+            "50".as_ref(),
+            "--json".as_ref(),
+            "--plugins".as_ref(),
+            plugins.path().as_os_str(),
+        ],
+    );
+    run.write_rows(30);
+    run.wait_for_while("watching", |_| {});
+    let with_volume = rules(4.0)
+        .replace("fields = close", "fields = close, volume")
+        .replace("vote = any(spike)", "vote = any(spike, busy)")
+        .replace(
+            "ensemble move",
+            "detector busy = statistical.zscore(window = 20) on volume\nensemble move",
+        );
+    save(&file, &with_volume);
+    let line = run.wait_for("rules reloaded");
+    assert!(line.contains("fresh"), "{line}");
+    // A field no object carried is refused, truthfully.
+    save(&file, &with_volume.replace("volume", "turnover"));
+    // (checked against the stream where the swap would happen: at the next event)
+    let line = run.wait_for("reload refused");
+    assert!(line.contains("the running rules stay"), "{line}");
+    assert!(
+        line.contains("`turnover`, which the stream does not carry"),
+        "{line}"
+    );
+    run.write_rows(10);
+    let rows = run.rows;
+    let ended = run.finish();
+    let log = ended.log.join("\n");
+    assert!(ended.status.success(), "{log}");
+    let summary = ended.summary.expect("summary");
+    assert_eq!(summary["rows"], rows, "{log}");
+    assert_eq!(summary["reloads"]["generation"], 1, "{log}");
+}

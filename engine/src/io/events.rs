@@ -262,8 +262,8 @@ impl EventInput {
     }
 }
 
-/// Reads JSON lines and yields CSV text: a header of the requested columns, then a row per
-/// object.
+/// Reads JSON lines and yields CSV text: a header of the requested columns and the other
+/// scalar keys of the first object, then a row per object.
 struct JsonToCsv<R: Read> {
     lines: BufReader<R>,
     /// Objects converted so far, and where each came from.
@@ -337,6 +337,18 @@ impl<R: Read> JsonToCsv<R> {
                         .contains(&k.to_ascii_lowercase().as_str())
                 }) {
                     self.columns.insert(0, name.clone());
+                }
+            }
+            // Every other scalar the first object carries is a column too, as every
+            // column of a CSV header is: a reload may read a field the first rules did
+            // not (the keys of later objects are not known before they come).
+            for (name, value) in &object {
+                let scalar = !matches!(
+                    value,
+                    serde_json::Value::Object(_) | serde_json::Value::Array(_)
+                );
+                if scalar && !self.columns.contains(name) {
+                    self.columns.push(name.clone());
                 }
             }
             let mut header = csv::Writer::from_writer(&mut self.out);
