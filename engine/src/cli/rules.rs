@@ -165,7 +165,8 @@ pub(crate) struct ExplainArgs {
     /// The event's time (ISO-8601 or epoch seconds/milliseconds).
     #[arg(long, value_name = "TIMESTAMP")]
     at: String,
-    /// The event's key (key columns joined with `/`); default: every key at that time.
+    /// The event's key as alerts print it (several key columns joined with `/`, a `/` or
+    /// `\` inside a value escaped with `\`); default: every key at that time.
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
     /// Machine-readable output: a JSON array of explanations.

@@ -13,7 +13,7 @@ pub struct EventResult {
     pub row: u64,
     /// Event time, ns.
     pub time: i64,
-    /// The key (its parts joined with `/`).
+    /// The key as alerts print it (`rules::eval::keys::key_text`).
     pub key: String,
     /// Each ensemble's judgement, in [`BatchResult::ensembles`] order.
     pub judgements: Vec<Judgement>,
@@ -72,7 +72,7 @@ impl Sink for ChannelSink {
                 .iter()
                 .map(|f| {
                     let row = (f.row - chunk.first_row) as usize;
-                    alert_json(view.plan, view.outcome, row, f, view.key_names.name(f.key))
+                    alert_json(view.plan, view.outcome, row, f, view.key_names)
                 })
                 .collect(),
         };

@@ -265,7 +265,7 @@ pub struct ExpectPlan {
     pub at: i64,
     /// The clause as written, for reports.
     pub text: String,
-    /// The key, its column values joined with `/`.
+    /// The key as alerts print it (`rules::eval::keys::key_text`).
     pub key: Option<String>,
     /// `file:line` of the clause.
     pub place: String,

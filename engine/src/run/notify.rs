@@ -149,7 +149,7 @@ impl Sink for Notifier {
             }
             let key = view.key_names.name(f.key);
             let i = (f.row - view.chunk.first_row) as usize;
-            let doc = alert_json(view.plan, view.outcome, i, f, key);
+            let doc = alert_json(view.plan, view.outcome, i, f, view.key_names);
             let line = format!(
                 "ALERT {} {} key={} at {} (score {:.3}, held {} event{} since {}{})",
                 f.severity,

@@ -87,7 +87,7 @@ impl Reorder {
                 tracing::warn!(
                     time,
                     watermark = self.watermark,
-                    key = key.join("/"),
+                    key = crate::rules::eval::keys::key_text(&key),
                     "event later than the allowed lateness: counted, not scored{}",
                     if self.stats.late == LOGGED_LATE {
                         " (further late events are only counted)"

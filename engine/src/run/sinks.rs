@@ -7,18 +7,30 @@ use serde_json::{json, Value};
 use super::{BatchView, Sink};
 use crate::io::output::format_number;
 use crate::io::timestamp::format_rfc3339;
-use crate::rules::eval::{Fired, Judgement, Outcome};
+use crate::rules::eval::{Fired, Judgement, KeyTable, Outcome};
 use crate::rules::plan::{Member, Plan};
 
-/// The JSON document of a fired alert: what fired, when, for which key, and each member's
-/// score and verdict at that event.
+/// The JSON document of a fired alert: what fired, when, for which key (its text, and its
+/// value per key column under `keys`), and each member's score and verdict at that event.
 pub fn alert_json(
     plan: &Plan,
     outcome: &Outcome,
     row_in_batch: usize,
     fired: &Fired,
-    key: &str,
+    keys: &KeyTable,
 ) -> Value {
+    let key = keys.name(fired.key);
+    let columns: serde_json::Map<String, Value> = plan
+        .input
+        .keys
+        .iter()
+        .cloned()
+        .zip(
+            keys.parts(fired.key)
+                .iter()
+                .map(|p| Value::from(p.as_str())),
+        )
+        .collect();
     let ensemble = &plan.ensembles[plan.alerts[fired.index].ensemble];
     let members: Vec<Value> = ensemble
         .members
@@ -33,6 +45,7 @@ pub fn alert_json(
         "alert": fired.alert,
         "time": format_rfc3339(fired.ts),
         "key": key,
+        "keys": columns,
         "group": fired.group,
         "severity": fired.severity,
         "score": fired.score,
@@ -77,7 +90,7 @@ impl<W: Write> Sink for AlertWriter<W> {
     fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
         for f in &view.outcome.fired {
             let i = (f.row - view.chunk.first_row) as usize;
-            let doc = alert_json(view.plan, view.outcome, i, f, view.key_names.name(f.key));
+            let doc = alert_json(view.plan, view.outcome, i, f, view.key_names);
             serde_json::to_writer(&mut self.out, &doc)?;
             self.out.write_all(b"\n")?;
             self.written += 1;

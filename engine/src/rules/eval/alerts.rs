@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::ensemble::Judgement;
-use super::keys::KeyId;
+use super::keys::{key_text, KeyId};
 use crate::rules::ast::Hold;
 use crate::rules::plan::AlertPlan;
 use crate::rules::severity::Severity;
@@ -27,7 +27,7 @@ pub struct Fired {
     /// The key.
     #[serde(skip)]
     pub key: KeyId,
-    /// The group's value (the group-by columns joined with `/`).
+    /// The group's value: the group-by columns' values as a key's text (`keys::key_text`).
     pub group: String,
     /// The severity at the firing event.
     pub severity: Severity,
@@ -127,14 +127,17 @@ impl AlertState {
     /// The id of the cooldown group of a key with `parts` (adding it if new), with one
     /// more member.
     fn join(&mut self, parts: &[&str]) -> u32 {
+        // The group's text names it: unambiguous (`key_text`), so two groups never meet.
         let group = if self.group_columns.is_empty() {
-            parts.join("/")
+            key_text(parts)
         } else {
-            self.group_columns
-                .iter()
-                .map(|&i| parts[i])
-                .collect::<Vec<_>>()
-                .join("/")
+            key_text(
+                &self
+                    .group_columns
+                    .iter()
+                    .map(|&i| parts[i])
+                    .collect::<Vec<_>>(),
+            )
         };
         let id = match self.group_ids.get(&group) {
             Some(&id) => id,

@@ -4,6 +4,10 @@
 //! A key cell is trimmed of surrounding ASCII whitespace first: CSV writers pad cells
 //! (`BTC, ETH`), and a padded key is the same instrument. A cell of only whitespace is
 //! the empty key.
+//!
+//! A key is a tuple of its cells, and is kept as one; its text ([`key_text`]) joins the
+//! cells with `/`, escaping `/` and `\` inside a cell when there are several, so two
+//! keys never print alike.
 
 use std::collections::HashMap;
 
@@ -61,14 +65,14 @@ impl KeyTable {
                 };
                 let id = match self.free.pop() {
                     Some(id) => {
-                        self.names[id as usize] = parts.join("/");
+                        self.names[id as usize] = key_text(&parts);
                         self.parts[id as usize] = parts;
                         self.held[id as usize] = true;
                         id
                     }
                     None => {
                         let id = KeyId::try_from(self.names.len()).expect("fewer than 2^32 keys");
-                        self.names.push(parts.join("/"));
+                        self.names.push(key_text(&parts));
                         self.parts.push(parts);
                         self.held.push(true);
                         id
@@ -85,7 +89,7 @@ impl KeyTable {
         (id, new)
     }
 
-    /// The key's text, its parts joined with `/` (empty for rules without key columns).
+    /// The key's text (see [`key_text`]; empty for rules without key columns).
     pub fn name(&self, id: KeyId) -> &str {
         &self.names[id as usize]
     }
@@ -134,6 +138,28 @@ impl KeyTable {
     }
 }
 
+/// The text of a key made of `parts`: a single part as it is (`BTC/USDT`); several joined
+/// with `/`, each with `\` and `/` escaped as `\\` and `\/`, so that (`a`, `b/c`) is
+/// `a/b\/c` and (`a/b`, `c`) is `a\/b/c`.
+pub fn key_text<S: AsRef<str>>(parts: &[S]) -> String {
+    if let [only] = parts {
+        return only.as_ref().to_owned();
+    }
+    let mut text = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            text.push('/');
+        }
+        for c in part.as_ref().chars() {
+            if c == '/' || c == '\\' {
+                text.push('\\');
+            }
+            text.push(c);
+        }
+    }
+    text
+}
+
 fn trim(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
@@ -175,6 +201,23 @@ mod tests {
         assert_eq!(keys.intern([&b"b"[..]]), (3, true));
         assert_eq!(keys.intern([&b"a"[..]]), (0, false));
         assert_eq!((keys.len(), keys.live(), keys.created()), (4, 4, 5));
+    }
+
+    #[test]
+    fn keys_with_slashes_print_apart() {
+        let mut keys = KeyTable::default();
+        let (a, _) = keys.intern([&b"a"[..], b"b/c"]);
+        let (b, _) = keys.intern([&b"a/b"[..], b"c"]);
+        let (c, _) = keys.intern([&b"a\\"[..], b"/c"]);
+        assert_eq!(keys.name(a), r"a/b\/c");
+        assert_eq!(keys.name(b), r"a\/b/c");
+        assert_eq!(keys.name(c), r"a\\/\/c");
+        assert_eq!(
+            key_text(&["BTC/USDT"]),
+            "BTC/USDT",
+            "one part needs no escape"
+        );
+        assert_eq!(key_text::<&str>(&[]), "");
     }
 
     #[test]
