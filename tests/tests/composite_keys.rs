@@ -18,7 +18,11 @@ fn keys_whose_values_hold_slashes_stay_apart() {
     .unwrap();
     let mut csv = String::from("ts,ex,sym,close\n");
     for i in 0..30 {
-        let close = if i == 25 { 1000.0 } else { 100.0 + (i % 3) as f64 };
+        let close = if i == 25 {
+            1000.0
+        } else {
+            100.0 + (i % 3) as f64
+        };
         for (ex, sym) in [("a", "b/c"), ("a/b", "c")] {
             csv.push_str(&format!("{},{ex},{sym},{close}\n", 1_700_000_000 + i * 60));
         }
@@ -49,14 +53,24 @@ fn keys_whose_values_hold_slashes_stay_apart() {
     assert_eq!(alerts.len(), 2, "each key fires its own alert: {alerts:#?}");
     let keys: Vec<&str> = alerts.iter().map(|a| a["key"].as_str().unwrap()).collect();
     assert_eq!(keys, [r"a/b\/c", r"a\/b/c"], "{alerts:#?}");
-    assert_eq!(alerts[0]["keys"], serde_json::json!({"ex": "a", "sym": "b/c"}));
-    assert_eq!(alerts[1]["keys"], serde_json::json!({"ex": "a/b", "sym": "c"}));
+    assert_eq!(
+        alerts[0]["keys"],
+        serde_json::json!({"ex": "a", "sym": "b/c"})
+    );
+    assert_eq!(
+        alerts[1]["keys"],
+        serde_json::json!({"ex": "a/b", "sym": "c"})
+    );
     assert!(alerts.iter().all(|a| a["suppressed"] == 0), "{alerts:#?}");
     let table = std::fs::read_to_string(&scored).unwrap();
     let mut reader = csv_keys(&table);
     reader.sort();
     reader.dedup();
-    assert_eq!(reader, [r"a/b\/c", r"a\/b/c"], "the scored table tells them apart");
+    assert_eq!(
+        reader,
+        [r"a/b\/c", r"a\/b/c"],
+        "the scored table tells them apart"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(run.stderr.lines().last().unwrap()).unwrap();
     assert_eq!(summary["keys"], 2, "{summary}");

@@ -450,13 +450,22 @@ pub(crate) fn explain(
         .input
         .lateness
         .map(|lateness| run::reorder::Reorder::new(lateness, args.input.max_held));
-    let found = run::explain::explain(
+    let run::explain::Explained {
+        events: found,
+        dropped_late,
+    } = run::explain::explain(
         &mut evaluator,
         &mut input,
         at,
         args.key.as_deref(),
         reorder.as_mut(),
     )?;
+    for dropped in &dropped_late {
+        eprintln!(
+            "the event at {} for key `{}` (row {}) was not scored: it came after the watermark {} (the latest event time less --lateness), so `adr run` counts it as late and drops it",
+            dropped.time, dropped.key, dropped.row, dropped.watermark
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&found)?);
     } else {
@@ -467,6 +476,9 @@ pub(crate) fn explain(
             }
             write!(out, "{}", e.render())?;
         }
+    }
+    if found.is_empty() && !dropped_late.is_empty() {
+        return Ok(ExitCode::FAILURE);
     }
     if found.is_empty() {
         let keys = evaluator.keys();

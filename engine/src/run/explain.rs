@@ -13,6 +13,7 @@ use super::{read_batch, Batch, RunError};
 use crate::io::timestamp::format_rfc3339;
 use crate::io::EventInput;
 use crate::rules::ast::Hold;
+use crate::rules::eval::keys::key_text;
 use crate::rules::eval::{Evaluator, Outcome, Rows};
 
 /// One detector at the event.
@@ -91,9 +92,31 @@ pub struct Explanation {
     pub alerts: Vec<AlertView>,
 }
 
+/// An event looked for that the run did not score: it came after the watermark.
+#[derive(Debug, Clone, Serialize)]
+pub struct DroppedLate {
+    /// Event time.
+    pub time: String,
+    /// Key.
+    pub key: String,
+    /// Data row, from 1.
+    pub row: u64,
+    /// The watermark when it came: events before it were too late to place.
+    pub watermark: String,
+}
+
+/// What was found of the events looked for.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Explained {
+    /// Each event scored, explained.
+    pub events: Vec<Explanation>,
+    /// Each event the run dropped as late (with a reorder stage).
+    pub dropped_late: Vec<DroppedLate>,
+}
+
 /// Evaluates `input` and explains every event at `at` (of `key`, when given); with
 /// `reorder`, through that event-time reorder stage, as `adr run --lateness` does (rows
-/// are then numbered in scoring order).
+/// are then numbered in scoring order, and an event it drops as late is reported as such).
 ///
 /// # Errors
 ///
@@ -104,7 +127,7 @@ pub fn explain(
     at: i64,
     key: Option<&str>,
     reorder: Option<&mut Reorder>,
-) -> Result<Vec<Explanation>, RunError> {
+) -> Result<Explained, RunError> {
     let mut look = Looking {
         at,
         key,
@@ -117,18 +140,33 @@ pub fn explain(
         while read_batch(input, evaluator, &mut batch)? > 0 {
             look.batch(evaluator, &batch)?;
         }
-        return Ok(look.found);
+        return Ok(Explained {
+            events: look.found,
+            dropped_late: Vec::new(),
+        });
     };
+    let mut dropped_late = Vec::new();
     let mut staging = Batch::default();
     while input.read_chunk(&mut staging.chunk)? > 0 {
         let chunk = &staging.chunk;
         for i in 0..chunk.len {
             let parts = input.key_parts(chunk, i);
-            let key = parts
+            let key: Vec<String> = parts
                 .map(|p| String::from_utf8_lossy(p).into_owned())
                 .collect();
             let values = chunk.columns.iter().map(|c| c[i]).collect();
-            reorder.offer(chunk.timestamps[i], key, values, None);
+            let (time, watermark) = (chunk.timestamps[i], reorder.watermark());
+            let text = (time == at).then(|| key_text(&key));
+            if !reorder.offer(time, key, values, None) {
+                if let Some(text) = text.filter(|t| look.key.is_none_or(|k| k == t)) {
+                    dropped_late.push(DroppedLate {
+                        time: format_rfc3339(time),
+                        key: text,
+                        row: chunk.first_row + i as u64,
+                        watermark: format_rfc3339(watermark),
+                    });
+                }
+            }
             if reorder.full() {
                 look.released(evaluator, reorder, &mut batch, false)?;
                 if reorder.full() {
@@ -140,7 +178,10 @@ pub fn explain(
         look.released(evaluator, reorder, &mut batch, false)?;
     }
     look.released(evaluator, reorder, &mut batch, true)?;
-    Ok(look.found)
+    Ok(Explained {
+        events: look.found,
+        dropped_late,
+    })
 }
 
 /// The event looked for, and what was found of it so far.

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use csv::ByteRecord;
 
+use crate::io::timestamp::format_rfc3339;
 use crate::rules::eval::{EvalError, Evaluator};
 
 use super::Batch;
@@ -73,6 +74,12 @@ impl Reorder {
         }
     }
 
+    /// The watermark: events before it are too late to place (`i64::MIN` before the
+    /// first event).
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
     /// Takes one event; returns `false` (and counts it) when it is too late to place.
     pub fn offer(
         &mut self,
@@ -85,10 +92,10 @@ impl Reorder {
             self.stats.late += 1;
             if self.stats.late <= LOGGED_LATE {
                 tracing::warn!(
-                    time,
-                    watermark = self.watermark,
-                    key = crate::rules::eval::keys::key_text(&key),
-                    "event later than the allowed lateness: counted, not scored{}",
+                    "event at {} for key `{}` came after the watermark {} (the latest event time less the allowed lateness): counted, not scored{}",
+                    format_rfc3339(time),
+                    crate::rules::eval::keys::key_text(&key),
+                    format_rfc3339(self.watermark),
                     if self.stats.late == LOGGED_LATE {
                         " (further late events are only counted)"
                     } else {
