@@ -42,21 +42,20 @@ def rows(path, alpha, bias, cardinality):
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             score, pred, label = by_file[r["file"]]
-            score.append(float(r["score"]) if r["score"] else -np.inf)
+            score.append(float(r["score"]) if r["score"] else np.nan)
             pred.append(int(r["anomalous"]))
             label.append(int(r["label"]))
     score = np.concatenate([np.array(v[0]) for v in by_file.values()])
     pred = np.concatenate([np.array(v[1]) for v in by_file.values()])
     label = np.concatenate([np.array(v[2]) for v in by_file.values()])
-    # scikit-learn takes finite scores only: rank undetermined rows below every other
-    finite = score[np.isfinite(score)]
-    score[~np.isfinite(score)] = (finite.min() if finite.size else 0.0) - 1.0
+    # the ranking figures are over the rows with a score (undetermined rows left out)
+    scored = ~np.isnan(score)
     point = {
         "precision": metrics.precision_score(label, pred, zero_division=0),
         "recall": metrics.recall_score(label, pred, zero_division=0),
         "f1": metrics.f1_score(label, pred, zero_division=0),
-        "roc_auc": metrics.roc_auc_score(label, score),
-        "pr_auc": metrics.average_precision_score(label, score),
+        "roc_auc": metrics.roc_auc_score(label[scored], score[scored]),
+        "pr_auc": metrics.average_precision_score(label[scored], score[scored]),
     }
     files = {}
     for name, (_, p, l) in by_file.items():

@@ -190,6 +190,14 @@ pub(crate) fn labelled(
     };
     writeln!(out, "{}", point_line("point", p))?;
     writeln!(out, "{}", range_line("range", &report.range))?;
+    if p.undetermined > 0 {
+        writeln!(
+            out,
+            "(ROC-AUC and PR-AUC over the {} rows with a score; {} undetermined rows, counted as normal above, are left out of them)",
+            p.rows - p.undetermined,
+            p.undetermined
+        )?;
+    }
     writeln!(
         out,
         "(range: alpha {}, bias {}, cardinality {})",

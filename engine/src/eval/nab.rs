@@ -129,6 +129,18 @@ impl Corpus {
         if windows.is_empty() {
             return Err(fail(labels, "names no file"));
         }
+        // `norm.csv` and `./norm.csv` are one file: scored twice, it would count twice.
+        let mut seen: Vec<(crate::io::distinct::FileIdentity, &str)> = Vec::new();
+        for name in windows.keys() {
+            let identity = crate::io::distinct::FileIdentity::of(&data.join(name));
+            if let Some((_, first)) = seen.iter().find(|(id, _)| *id == identity) {
+                return Err(fail(
+                    labels,
+                    format!("`{first}` and `{name}` are one file; name each file once"),
+                ));
+            }
+            seen.push((identity, name));
+        }
         let files = windows
             .iter()
             .map(|(name, spans)| NabFile::load(name, &data.join(name), spans, layout))

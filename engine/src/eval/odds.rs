@@ -157,16 +157,24 @@ pub fn load_set(dir: &Path, name: &str) -> Result<OddsSet, OddsError> {
         return Err(bad("no value columns before `label`".into()));
     }
     let (mut x, mut labels) = (Vec::new(), Vec::new());
+    // The first cell that is no finite number, and how many there are.
+    let mut non_finite: Option<(usize, usize, String)> = None;
+    let mut non_finite_cells = 0usize;
     for (i, line) in lines.enumerate() {
         let mut cells = line.split(',');
         for c in 0..d {
             let cell = cells.next().unwrap_or("");
-            x.push(cell.trim().parse::<f64>().map_err(|_| {
+            let value = cell.trim().parse::<f64>().map_err(|_| {
                 bad(format!(
                     "row {}: column {c} is `{cell}`, not a number",
                     i + 1
                 ))
-            })?);
+            })?;
+            if !value.is_finite() {
+                non_finite_cells += 1;
+                non_finite.get_or_insert_with(|| (i + 1, c, cell.trim().to_owned()));
+            }
+            x.push(value);
         }
         let label = cells.next().unwrap_or("").trim();
         labels.push(match label {
@@ -174,6 +182,13 @@ pub fn load_set(dir: &Path, name: &str) -> Result<OddsSet, OddsError> {
             "0" | "0.0" => false,
             _ => return Err(bad(format!("row {}: label `{label}`", i + 1))),
         });
+    }
+    if let Some((row, column, cell)) = non_finite {
+        // Every detector would leave such rows unscored, or fail on them.
+        return Err(bad(format!(
+            "row {row}: column {column} is `{cell}`, not a finite number ({non_finite_cells} such cell{} in the set); the benchmark's rows have no missing values: fill or drop them first",
+            if non_finite_cells == 1 { "" } else { "s" }
+        )));
     }
     Ok(OddsSet {
         name: name.to_owned(),
