@@ -51,7 +51,8 @@ fn main() -> anyhow::Result<()> {
             .context("no folder above the example binary")?
             .to_path_buf(),
     };
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The example is built from engine/runtime, two folders below the workspace.
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let rules_dir = std::env::temp_dir().join(format!("adr-embed-{}", std::process::id()));
     std::fs::create_dir_all(&rules_dir)?;
     let rules = rules_dir.join("stress.adr");

@@ -7,7 +7,7 @@
 #![allow(missing_docs)]
 
 use adr_benches::{statistical_plugin, workspace};
-use adr_engine::rules::eval::{judge, AlertBook, Judgement, Step};
+use adr_engine::evaluator::{judge, AlertBook, Judgement, Step};
 use adr_engine::rules::plan::{Member, Plan};
 use adr_engine::rules::source;
 use adr_sdk::Verdict;

@@ -2,7 +2,7 @@
 """adr's realtime detectors against River and rrcf, on identical data, in one run.
 
     eval "$(bash ../shared/tools/peers/setup.sh)"
-    cargo build --release -p adr-engine -p adr-plugin-realtime -p adr-benches
+    cargo build --release -p adr-cli -p adr-plugin-realtime -p adr-benches
     $PEERS_PYTHON benches/peers/compare_realtime.py [--json out.json] [--skip-rrcf]
 
 1. dumps the peer harness's inputs (series_<n>.f64 and labels) to target/peer-inputs;

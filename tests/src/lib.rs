@@ -72,7 +72,7 @@ pub fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
         let mut main = cargo();
-        main.args(["build", "--quiet", "-p", "adr-engine"]);
+        main.args(["build", "--quiet", "-p", "adr-cli"]);
         main.args([
             "-p",
             "adr-plugin-statistical",

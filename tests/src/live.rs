@@ -96,7 +96,16 @@ impl LiveRun {
             } else {
                 writeln!(stdin, "{},BTC,{close},{volume}", self.t)
             };
-            written.expect("the process reads its input");
+            if let Err(e) = written {
+                // The process is gone: say what it said before it went.
+                std::thread::sleep(Duration::from_millis(200));
+                self.log.extend(self.lines.try_iter());
+                let status = self.child.try_wait();
+                panic!(
+                    "the process stopped reading its input ({e}; status {status:?}); it said:\n{}",
+                    self.log.join("\n")
+                );
+            }
         }
         stdin.flush().expect("flush");
         self.rows += n as u64;
@@ -149,6 +158,24 @@ impl LiveRun {
     /// The process id, for signals.
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The files the process has mapped (Linux: `/proc/PID/maps`), each once.
+    pub fn mapped_files(&self) -> Vec<String> {
+        let maps =
+            std::fs::read_to_string(format!("/proc/{}/maps", self.child.id())).unwrap_or_default();
+        let mut files: Vec<String> = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5).map(|_| l))
+            .map(|l| {
+                // The path is everything from the sixth field on (it may hold spaces).
+                l.split_whitespace().skip(5).collect::<Vec<_>>().join(" ")
+            })
+            .filter(|p| p.starts_with('/'))
+            .collect();
+        files.sort();
+        files.dedup();
+        files
     }
 
     /// Closes the input and waits for the process to end.

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use adr_engine::evaluator::{Evaluator, Eviction, Outcome, Rows};
 use adr_engine::plugins::{Registry, SearchPath};
-use adr_engine::rules::eval::{Evaluator, Eviction, Outcome, Rows};
 use adr_engine::rules::plan::Plan;
 use adr_engine::rules::source;
 use adr_sdk::Verdict;

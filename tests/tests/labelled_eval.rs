@@ -5,7 +5,7 @@
 //! The comparisons need `../shared/data` and `ADR_REFERENCE_PYTHON`
 //! (`tests/reference/labelled.py`); they skip with a note where either is missing.
 
-use adr_engine::eval::ranges::{runs, Bias, Cardinality, RangeOptions, RangeTally};
+use adr_benchmark::ranges::{runs, Bias, Cardinality, RangeOptions, RangeTally};
 use adr_tests::{adr, python_json, reference_python, shared_data};
 
 /// A xorshift stream: enough randomness for flags, no dependency.

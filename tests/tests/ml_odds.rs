@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use adr_engine::eval::odds::{self, Protocol};
+use adr_benchmark::odds::{self, Protocol};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_sdk::ParamValue;
 use adr_tests::{built, plugin_dir, shared_data};

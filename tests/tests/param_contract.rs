@@ -7,12 +7,13 @@
 
 use std::sync::Arc;
 
+use adr_engine::budget;
+use adr_engine::evaluator::{Evaluator, Outcome, Rows};
 use adr_engine::io::{Chunk, CsvInput, CsvOptions};
 use adr_engine::plugins::{Registry, SearchPath};
+use adr_engine::rules::check_files;
 use adr_engine::rules::diagnostic::Level;
-use adr_engine::rules::eval::{Evaluator, Outcome, Rows};
 use adr_engine::rules::plan::Plan;
-use adr_engine::rules::{budget, check_files};
 use adr_sdk::{ParamKind, ParamSpec, Verdict};
 use adr_tests::{built, plugin_dir, workspace};
 

@@ -34,6 +34,26 @@ fn start(plugins: &Path, rules: &Path, watch: bool) -> LiveRun {
     if watch {
         run.wait_for_while("watching", |_| {});
     }
+    // Both plugins mapped, each from a private copy and none from the plugin folder.
+    let started = std::time::Instant::now();
+    loop {
+        let mapped = run.mapped_files();
+        let copies = mapped.iter().filter(|f| f.contains("/adr-plugin-")).count();
+        let folder = plugins.display().to_string();
+        assert!(
+            !mapped.iter().any(|f| f.starts_with(&folder)),
+            "a library is mapped from the plugin folder: {mapped:#?}"
+        );
+        if copies >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the plugins were not mapped: {mapped:#?}\n{}",
+            run.log.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     run
 }
 

@@ -2,9 +2,9 @@
 //! on how events are cut into batches: a file, a stream of single events and an
 //! explanation see the same scores, bit for bit.
 
+use adr_engine::evaluator::{Evaluator, Outcome};
 use adr_engine::io::{open_path, EventInput, InputFormat};
 use adr_engine::plugins::{Registry, SearchPath};
-use adr_engine::rules::eval::{Evaluator, Outcome};
 use adr_engine::rules::plan::Plan;
 use adr_engine::rules::source;
 use adr_engine::run::{event_spec, read_batch, Batch};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use adr_engine::eval::series::{score_series, Series};
+use adr_benchmark::series::{score_series, Series};
 use adr_engine::plugins::{Registry, SearchPath};
 use adr_engine::rules::plan::Plan;
 use adr_engine::rules::{check_files, source};

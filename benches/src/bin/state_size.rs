@@ -220,7 +220,7 @@ fn measure(
         "inputs": inputs,
         "keys": keys,
         "estimate": estimate,
-        "budgeted": estimate.map(adr_engine::rules::budget::with_allocator),
+        "budgeted": estimate.map(adr_engine::budget::with_allocator),
         "measured": measured,
         "ratio": estimate.map(|e| e as f64 / measured.max(1) as f64),
     })

@@ -1,0 +1,326 @@
+//! The HTTP API (`/api/v1`, JSON) and `/metrics`.
+//!
+//! Every refusal is a JSON document `{"error": {"code": ..., "message": ...}}` with a
+//! status that says whose fault it is: 4xx for the request (with a code a program can
+//! switch on), 503 when the service cannot take it now.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use adr_engine::io::timestamp::TimeFormat;
+use adr_engine::io::InputFormat;
+use adr_engine::rules::severity::Severity;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::runner::{rank, IngestError, Runner};
+use crate::store::{AlertQuery, Store};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Config,
+    /// The engine.
+    pub runner: Runner,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// A refusal.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> ApiError {
+        let (status, code) = match &e {
+            IngestError::Input(_) => (StatusCode::BAD_REQUEST, "bad_events"),
+            IngestError::TooMany { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events"),
+            IngestError::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "events_refused"),
+            IngestError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            IngestError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "engine_stopped"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// The service's routes over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.limits.max_body_bytes;
+    let mut router = Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/events", post(events))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/rules/status", get(rules_status))
+        .route("/api/v1/plugins", get(plugins));
+    if state.config.monitoring.enable_prometheus {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Only `/metrics`, for `monitoring.prometheus_port`.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API is under /api/v1 (health, events, alerts, rules/status, plugins)",
+    )
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let store = Arc::clone(&state.store);
+    let store_state = tokio::task::spawn_blocking(move || store.ping())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let engine_up = state.runner.is_running();
+    let ready = engine_up && store_state.is_ok();
+    let reloads = state.runner.reload_status();
+    let body = json!({
+        "status": if ready { "ok" } else { "degraded" },
+        "live": true,
+        "ready": ready,
+        "engine": {
+            "state": if engine_up { "up" } else { "down" },
+            "rules_generation": reloads.generation,
+            "reload_failures": reloads.failures,
+        },
+        "backends": {
+            "store": {
+                "kind": "sqlite",
+                "path": state.store.path().display().to_string(),
+                "state": if store_state.is_ok() { "up" } else { "down" },
+                "error": store_state.err(),
+            },
+        },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The body's format: from its content type, else from its first character.
+fn format_of(headers: &HeaderMap, body: &[u8]) -> Result<InputFormat, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match content_type.as_deref() {
+        Some("text/csv") => Ok(InputFormat::Csv),
+        Some("application/x-ndjson" | "application/jsonl" | "application/json") => {
+            Ok(InputFormat::JsonLines)
+        }
+        None | Some("" | "text/plain" | "application/octet-stream") => Ok(
+            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+                InputFormat::JsonLines
+            } else {
+                InputFormat::Csv
+            },
+        ),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("events come as text/csv (with a header row) or application/x-ndjson (one JSON object per line), not {other}"),
+        )),
+    }
+}
+
+async fn events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body.map_err(|e| {
+        state.metrics.requests_refused.inc();
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the body is larger than {} bytes (limits.max_body_bytes); send the events in several requests",
+                    state.config.limits.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text())
+        }
+    })?;
+    let format = format_of(&headers, &body).inspect_err(|_| {
+        state.metrics.requests_refused.inc();
+    })?;
+    let done = state.runner.ingest(body.to_vec(), format).await?;
+    Ok(Json(json!({"events": done.events, "alerts": done.alerts})))
+}
+
+/// `GET /alerts`'s filters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertFilters {
+    key: Option<String>,
+    symbol: Option<String>,
+    alert: Option<String>,
+    rule: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    severity: Option<String>,
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+fn time_param(name: &str, value: Option<&String>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|text| {
+            TimeFormat::detect(text)
+                .and_then(|f| f.parse(text).ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_query",
+                        format!("`{name}={text}` is not a time: write ISO-8601 (2025-01-15T10:30:00Z) or epoch seconds"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+async fn alerts(
+    State(state): State<Arc<AppState>>,
+    filters: Result<Query<AlertFilters>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(f) =
+        filters.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let max = state.config.limits.max_page;
+    let limit = f.limit.unwrap_or(100.min(max));
+    if limit == 0 || limit > max {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("`limit` takes 1 to {max} (limits.max_page)"),
+        ));
+    }
+    let min_rank = f
+        .severity
+        .as_deref()
+        .map(|s| {
+            Severity::ALL
+                .iter()
+                .find(|l| l.as_str() == s)
+                .map(|&l| rank(l))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_query",
+                        format!("`severity={s}`: write info, low, medium, high or critical (alerts at or above it)"),
+                    )
+                })
+        })
+        .transpose()?;
+    let query = AlertQuery {
+        key: f.key.or(f.symbol),
+        alert: f.alert.or(f.rule),
+        from_ns: time_param("from", f.from.as_ref())?,
+        to_ns: time_param("to", f.to.as_ref())?,
+        min_rank,
+        after_id: f.after,
+        limit,
+    };
+    let store = Arc::clone(&state.store);
+    let found = tokio::task::spawn_blocking(move || store.alerts(&query))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            )
+        })?;
+    let next = (found.len() == limit)
+        .then(|| found.last().map(|a| a.id))
+        .flatten();
+    Ok(Json(json!({
+        "alerts": found.iter().map(|a| json!({"id": a.id, "alert": a.doc})).collect::<Vec<_>>(),
+        "next": next,
+    })))
+}
+
+async fn rules_status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(json!(state.runner.reload_status()))
+}
+
+async fn plugins(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.runner.plugins().await?))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let status = state.runner.reload_status();
+    let m = &state.metrics;
+    m.reload_generation
+        .set(i64::try_from(status.generation).unwrap_or(i64::MAX));
+    m.reload_failures
+        .set(i64::try_from(status.failures).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+        .into_response()
+}

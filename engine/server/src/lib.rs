@@ -1,0 +1,174 @@
+//! `adr serve`: the engine as a service.
+//!
+//! One more embedder of the engine, built on its public embedding API
+//! (`adr_engine::embed`) and nothing private: one [`Engine`](adr_engine::embed::Engine)
+//! runs the configured rule files (watched, hot-reloaded) over every event posted, on a
+//! thread of its own ([`runner`]); its alerts go to an embedded SQLite store ([`store`])
+//! before the request that fired them is answered; the HTTP API ([`api`]) and Prometheus
+//! metrics ([`metrics`]) are axum on tokio; the configuration ([`config`]) is the seed's
+//! `config.yaml`, its environment variables, then flags.
+//!
+//! Not built yet (issue 22): PostgreSQL and Redis, the WebSocket stream, the seed's
+//! `/detectors/*` endpoints and models, rule uploads, auth, checkpoints of the engine's
+//! state, OpenTelemetry, Docker. The configuration refuses what is not built rather than
+//! ignore it.
+
+pub mod api;
+pub mod config;
+pub mod metrics;
+pub mod runner;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use adr_engine::run::RunSummary;
+
+use crate::api::AppState;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::runner::Runner;
+use crate::store::Store;
+
+/// Why the service stopped or did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The engine did not start.
+    #[error(transparent)]
+    Engine(#[from] runner::StartError),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// host:port.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
+    /// The engine failed to finish.
+    #[error("the engine did not finish cleanly: {0}")]
+    Finish(String),
+}
+
+/// Where the service listens, once it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    /// The API (and `/metrics`).
+    pub api: SocketAddr,
+    /// `/metrics` alone, when `monitoring.prometheus_port` is set.
+    pub metrics: Option<SocketAddr>,
+}
+
+async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: format!("{host}:{port}"),
+            source,
+        })
+}
+
+/// Runs the service until `shutdown` completes: opens the store (applying retention),
+/// starts the engine, listens, calls `listening` with the addresses, serves; then stops
+/// taking requests, lets those in flight finish, and stops the engine.
+///
+/// # Errors
+///
+/// A [`ServeError`].
+pub async fn serve(
+    config: Config,
+    listening: impl FnOnce(Listening),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<RunSummary, ServeError> {
+    let store = Arc::new(Store::open(&config.storage.data_dir)?);
+    apply_retention(&store, config.storage.retention_days)?;
+    let metrics = Arc::new(Metrics::new());
+    let runner = {
+        let (config, store, metrics) = (config.clone(), Arc::clone(&store), Arc::clone(&metrics));
+        tokio::task::spawn_blocking(move || Runner::start(&config, store, metrics))
+            .await
+            .map_err(|e| runner::StartError(e.to_string()))??
+    };
+    let api_listener = bind(&config.api.host, config.api.port).await?;
+    let metrics_listener = match config.monitoring.prometheus_port {
+        Some(port) if config.monitoring.enable_prometheus => {
+            Some(bind(&config.api.host, port).await?)
+        }
+        _ => None,
+    };
+    let local = |l: &tokio::net::TcpListener| l.local_addr().map_err(ServeError::Serve);
+    listening(Listening {
+        api: local(&api_listener)?,
+        metrics: metrics_listener.as_ref().map(local).transpose()?,
+    });
+    let state = Arc::new(AppState {
+        config,
+        runner,
+        store,
+        metrics,
+    });
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = metrics_listener.map(|listener| {
+        let router = api::metrics_router(Arc::clone(&state));
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = metrics_stopped.await;
+                })
+                .await
+        })
+    });
+    let served = axum::serve(api_listener, api::router(Arc::clone(&state)))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    let summary = state.runner.stop().await.map_err(ServeError::Finish)?;
+    served.map_err(ServeError::Serve)?;
+    Ok(summary)
+}
+
+/// Deletes alerts older than `days` before the newest one stored.
+fn apply_retention(store: &Store, days: u32) -> Result<(), ServeError> {
+    if days == 0 {
+        return Ok(());
+    }
+    if let Some(newest) = store.newest_time()? {
+        let cutoff = newest.saturating_sub(i64::from(days) * 86_400_000_000_000);
+        let purged = store.purge_before(cutoff)?;
+        if purged > 0 {
+            tracing::info!("retention: {purged} alerts older than {days} days deleted");
+        }
+    }
+    Ok(())
+}
+
+/// Completes at SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,444 @@
+//! The engine on a thread of its own. Requests hand it their events through a bounded
+//! queue and wait for its answer; it parses them whole, evaluates them in one batch, and
+//! stores the alerts they fired before answering, so an acknowledged alert is stored.
+//!
+//! One thread owns the engine because evaluation is ordered per key and the engine's state
+//! is not shared: the async workers parse HTTP and wait, the engine thread computes.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use adr_engine::embed::{Engine, EngineBuilder, Events, StatusHandle};
+use adr_engine::io::{Chunk, EventInput, InputFormat};
+use adr_engine::plugins::SearchPath;
+use adr_engine::reload::ReloadStatus;
+use adr_engine::rules::severity::Severity;
+use adr_engine::run::sinks::alert_json;
+use adr_engine::run::{self, BatchView, RunSummary, Sink};
+use adr_sdk::Verdict;
+
+use crate::config::Config;
+use crate::metrics::{AlertLabels, AnomalyLabels, Metrics};
+use crate::store::{NewAlert, Store};
+
+/// Jobs waiting for the engine at most; past it a request is told the service is busy.
+const QUEUE: usize = 64;
+
+/// Why events were not taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The body is not events the rules can read.
+    #[error("{0}")]
+    Input(String),
+    /// More events than one request may carry.
+    #[error("more than {limit} events in one request; send them in several")]
+    TooMany {
+        /// The limit.
+        limit: usize,
+    },
+    /// The engine refused the events whole (a field the rules read is missing, time
+    /// going back for a key); nothing was evaluated.
+    #[error("{0}")]
+    Refused(String),
+    /// The events were evaluated but their alerts could not be stored.
+    #[error("the events were evaluated, but their alerts could not be stored: {0}")]
+    Store(String),
+    /// The queue is full.
+    #[error("the engine is busy ({QUEUE} requests waiting); try again")]
+    Busy,
+    /// The engine has stopped.
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// What a request's events did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Ingested {
+    /// Events evaluated.
+    pub events: usize,
+    /// Alerts they fired (stored).
+    pub alerts: u64,
+}
+
+type Reply<T> = tokio::sync::oneshot::Sender<T>;
+
+enum Job {
+    Ingest {
+        body: Vec<u8>,
+        format: InputFormat,
+        reply: Reply<Result<Ingested, IngestError>>,
+    },
+    Plugins {
+        reply: Reply<serde_json::Value>,
+    },
+    Stop {
+        reply: Reply<Result<RunSummary, String>>,
+    },
+}
+
+/// The engine thread's handle.
+#[derive(Debug)]
+pub struct Runner {
+    jobs: SyncSender<Job>,
+    status: StatusHandle,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Why the engine did not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the engine: {0}")]
+pub struct StartError(pub String);
+
+impl Runner {
+    /// Builds the engine on its thread from `config` (rules watched, plugins rescanned),
+    /// with results going to `store` and `metrics`.
+    ///
+    /// # Errors
+    ///
+    /// Why the engine did not build (plugins, rules with errors), as `adr run` says it.
+    pub fn start(
+        config: &Config,
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Runner, StartError> {
+        let (jobs, queue) = sync_channel(QUEUE);
+        let (built, started) = std::sync::mpsc::channel();
+        let rules = config.rules.clone();
+        let plugins = config.plugins.clone();
+        let max_rows = config.limits.max_batch_rows;
+        let thread = std::thread::Builder::new()
+            .name("adr-engine".into())
+            .spawn(move || {
+                let fired = Arc::new(AtomicU64::new(0));
+                let sink = StoreSink {
+                    store,
+                    metrics: Arc::clone(&metrics),
+                    fired: Arc::clone(&fired),
+                };
+                let engine = EngineBuilder::new(rules)
+                    .plugins(SearchPath::from_env(&plugins))
+                    .watch(true)
+                    .sink(Box::new(sink))
+                    .build();
+                match engine {
+                    Ok(engine) => {
+                        let _ = built.send(Ok(engine.status_handle()));
+                        serve_jobs(engine, &queue, &metrics, &fired, max_rows);
+                    }
+                    Err(e) => {
+                        let _ = built.send(Err(e.to_string()));
+                    }
+                }
+            })
+            .map_err(|e| StartError(format!("cannot start its thread: {e}")))?;
+        let status = started
+            .recv()
+            .map_err(|_| StartError("its thread ended while starting".into()))?
+            .map_err(StartError)?;
+        Ok(Runner {
+            jobs,
+            status,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<(), IngestError> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => IngestError::Busy,
+            TrySendError::Disconnected(_) => IngestError::Stopped,
+        })
+    }
+
+    /// Evaluates the events in `body` (CSV with a header, or JSON lines) as one batch.
+    ///
+    /// # Errors
+    ///
+    /// An [`IngestError`]; with any but [`IngestError::Store`] nothing was evaluated.
+    pub async fn ingest(
+        &self,
+        body: Vec<u8>,
+        format: InputFormat,
+    ) -> Result<Ingested, IngestError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Ingest {
+            body,
+            format,
+            reply,
+        })?;
+        answer.await.map_err(|_| IngestError::Stopped)?
+    }
+
+    /// The loaded plugins and their detectors.
+    ///
+    /// # Errors
+    ///
+    /// The engine is busy or stopped.
+    pub async fn plugins(&self) -> Result<serde_json::Value, IngestError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Plugins { reply })?;
+        answer.await.map_err(|_| IngestError::Stopped)
+    }
+
+    /// The reload history.
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.status.reload_status()
+    }
+
+    /// Whether the engine thread runs.
+    pub fn is_running(&self) -> bool {
+        self.thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the engine after the jobs queued before this one, and summarises its run.
+    ///
+    /// # Errors
+    ///
+    /// The engine had stopped, or failed to finish.
+    pub async fn stop(&self) -> Result<RunSummary, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // A full queue still takes the stop: wait for room.
+        let jobs = self.jobs.clone();
+        tokio::task::spawn_blocking(move || jobs.send(Job::Stop { reply }))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|_| "the engine had stopped".to_owned())?;
+        let summary = answer
+            .await
+            .map_err(|_| "the engine had stopped".to_owned())?;
+        if let Some(thread) = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = thread.join();
+        }
+        summary
+    }
+}
+
+fn serve_jobs(
+    mut engine: Engine,
+    queue: &Receiver<Job>,
+    metrics: &Metrics,
+    fired: &AtomicU64,
+    max_rows: usize,
+) {
+    while let Ok(job) = queue.recv() {
+        match job {
+            Job::Ingest {
+                body,
+                format,
+                reply,
+            } => {
+                let started = Instant::now();
+                let before = fired.load(Ordering::Relaxed);
+                let result = ingest(&mut engine, body, format, max_rows).map(|events| Ingested {
+                    events,
+                    alerts: fired.load(Ordering::Relaxed) - before,
+                });
+                match &result {
+                    Ok(done) => {
+                        metrics.events_in.inc_by(done.events as u64);
+                        metrics
+                            .detection_time
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    Err(_) => {
+                        metrics.requests_refused.inc();
+                    }
+                }
+                for failure in engine.take_failures() {
+                    metrics.detector_failures.inc();
+                    tracing::warn!(
+                        detector = %failure.detector,
+                        key = %failure.key,
+                        "detector failed: {}",
+                        failure.message
+                    );
+                }
+                let _ = reply.send(result);
+            }
+            Job::Plugins { reply } => {
+                let _ = reply.send(plugins_json(engine.evaluator().registry()));
+            }
+            Job::Stop { reply } => {
+                let _ = reply.send(engine.finish().map_err(|e| e.to_string()));
+                return;
+            }
+        }
+    }
+}
+
+/// Parses `body` whole into events, then evaluates them as one batch.
+fn ingest(
+    engine: &mut Engine,
+    body: Vec<u8>,
+    format: InputFormat,
+    max_rows: usize,
+) -> Result<usize, IngestError> {
+    let spec = run::event_spec(engine.evaluator());
+    let mut input = EventInput::open(Box::new(Cursor::new(body)), format, &spec)
+        .map_err(|e| IngestError::Input(e.to_string()))?;
+    let names: Vec<&str> = spec.fields.iter().map(String::as_str).collect();
+    let mut events = Events::new(&names, spec.keys.len());
+    let mut chunk = Chunk::default();
+    let mut key: Vec<String> = Vec::new();
+    loop {
+        let n = input
+            .read_chunk(&mut chunk)
+            .map_err(|e| IngestError::Input(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        if events.len() + n > max_rows {
+            return Err(IngestError::TooMany { limit: max_rows });
+        }
+        let mut values = vec![0.0; chunk.columns.len()];
+        for i in 0..n {
+            key.clear();
+            for (part, column) in input.key_parts(&chunk, i).zip(&spec.keys) {
+                // Two keys that are not text would both read as replacement characters
+                // and merge: refuse them instead.
+                let part = std::str::from_utf8(part).map_err(|_| {
+                    IngestError::Input(format!(
+                        "row {}: key column `{column}` is not UTF-8 text",
+                        chunk.first_row + i as u64
+                    ))
+                })?;
+                key.push(part.to_owned());
+            }
+            let parts: Vec<&str> = key.iter().map(String::as_str).collect();
+            for (v, column) in values.iter_mut().zip(&chunk.columns) {
+                *v = column[i];
+            }
+            events
+                .push(chunk.timestamps[i], &parts, &values)
+                .map_err(|e| IngestError::Input(e.to_string()))?;
+        }
+    }
+    if events.is_empty() {
+        return Ok(0);
+    }
+    engine.push_batch(&events).map_err(|e| match e {
+        adr_engine::embed::EngineError::Run(run::RunError::Output(e)) => {
+            IngestError::Store(e.to_string())
+        }
+        other => IngestError::Refused(other.to_string()),
+    })?;
+    Ok(events.len())
+}
+
+fn plugins_json(registry: &adr_engine::plugins::Registry) -> serde_json::Value {
+    serde_json::json!({
+        "plugins": registry.plugins().iter().map(|p| serde_json::json!({
+            "family": p.plugin.family(),
+            "version": p.plugin.plugin_version(),
+            "path": p.path.display().to_string(),
+            "sha256": p.digest.to_string(),
+            "detectors": p.detectors.iter().map(|d| serde_json::json!({
+                "name": d.name,
+                "summary": d.summary,
+                "inputs": d.inputs.to_string(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "skipped": registry.skipped().iter().map(|e| serde_json::json!({
+            "path": e.path().display().to_string(),
+            "reason": e.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Stores each batch's alerts (one transaction) and counts anomalies and alerts.
+struct StoreSink {
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    fired: Arc<AtomicU64>,
+}
+
+impl Sink for StoreSink {
+    fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
+        count_anomalies(view, &self.metrics);
+        if view.outcome.fired.is_empty() {
+            return Ok(());
+        }
+        let alerts: Vec<NewAlert> = view
+            .outcome
+            .fired
+            .iter()
+            .map(|f| {
+                let row = (f.row - view.chunk.first_row) as usize;
+                NewAlert {
+                    time_ns: f.ts,
+                    alert: f.alert.clone(),
+                    key: view.key_names.name(f.key).to_owned(),
+                    severity: f.severity.as_str().to_owned(),
+                    rank: rank(f.severity),
+                    doc: alert_json(view.plan, view.outcome, row, f, view.key_names),
+                }
+            })
+            .collect();
+        let started = Instant::now();
+        if let Err(e) = self.store.insert(&alerts) {
+            self.metrics.store_errors.inc();
+            return Err(std::io::Error::other(e.to_string()));
+        }
+        self.metrics
+            .store_write_time
+            .observe(started.elapsed().as_secs_f64());
+        for a in &alerts {
+            self.metrics
+                .alerts
+                .get_or_create(&AlertLabels {
+                    alert: a.alert.clone(),
+                    severity: a.severity.clone(),
+                })
+                .inc();
+            tracing::info!(
+                detector_type = %a.alert,
+                anomaly_score = a.doc["score"].as_f64().unwrap_or(f64::NAN),
+                symbol = %a.key,
+                timestamp = %adr_engine::io::timestamp::format_rfc3339(a.time_ns),
+                severity = %a.severity,
+                "alert"
+            );
+        }
+        self.fired.fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A severity's rank, lowest 0.
+pub fn rank(severity: Severity) -> u8 {
+    Severity::ALL
+        .iter()
+        .position(|&s| s == severity)
+        .map_or(0, |i| i as u8)
+}
+
+fn count_anomalies(view: &BatchView<'_>, metrics: &Metrics) {
+    for (e, judgements) in view.outcome.ensembles.iter().enumerate() {
+        let mut per_severity = [0u64; Severity::ALL.len()];
+        for j in judgements.iter().filter(|j| j.verdict == Verdict::Anomaly) {
+            per_severity[usize::from(j.severity.map_or(0, rank))] += 1;
+        }
+        for (s, &n) in per_severity.iter().enumerate().filter(|(_, &n)| n > 0) {
+            metrics
+                .anomalies
+                .get_or_create(&AnomalyLabels {
+                    detector: view.plan.ensembles[e].name.clone(),
+                    severity: Severity::ALL[s].as_str().to_owned(),
+                })
+                .inc_by(n);
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The embedded store: alerts in a SQLite database in the data folder, written before a
+//! request that fired them is answered, so an acknowledged alert is never lost.
+//!
+//! The schema is versioned (`PRAGMA user_version`) and migrated at open; the database runs
+//! in WAL mode, so readers (`GET /alerts`) never wait for the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data folder cannot be created.
+    #[error("cannot create the data folder {}: {source}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite refused.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer adr.
+    #[error("the store {} has schema version {found}; this adr knows up to {known}: use a newer adr or another data folder", path.display())]
+    Newer {
+        /// The database file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredAlert {
+    /// Its id: increasing, for paging.
+    pub id: i64,
+    /// Event time of the firing event, ns.
+    pub time_ns: i64,
+    /// The alert's name.
+    pub alert: String,
+    /// The key.
+    pub key: String,
+    /// The severity's name.
+    pub severity: String,
+    /// The alert's document, as `adr run` writes it.
+    pub doc: serde_json::Value,
+}
+
+/// An alert to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    /// Event time, ns.
+    pub time_ns: i64,
+    /// The alert's name.
+    pub alert: String,
+    /// The key.
+    pub key: String,
+    /// The severity's name.
+    pub severity: String,
+    /// The severity's rank (info 0 … critical 4), for `severity >=` filters.
+    pub rank: u8,
+    /// The document.
+    pub doc: serde_json::Value,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertQuery {
+    /// Only this key.
+    pub key: Option<String>,
+    /// Only this alert.
+    pub alert: Option<String>,
+    /// Only at or after this event time, ns.
+    pub from_ns: Option<i64>,
+    /// Only before this event time, ns.
+    pub to_ns: Option<i64>,
+    /// Only at or above this severity rank.
+    pub min_rank: Option<u8>,
+    /// Only with an id above this (the previous page's `next`).
+    pub after_id: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The schema version this build writes.
+const SCHEMA: i64 = 1;
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `adr.sqlite` in `dir`, migrating its schema.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`]: the folder, SQLite, or a schema newer than this build.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("adr.sqlite");
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA {
+            return Err(StoreError::Newer {
+                path,
+                found: version,
+                known: SCHEMA,
+            });
+        }
+        if version < 1 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE alerts (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     time_ns INTEGER NOT NULL,
+                     alert TEXT NOT NULL,
+                     key TEXT NOT NULL,
+                     severity TEXT NOT NULL,
+                     rank INTEGER NOT NULL,
+                     doc TEXT NOT NULL
+                 );
+                 CREATE INDEX alerts_by_time ON alerts (time_ns);
+                 CREATE INDEX alerts_by_key ON alerts (key, time_ns);
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        Ok(Store {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores `alerts` in one transaction: all or none.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn insert(&self, alerts: &[NewAlert]) -> Result<(), StoreError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO alerts (time_ns, alert, key, severity, rank, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for a in alerts {
+                insert.execute(params![
+                    a.time_ns,
+                    a.alert,
+                    a.key,
+                    a.severity,
+                    a.rank,
+                    a.doc.to_string()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The alerts `query` selects, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn alerts(&self, query: &AlertQuery) -> Result<Vec<StoredAlert>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(
+            "SELECT id, time_ns, alert, key, severity, doc FROM alerts
+             WHERE (?1 IS NULL OR key = ?1)
+               AND (?2 IS NULL OR alert = ?2)
+               AND (?3 IS NULL OR time_ns >= ?3)
+               AND (?4 IS NULL OR time_ns < ?4)
+               AND (?5 IS NULL OR rank >= ?5)
+               AND (?6 IS NULL OR id > ?6)
+             ORDER BY id LIMIT ?7",
+        )?;
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows = statement.query_map(
+            params![
+                query.key,
+                query.alert,
+                query.from_ns,
+                query.to_ns,
+                query.min_rank,
+                query.after_id,
+                limit
+            ],
+            |r| {
+                let doc: String = r.get(5)?;
+                Ok(StoredAlert {
+                    id: r.get(0)?,
+                    time_ns: r.get(1)?,
+                    alert: r.get(2)?,
+                    key: r.get(3)?,
+                    severity: r.get(4)?,
+                    doc: serde_json::from_str(&doc).unwrap_or(serde_json::Value::String(doc)),
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Alerts stored.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Deletes the alerts of event time before `time_ns` (retention); how many.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn purge_before(&self, time_ns: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM alerts WHERE time_ns < ?1", params![time_ns])?)
+    }
+
+    /// The newest event time stored, if any (retention counts back from it).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn newest_time(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT max(time_ns) FROM alerts", [], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Whether the database answers (for `/health`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(t: i64, key: &str, severity: &str, rank: u8) -> NewAlert {
+        NewAlert {
+            time_ns: t,
+            alert: "stress".into(),
+            key: key.into(),
+            severity: severity.into(),
+            rank,
+            doc: serde_json::json!({"alert": "stress", "key": key}),
+        }
+    }
+
+    #[test]
+    fn alerts_survive_a_reopen_and_filter_and_page() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .insert(&[
+                    alert(10, "BTC", "high", 3),
+                    alert(20, "ETH", "low", 1),
+                    alert(30, "BTC", "critical", 4),
+                ])
+                .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.count().unwrap(), 3);
+        let all = |q: AlertQuery| store.alerts(&AlertQuery { limit: 10, ..q }).unwrap();
+        assert_eq!(all(AlertQuery::default()).len(), 3);
+        let btc = all(AlertQuery {
+            key: Some("BTC".into()),
+            ..AlertQuery::default()
+        });
+        assert_eq!(btc.iter().map(|a| a.time_ns).collect::<Vec<_>>(), [10, 30]);
+        let severe = all(AlertQuery {
+            min_rank: Some(3),
+            from_ns: Some(15),
+            ..AlertQuery::default()
+        });
+        assert_eq!(severe.len(), 1);
+        assert_eq!(severe[0].doc["key"], "BTC");
+        let page = store
+            .alerts(&AlertQuery {
+                limit: 2,
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        let next = store
+            .alerts(&AlertQuery {
+                limit: 2,
+                after_id: Some(page[1].id),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!((page.len(), next.len(), next[0].time_ns), (2, 1, 30));
+        assert_eq!(store.purge_before(25).unwrap(), 2);
+        assert_eq!(store.newest_time().unwrap(), Some(30));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("adr.sqlite")).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+}

@@ -1,0 +1,343 @@
+//! `adr serve` end to end, through the binary: events in over HTTP, alerts stored before
+//! the answer and kept across a restart, metrics, refusals as JSON errors with codes, and
+//! configuration errors that name the key and the line (issue 22, first slice).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use adr_tests::{built, plugin_dir, workspace};
+
+/// A running `adr serve` and its address.
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts `adr serve` on a free port with `extra` arguments; waits until it listens.
+    fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(&built().adr)
+            .args([
+                "--plugins",
+                plugins.to_str().unwrap(),
+                "serve",
+                "--port",
+                "0",
+            ])
+            .args(["--data-dir", data.to_str().unwrap()])
+            .args(extra)
+            .current_dir(workspace())
+            .env_remove("API_PORT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("adr serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut said = Vec::new();
+        let base = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("adr serve did not listen ({e}): {said:#?}"));
+            if let Some(at) = line.strip_prefix("listening on ") {
+                let url = at.split_whitespace().next().unwrap().trim_end_matches(',');
+                break url.trim_end_matches("/api/v1").to_owned();
+            }
+            said.push(line);
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Server { child, base, agent }
+    }
+
+    fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    fn text(&self, path: &str) -> String {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        response.body_mut().read_to_string().unwrap()
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        if let Some(ct) = content_type {
+            request = request.header("Content-Type", ct);
+        }
+        let mut response = request.send(body).unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn market_csv() -> Vec<u8> {
+    std::fs::read(workspace().join("examples/market.csv")).unwrap()
+}
+
+#[test]
+fn events_posted_fire_alerts_that_are_stored_counted_and_kept_across_a_restart() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    let (status, health) = server.get("/api/v1/health");
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["ready"], true, "{health}");
+    assert_eq!(health["backends"]["store"]["state"], "up", "{health}");
+
+    let (status, done) = server.post("/api/v1/events", Some("text/csv"), &market_csv());
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["events"], 4320, "{done}");
+    assert_eq!(done["alerts"], 1, "the example's flash crash: {done}");
+
+    let (status, page) = server.get("/api/v1/alerts?symbol=BTC-USD&severity=high");
+    assert_eq!(status, 200, "{page}");
+    let alerts = page["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{page}");
+    assert_eq!(alerts[0]["alert"]["alert"], "market_stress");
+    assert_eq!(alerts[0]["alert"]["time"], "2025-01-15T10:31:00Z");
+    let (_, none) = server.get("/api/v1/alerts?severity=critical");
+    assert_eq!(none["alerts"].as_array().unwrap().len(), 0, "{none}");
+    let (_, none) = server.get("/api/v1/alerts?to=2025-01-15T10:00:00Z");
+    assert_eq!(none["alerts"].as_array().unwrap().len(), 0, "{none}");
+
+    let metrics = server.text("/metrics");
+    assert!(metrics.contains("events_in_total 4320"), "{metrics}");
+    assert!(
+        metrics.contains(r#"alerts_total{alert="market_stress",severity="high"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("anomalies_detected_total{detector=\"market_stress\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("detection_time_seconds_count 1"),
+        "{metrics}"
+    );
+
+    let (status, plugins_doc) = server.get("/api/v1/plugins");
+    assert_eq!(status, 200);
+    assert_eq!(
+        plugins_doc["plugins"][0]["family"], "statistical",
+        "{plugins_doc}"
+    );
+    let (_, rules) = server.get("/api/v1/rules/status");
+    assert_eq!(rules["generation"], 0, "{rules}");
+
+    let exit = server.stop();
+    assert!(exit.success(), "SIGTERM drains and exits cleanly: {exit:?}");
+
+    // The alert is in the store after the restart.
+    let again = Server::start(plugins.path(), data.path(), &[]);
+    let (_, page) = again.get("/api/v1/alerts");
+    assert_eq!(page["alerts"].as_array().unwrap().len(), 1, "{page}");
+    assert!(again.stop().success());
+}
+
+#[test]
+fn bad_requests_get_json_errors_with_codes_and_change_nothing() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "limits:\n  max_body_bytes: 100000\n  max_batch_rows: 1000\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        plugins.path(),
+        data.path(),
+        &["--config", config.to_str().unwrap()],
+    );
+    let csv = market_csv();
+    let lines: Vec<&[u8]> = csv.split(|&b| b == b'\n').collect();
+    let header_and = |rows: usize| lines[..=rows].join(&b'\n');
+    // (what, content type, body, status, error code)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            // just over it: a body much larger is cut off while it is sent
+            "a body over the limit",
+            Some("text/csv"),
+            csv[..100_050].to_vec(),
+            413,
+            "body_too_large",
+        ),
+        (
+            "more rows than a request may carry",
+            Some("text/csv"),
+            header_and(1001),
+            413,
+            "too_many_events",
+        ),
+        (
+            "a field the rules read is missing",
+            Some("text/csv"),
+            b"ts,symbol,close\n2025-01-15T10:00:00Z,BTC,1\n".to_vec(),
+            400,
+            "bad_events",
+        ),
+        (
+            "malformed JSON lines",
+            Some("application/x-ndjson"),
+            b"{\"ts\": 1, \"symbol\": \n".to_vec(),
+            400,
+            "bad_events",
+        ),
+        (
+            "a number that is not one",
+            Some("text/csv"),
+            b"ts,symbol,open,high,low,close,volume\n2025-01-15T10:00:00Z,BTC,1,2,3,x,5\n".to_vec(),
+            400,
+            "bad_events",
+        ),
+        (
+            "a key that is not UTF-8",
+            Some("text/csv"),
+            b"ts,symbol,open,high,low,close,volume\n2025-01-15T10:00:00Z,\xff\xfe,1,2,3,4,5\n"
+                .to_vec(),
+            400,
+            "bad_events",
+        ),
+        (
+            "another media type",
+            Some("application/xml"),
+            b"<events/>".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (what, content_type, body, want, code) in cases {
+        let (status, doc) = server.post("/api/v1/events", content_type, &body);
+        assert_eq!(status, want, "{what}: {doc}");
+        if !code.is_empty() {
+            assert_eq!(doc["error"]["code"], code, "{what}: {doc}");
+            assert!(
+                doc["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{what}"
+            );
+        }
+    }
+    for (query, want) in [
+        ("/api/v1/alerts?severity=extreme", "bad_query"),
+        ("/api/v1/alerts?from=yesterday", "bad_query"),
+        ("/api/v1/alerts?limit=0", "bad_query"),
+        ("/api/v1/alerts?colour=red", "bad_query"),
+        ("/api/v1/nothing", "not_found"),
+    ] {
+        let (status, doc) = server.get(query);
+        assert!(status == 400 || status == 404, "{query}: {status} {doc}");
+        assert_eq!(doc["error"]["code"], want, "{query}: {doc}");
+    }
+    // Nothing refused was evaluated, and the service still serves.
+    let metrics = server.text("/metrics");
+    assert!(metrics.contains("events_in_total 0\n"), "{metrics}");
+    assert!(metrics.contains("requests_refused_total 7\n"), "{metrics}");
+    // A good request after them is taken.
+    let (status, done) = server.post("/api/v1/events", None, &header_and(100));
+    assert_eq!(
+        (status, &done["events"]),
+        (200, &serde_json::json!(100)),
+        "{done}"
+    );
+    let (status, health) = server.get("/api/v1/health");
+    assert_eq!(
+        (status, &health["ready"]),
+        (200, &serde_json::json!(true)),
+        "{health}"
+    );
+    assert!(server.stop().success());
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_line_and_print_config_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("config.yaml");
+    std::fs::write(&bad, "api:\n  prot: 80\n").unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(&built().adr);
+        command.arg("serve").args(args).current_dir(dir.path());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = run(&["--config", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("unknown field `prot`"),
+        "{stderr}"
+    );
+    // ./config.yaml is read by default; the environment overrides it, flags override both.
+    std::fs::write(&bad, "api:\n  port: 9000\n  host: 0.0.0.0\n").unwrap();
+    let (code, _, stderr) = run(&["--print-config"], &[("API_PORT", "http")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("API_PORT=\"http\""), "{stderr}");
+    let (code, stdout, stderr) = run(
+        &["--print-config", "--host", "127.0.0.2"],
+        &[("API_PORT", "9100")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("port: 9100"), "{stdout}");
+    assert!(stdout.contains("host: \"127.0.0.2\""), "{stdout}");
+}
