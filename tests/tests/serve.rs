@@ -341,3 +341,136 @@ fn configuration_errors_name_the_key_and_line_and_print_config_hides_secrets() {
     assert!(stdout.contains("port: 9100"), "{stdout}");
     assert!(stdout.contains("host: \"127.0.0.2\""), "{stdout}");
 }
+
+impl Server {
+    fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.post(path, Some("application/json"), body.to_string().as_bytes())
+    }
+
+    fn delete(&self, path: &str) -> u16 {
+        self.agent
+            .delete(format!("{}{path}", self.base))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+#[test]
+fn models_train_detect_predict_survive_a_restart_and_refuse_what_they_cannot_do() {
+    let plugins = plugin_dir(&[&built().statistical, &built().ml]);
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    // A grid over the unit square; the forest learns it.
+    let training: Vec<serde_json::Value> = (0..200)
+        .map(|i| serde_json::json!([f64::from(i % 20) / 20.0, f64::from(i / 20) / 10.0]))
+        .collect();
+    let (status, model) = server.post_json(
+        "/api/v1/detectors/train",
+        &serde_json::json!({
+            "detector": "ml.isolation_forest",
+            "params": {"trees": 50, "seed": 7},
+            "columns": ["x", "y"],
+            "rows": training,
+        }),
+    );
+    assert_eq!(status, 201, "{model}");
+    let id = model["model_id"].as_str().unwrap().to_owned();
+    assert_eq!(model["rows_trained"], 200, "{model}");
+    assert_eq!(
+        model["params"]["train"], "200",
+        "trains on every row given: {model}"
+    );
+
+    let rows = serde_json::json!([[0.5, 0.5], [0.2, 0.7], [5.0, 5.0]]);
+    let detect = serde_json::json!({"model_id": id, "rows": rows});
+    let (status, first) = server.post_json("/api/v1/detectors/detect", &detect);
+    assert_eq!(status, 200, "{first}");
+    let scores: Vec<f64> = first["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_f64().unwrap())
+        .collect();
+    assert!(scores[2] > scores[0] && scores[2] > scores[1], "{first}");
+    assert_eq!(
+        first["labels"][2], 1,
+        "the far point is an outlier: {first}"
+    );
+    let (_, again) = server.post_json("/api/v1/detectors/detect", &detect);
+    assert_eq!(again, first, "detect leaves the model as it was");
+
+    let (status, one) = server.post_json(
+        "/api/v1/detectors/predict",
+        &serde_json::json!({"model_id": id, "values": [5.0, 5.0]}),
+    );
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["is_anomaly"], true, "{one}");
+
+    // Refusals, each with its code.
+    for (path, body, want, code) in [
+        (
+            "/api/v1/detectors/train",
+            serde_json::json!({"detector": "ml.isolation_forst", "columns": ["x"], "rows": [[1.0]]}),
+            400,
+            "unknown_detector",
+        ),
+        (
+            "/api/v1/detectors/train",
+            serde_json::json!({"detector": "ml.isolation_forest", "params": {"trees": -1}, "columns": ["x"], "rows": [[1.0], [2.0]]}),
+            400,
+            "bad_params",
+        ),
+        (
+            "/api/v1/detectors/train",
+            serde_json::json!({"detector": "ml.isolation_forest", "columns": ["x", "y"], "rows": [[1.0]]}),
+            400,
+            "bad_rows",
+        ),
+        (
+            "/api/v1/detectors/train",
+            serde_json::json!({"detector": "ml.isolation_forest", "columns": ["x"], "rows": []}),
+            400,
+            "bad_rows",
+        ),
+        (
+            "/api/v1/detectors/train",
+            serde_json::json!({"detector": "ml.isolation_forest", "columns": ["x"], "rows": [["one"]]}),
+            400,
+            "bad_json",
+        ),
+        (
+            "/api/v1/detectors/detect",
+            serde_json::json!({"model_id": "m999", "rows": [[1.0, 2.0]]}),
+            404,
+            "model_not_found",
+        ),
+        (
+            "/api/v1/detectors/predict",
+            serde_json::json!({"model_id": id, "values": [1.0]}),
+            400,
+            "bad_rows",
+        ),
+    ] {
+        let (status, doc) = server.post_json(path, &body);
+        assert_eq!(status, want, "{body}: {doc}");
+        assert_eq!(doc["error"]["code"], code, "{body}: {doc}");
+    }
+    assert!(server.stop().success());
+
+    // After a restart the model scores the same.
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    let (_, listed) = server.get("/api/v1/models");
+    assert_eq!(listed["models"].as_array().unwrap().len(), 1, "{listed}");
+    let (_, after) = server.post_json("/api/v1/detectors/detect", &detect);
+    assert_eq!(
+        after, first,
+        "the stored model scores as before the restart"
+    );
+    assert_eq!(server.delete(&format!("/api/v1/models/{id}")), 204);
+    assert_eq!(server.delete(&format!("/api/v1/models/{id}")), 404);
+    let (status, _) = server.post_json("/api/v1/detectors/detect", &detect);
+    assert_eq!(status, 404);
+    assert!(server.stop().success());
+}

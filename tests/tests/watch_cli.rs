@@ -1,6 +1,8 @@
 //! `adr run --watch` on a live stream from standard input: an edit of the rule file, a
 //! SIGHUP and a bad edit, each seen while the process runs.
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -25,27 +27,35 @@ fn save(file: &std::path::Path, text: &str) {
     std::fs::rename(&tmp, file).unwrap();
 }
 
+/// `adr run FILE --input - --watch --json` on a live stream, CSV or JSON lines.
+fn watching(file: &Path, plugins: &Path, jsonl: bool) -> LiveRun {
+    let mut args: Vec<&OsStr> = vec![
+        "run".as_ref(),
+        file.as_os_str(),
+        "--input".as_ref(),
+        "-".as_ref(),
+        "--watch".as_ref(),
+        "--debounce-ms".as_ref(),
+        "50".as_ref(),
+        "--json".as_ref(),
+        "--plugins".as_ref(),
+        plugins.as_os_str(),
+    ];
+    if jsonl {
+        args.extend::<[&OsStr; 2]>(["--format".as_ref(), "jsonl".as_ref()]);
+        LiveRun::start_jsonl(&built().adr, &args)
+    } else {
+        LiveRun::start(&built().adr, &args)
+    }
+}
+
 #[test]
 fn a_watching_run_reloads_on_edits_and_sighup_and_refuses_bad_edits() {
     let plugins = plugin_dir(&[&built().statistical]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("watch.adr");
     std::fs::write(&file, rules(4.0)).unwrap();
-    let mut run = LiveRun::start(
-        &built().adr,
-        &[
-            "run".as_ref(),
-            file.as_os_str(),
-            "--input".as_ref(),
-            "-".as_ref(),
-            "--watch".as_ref(),
-            "--debounce-ms".as_ref(),
-            "50".as_ref(),
-            "--json".as_ref(),
-            "--plugins".as_ref(),
-            plugins.path().as_os_str(),
-        ],
-    );
+    let mut run = watching(&file, plugins.path(), false);
     run.write_rows(50);
     run.wait_for_while("watching", |_| {});
 
@@ -119,21 +129,7 @@ fn the_watch_survives_its_folder_removed_recreated_and_swapped() {
     std::fs::create_dir(&folder).unwrap();
     let file = folder.join("r.adr");
     std::fs::write(&file, rules(4.0)).unwrap();
-    let mut run = LiveRun::start(
-        &built().adr,
-        &[
-            "run".as_ref(),
-            file.as_os_str(),
-            "--input".as_ref(),
-            "-".as_ref(),
-            "--watch".as_ref(),
-            "--debounce-ms".as_ref(),
-            "50".as_ref(),
-            "--json".as_ref(),
-            "--plugins".as_ref(),
-            plugins.path().as_os_str(),
-        ],
-    );
+    let mut run = watching(&file, plugins.path(), false);
     run.write_rows(30);
     run.wait_for_while("watching", |_| {});
     let mut generation = 0;
@@ -182,23 +178,7 @@ fn a_reload_may_read_another_field_of_a_json_lines_stream() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.adr");
     std::fs::write(&file, rules(4.0)).unwrap();
-    let mut run = LiveRun::start_jsonl(
-        &built().adr,
-        &[
-            "run".as_ref(),
-            file.as_os_str(),
-            "--input".as_ref(),
-            "-".as_ref(),
-            "--format".as_ref(),
-            "jsonl".as_ref(),
-            "--watch".as_ref(),
-            "--debounce-ms".as_ref(),
-            "50".as_ref(),
-            "--json".as_ref(),
-            "--plugins".as_ref(),
-            plugins.path().as_os_str(),
-        ],
-    );
+    let mut run = watching(&file, plugins.path(), true);
     run.write_rows(30);
     run.wait_for_while("watching", |_| {});
     let with_volume = rules(4.0)

@@ -325,34 +325,7 @@ fn state_of(
 fn plugins(registry: &Registry, search: &SearchPath, args: &PluginsArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if args.json {
-        let doc = serde_json::json!({
-            "search_path": search.dirs().map(|d| d.display().to_string()).collect::<Vec<_>>(),
-            "plugins": registry.plugins().iter().map(|p| serde_json::json!({
-                "family": p.plugin.family(),
-                "version": p.plugin.plugin_version(),
-                "abi_version": p.plugin.abi_version(),
-                "path": p.path.display().to_string(),
-                "sha256": p.digest.to_string(),
-                "detectors": p.detectors.iter().map(|d| serde_json::json!({
-                    "name": d.name,
-                    "summary": d.summary,
-                    "doc": d.doc,
-                    "inputs": d.inputs.to_string(),
-                    "params": d.params.iter().map(|s| serde_json::json!({
-                        "name": s.name,
-                        "type": s.kind.as_str(),
-                        "default": s.default.to_string(),
-                        "range": s.range_text(),
-                        "choices": s.choices,
-                        "doc": s.doc,
-                    })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "skipped": registry.skipped().iter().map(|e| serde_json::json!({
-                "path": e.path().display().to_string(),
-                "reason": e.to_string(),
-            })).collect::<Vec<_>>(),
-        });
+        let doc = adr_engine::describe::plugins_json(registry, search);
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
         if registry.plugins().is_empty() {

@@ -9,7 +9,7 @@
 //! - `adr-lang`, re-exported as [`rules`]: the `.adr` language: parse → check →
 //!   [plan](rules::plan::Plan), with diagnostics and identities;
 //! - this crate: [`evaluator`] (a plan evaluated over batches of events, state per key),
-//!   [`budget`] (state estimates), [`io`] (streaming CSV and JSON-lines input in constant
+//!   [`budget`] (state estimates), [`describe`] (the plugins as JSON), [`io`] (streaming CSV and JSON-lines input in constant
 //!   memory, output), [`detect`] (one detector over one file, `adr detect`), [`run`] (the
 //!   pieces behind `adr run`, `adr test` and `adr explain`, with sinks for alerts, scored
 //!   tables and notifications), [`embed`] (the [`Engine`](embed::Engine) a service embeds
@@ -26,6 +26,7 @@ pub use adr_lang as rules;
 pub use adr_plugin_host as plugins;
 
 pub mod budget;
+pub mod describe;
 pub mod detect;
 pub mod embed;
 pub mod evaluator;

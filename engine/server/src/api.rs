@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -22,6 +22,7 @@ use adr_engine::rules::severity::Severity;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::models::{DetectRequest, ModelError, Models, PredictRequest, TrainRequest};
 use crate::runner::{rank, IngestError, Runner};
 use crate::store::{AlertQuery, Store};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// The models trained through the API.
+    pub models: Models,
 }
 
 /// A refusal.
@@ -80,6 +83,82 @@ impl From<IngestError> for ApiError {
     }
 }
 
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> ApiError {
+        let (status, code) = match &e {
+            ModelError::UnknownDetector(_) => (StatusCode::BAD_REQUEST, "unknown_detector"),
+            ModelError::Params(_) => (StatusCode::BAD_REQUEST, "bad_params"),
+            ModelError::Rows(_) => (StatusCode::BAD_REQUEST, "bad_rows"),
+            ModelError::Detector(_) => (StatusCode::UNPROCESSABLE_ENTITY, "detector_refused"),
+            ModelError::NotFound(_) => (StatusCode::NOT_FOUND, "model_not_found"),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(t)| t).map_err(|e| {
+        let (status, code) = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            _ => (StatusCode::BAD_REQUEST, "bad_json"),
+        };
+        ApiError::new(status, code, e.body_text())
+    })
+}
+
+/// Runs a model operation off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    work: impl FnOnce(&Models) -> Result<T, ModelError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || work(&state.models))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+async fn train(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<TrainRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let request = json_body(body)?;
+    let model = blocking(&state, move |m| m.train(&request)).await?;
+    Ok((StatusCode::CREATED, Json(model)))
+}
+
+async fn detect(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<DetectRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let request = json_body(body)?;
+    Ok(Json(blocking(&state, move |m| m.detect(&request)).await?))
+}
+
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<PredictRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let request = json_body(body)?;
+    Ok(Json(blocking(&state, move |m| m.predict(&request)).await?))
+}
+
+async fn models(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(blocking(&state, Models::list).await?))
+}
+
+async fn delete_model(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |m| m.delete(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The service's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.limits.max_body_bytes;
@@ -88,7 +167,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/events", post(events))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/rules/status", get(rules_status))
-        .route("/api/v1/plugins", get(plugins));
+        .route("/api/v1/plugins", get(plugins))
+        .route("/api/v1/detectors/train", post(train))
+        .route("/api/v1/detectors/detect", post(detect))
+        .route("/api/v1/detectors/predict", post(predict))
+        .route("/api/v1/models", get(models))
+        .route("/api/v1/models/{id}", delete(delete_model));
     if state.config.monitoring.enable_prometheus {
         router = router.route("/metrics", get(metrics));
     }
@@ -110,7 +194,7 @@ async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such endpoint; the API is under /api/v1 (health, events, alerts, rules/status, plugins)",
+        "no such endpoint; the API is under /api/v1 (health, events, alerts, rules/status, plugins, detectors/train|detect|predict, models)",
     )
 }
 

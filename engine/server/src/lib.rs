@@ -4,18 +4,20 @@
 //! (`adr_engine::embed`) and nothing private: one [`Engine`](adr_engine::embed::Engine)
 //! runs the configured rule files (watched, hot-reloaded) over every event posted, on a
 //! thread of its own ([`runner`]); its alerts go to an embedded SQLite store ([`store`])
-//! before the request that fired them is answered; the HTTP API ([`api`]) and Prometheus
+//! before the request that fired them is answered; models trained through the seed's
+//! `/detectors/*` endpoints ([`models`]) are stored beside them; the HTTP API ([`api`]) and Prometheus
 //! metrics ([`metrics`]) are axum on tokio; the configuration ([`config`]) is the seed's
 //! `config.yaml`, its environment variables, then flags.
 //!
-//! Not built yet (issue 22): PostgreSQL and Redis, the WebSocket stream, the seed's
-//! `/detectors/*` endpoints and models, rule uploads, auth, checkpoints of the engine's
-//! state, OpenTelemetry, Docker. The configuration refuses what is not built rather than
+//! Not built yet (issue 22): PostgreSQL and Redis, the WebSocket stream,
+//! `/detectors/stats`, rule uploads, auth, checkpoints of the engine's state,
+//! OpenTelemetry, Docker. The configuration refuses what is not built rather than
 //! ignore it.
 
 pub mod api;
 pub mod config;
 pub mod metrics;
+pub mod models;
 pub mod runner;
 pub mod store;
 
@@ -107,11 +109,17 @@ pub async fn serve(
         api: local(&api_listener)?,
         metrics: metrics_listener.as_ref().map(local).transpose()?,
     });
+    let models = models::Models::new(
+        runner.registry(),
+        Arc::clone(&store),
+        config.limits.max_batch_rows,
+    );
     let state = Arc::new(AppState {
         config,
         runner,
         store,
         metrics,
+        models,
     });
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = metrics_listener.map(|listener| {

@@ -86,6 +86,8 @@ enum Job {
 pub struct Runner {
     jobs: SyncSender<Job>,
     status: StatusHandle,
+    /// The plugins the engine started with (models are built with them).
+    registry: Arc<adr_engine::plugins::Registry>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -120,15 +122,19 @@ impl Runner {
                     metrics: Arc::clone(&metrics),
                     fired: Arc::clone(&fired),
                 };
+                let search = SearchPath::from_env(&plugins);
                 let engine = EngineBuilder::new(rules)
-                    .plugins(SearchPath::from_env(&plugins))
+                    .plugins(search.clone())
                     .watch(true)
                     .sink(Box::new(sink))
                     .build();
                 match engine {
                     Ok(engine) => {
-                        let _ = built.send(Ok(engine.status_handle()));
-                        serve_jobs(engine, &queue, &metrics, &fired, max_rows);
+                        let _ = built.send(Ok((
+                            engine.status_handle(),
+                            Arc::clone(engine.evaluator().registry()),
+                        )));
+                        serve_jobs(engine, &search, &queue, &metrics, &fired, max_rows);
                     }
                     Err(e) => {
                         let _ = built.send(Err(e.to_string()));
@@ -136,13 +142,14 @@ impl Runner {
                 }
             })
             .map_err(|e| StartError(format!("cannot start its thread: {e}")))?;
-        let status = started
+        let (status, registry) = started
             .recv()
             .map_err(|_| StartError("its thread ended while starting".into()))?
             .map_err(StartError)?;
         Ok(Runner {
             jobs,
             status,
+            registry,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -182,6 +189,11 @@ impl Runner {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(Job::Plugins { reply })?;
         answer.await.map_err(|_| IngestError::Stopped)
+    }
+
+    /// The plugins the engine started with.
+    pub fn registry(&self) -> Arc<adr_engine::plugins::Registry> {
+        Arc::clone(&self.registry)
     }
 
     /// The reload history.
@@ -228,6 +240,7 @@ impl Runner {
 
 fn serve_jobs(
     mut engine: Engine,
+    search: &SearchPath,
     queue: &Receiver<Job>,
     metrics: &Metrics,
     fired: &AtomicU64,
@@ -269,7 +282,10 @@ fn serve_jobs(
                 let _ = reply.send(result);
             }
             Job::Plugins { reply } => {
-                let _ = reply.send(plugins_json(engine.evaluator().registry()));
+                let _ = reply.send(adr_engine::describe::plugins_json(
+                    engine.evaluator().registry(),
+                    search,
+                ));
             }
             Job::Stop { reply } => {
                 let _ = reply.send(engine.finish().map_err(|e| e.to_string()));
@@ -336,26 +352,6 @@ fn ingest(
         other => IngestError::Refused(other.to_string()),
     })?;
     Ok(events.len())
-}
-
-fn plugins_json(registry: &adr_engine::plugins::Registry) -> serde_json::Value {
-    serde_json::json!({
-        "plugins": registry.plugins().iter().map(|p| serde_json::json!({
-            "family": p.plugin.family(),
-            "version": p.plugin.plugin_version(),
-            "path": p.path.display().to_string(),
-            "sha256": p.digest.to_string(),
-            "detectors": p.detectors.iter().map(|d| serde_json::json!({
-                "name": d.name,
-                "summary": d.summary,
-                "inputs": d.inputs.to_string(),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "skipped": registry.skipped().iter().map(|e| serde_json::json!({
-            "path": e.path().display().to_string(),
-            "reason": e.to_string(),
-        })).collect::<Vec<_>>(),
-    })
 }
 
 /// Stores each batch's alerts (one transaction) and counts anomalies and alerts.

@@ -89,8 +89,57 @@ pub struct AlertQuery {
     pub limit: usize,
 }
 
+/// A model to store (see `models`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewModel {
+    /// `family.detector`.
+    pub detector: String,
+    /// Its parameters as given (text, by name).
+    pub params: Vec<(String, String)>,
+    /// Its input columns.
+    pub columns: Vec<String>,
+    /// Rows it was trained on.
+    pub rows_trained: usize,
+    /// Its saved state.
+    pub state: Vec<u8>,
+}
+
+/// A stored model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    /// Its id (`m` and a number).
+    pub id: String,
+    /// `family.detector`.
+    pub detector: String,
+    /// Its parameters as given.
+    pub params: Vec<(String, String)>,
+    /// Its input columns.
+    pub columns: Vec<String>,
+    /// Rows it was trained on.
+    pub rows_trained: usize,
+    /// When it was trained (RFC 3339).
+    pub created: String,
+    /// Its saved state.
+    pub state: Vec<u8>,
+}
+
+impl StoredModel {
+    /// The model for people and programs: everything but its state's bytes.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model_id": self.id,
+            "detector": self.detector,
+            "params": self.params.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+            "columns": self.columns,
+            "rows_trained": self.rows_trained,
+            "created": self.created,
+            "state_bytes": self.state.len(),
+        })
+    }
+}
+
 /// The schema version this build writes.
-const SCHEMA: i64 = 1;
+const SCHEMA: i64 = 2;
 
 /// The store.
 #[derive(Debug)]
@@ -138,6 +187,22 @@ impl Store {
                  CREATE INDEX alerts_by_time ON alerts (time_ns);
                  CREATE INDEX alerts_by_key ON alerts (key, time_ns);
                  PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        if version < 2 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE models (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     detector TEXT NOT NULL,
+                     params TEXT NOT NULL,
+                     columns TEXT NOT NULL,
+                     rows_trained INTEGER NOT NULL,
+                     created TEXT NOT NULL,
+                     state BLOB NOT NULL
+                 );
+                 PRAGMA user_version = 2;
                  COMMIT;",
             )?;
         }
@@ -263,6 +328,105 @@ impl Store {
             .query_row("SELECT max(time_ns) FROM alerts", [], |r| r.get(0))
             .optional()?
             .flatten())
+    }
+
+    /// Stores a model; its id.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn insert_model(&self, model: &NewModel) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO models (detector, params, columns, rows_trained, created, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                model.detector,
+                serde_json::to_string(&model.params).unwrap_or_default(),
+                serde_json::to_string(&model.columns).unwrap_or_default(),
+                i64::try_from(model.rows_trained).unwrap_or(i64::MAX),
+                jiff::Timestamp::now().to_string(),
+                model.state
+            ],
+        )?;
+        Ok(format!("m{}", conn.last_insert_rowid()))
+    }
+
+    fn model_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredModel> {
+        let params: String = r.get(2)?;
+        let columns: String = r.get(3)?;
+        let rows: i64 = r.get(4)?;
+        Ok(StoredModel {
+            id: format!("m{}", r.get::<_, i64>(0)?),
+            detector: r.get(1)?,
+            params: serde_json::from_str(&params).unwrap_or_default(),
+            columns: serde_json::from_str(&columns).unwrap_or_default(),
+            rows_trained: usize::try_from(rows).unwrap_or(0),
+            created: r.get(5)?,
+            state: r.get(6)?,
+        })
+    }
+
+    /// The model `id` (`m` and a number), if there is one.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn model(&self, id: &str) -> Result<Option<StoredModel>, StoreError> {
+        let Some(number) = id.strip_prefix('m').and_then(|n| n.parse::<i64>().ok()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, detector, params, columns, rows_trained, created, state FROM models WHERE id = ?1",
+                params![number],
+                Store::model_row,
+            )
+            .optional()?)
+    }
+
+    /// Every model, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn models(&self) -> Result<Vec<StoredModel>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(
+            "SELECT id, detector, params, columns, rows_trained, created, state FROM models ORDER BY id",
+        )?;
+        let rows = statement.query_map([], Store::model_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Replaces a model's state.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn update_model_state(&self, id: &str, state: &[u8]) -> Result<(), StoreError> {
+        if let Some(number) = id.strip_prefix('m').and_then(|n| n.parse::<i64>().ok()) {
+            self.conn().execute(
+                "UPDATE models SET state = ?1 WHERE id = ?2",
+                params![state, number],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a model; whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn delete_model(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(number) = id.strip_prefix('m').and_then(|n| n.parse::<i64>().ok()) else {
+            return Ok(false);
+        };
+        Ok(self
+            .conn()
+            .execute("DELETE FROM models WHERE id = ?1", params![number])?
+            > 0)
     }
 
     /// Whether the database answers (for `/health`).
