@@ -474,3 +474,187 @@ fn models_train_detect_predict_survive_a_restart_and_refuse_what_they_cannot_do(
     assert_eq!(status, 404);
     assert!(server.stop().success());
 }
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+fn socket(server: &Server) -> Socket {
+    let url = format!(
+        "{}/ws/anomalies",
+        server.base.replacen("http://", "ws://", 1)
+    );
+    let (socket, _) = tungstenite::connect(url).expect("the WebSocket opens");
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    }
+    socket
+}
+
+fn send(socket: &mut Socket, text: String) -> serde_json::Value {
+    socket.send(tungstenite::Message::text(text)).unwrap();
+    receive(socket)
+}
+
+fn receive(socket: &mut Socket) -> serde_json::Value {
+    loop {
+        match socket.read().expect("a frame") {
+            tungstenite::Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// The example's rows as JSON event objects.
+fn market_events() -> Vec<serde_json::Value> {
+    let text = String::from_utf8(market_csv()).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|line| {
+            let object: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(line.split(','))
+                .map(|(h, v)| {
+                    let value = v
+                        .parse::<f64>()
+                        .map_or_else(|_| serde_json::json!(v), |x| serde_json::json!(x));
+                    ((*h).to_owned(), value)
+                })
+                .collect();
+            serde_json::Value::Object(object)
+        })
+        .collect()
+}
+
+#[test]
+fn the_websocket_answers_each_event_and_streams_alerts_to_subscribers() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    let mut subscriber = socket(&server);
+    let answer = send(
+        &mut subscriber,
+        r#"{"subscribe": "alerts", "symbol": "BTC-USD", "severity": "high"}"#.into(),
+    );
+    assert_eq!(answer["subscribed"], "alerts", "{answer}");
+
+    let mut client = socket(&server);
+    for (frame, want) in [
+        ("not json".to_owned(), "bad_json"),
+        ("42".to_owned(), "bad_events"),
+        (r#"{"subscribe": "trades"}"#.to_owned(), "bad_subscription"),
+        (
+            r#"[{"ts": "2025-01-15T00:00:00Z"}]"#.to_owned(),
+            "bad_events",
+        ),
+    ] {
+        let answer = send(&mut client, frame.clone());
+        assert_eq!(answer["error"]["code"], want, "{frame}: {answer}");
+    }
+    client
+        .send(tungstenite::Message::binary(vec![1, 2, 3]))
+        .unwrap();
+    assert_eq!(receive(&mut client)["error"]["code"], "bad_frame");
+
+    let events = market_events();
+    let mut seen = 0;
+    let mut alerts = 0;
+    for frame in events.chunks(500) {
+        let answer = send(
+            &mut client,
+            serde_json::Value::from(frame.to_vec()).to_string(),
+        );
+        let results = answer["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert_eq!(results.len(), frame.len(), "one result per event");
+        assert_eq!(results[0]["key"], "BTC-USD");
+        assert!(
+            results[0]["ensembles"]["market_stress"]["verdict"].is_string(),
+            "{answer}"
+        );
+        seen += results.len();
+        alerts += answer["alerts"].as_array().unwrap().len();
+    }
+    assert_eq!((seen, alerts), (4320, 1));
+    let alert = receive(&mut subscriber);
+    assert_eq!(alert["alert"]["alert"], "market_stress", "{alert}");
+    assert_eq!(alert["alert"]["time"], "2025-01-15T10:31:00Z", "{alert}");
+    drop((client, subscriber));
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_slow_subscriber_loses_the_oldest_alerts_and_is_told_how_many() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let rules = data.path().join("spikes.adr");
+    std::fs::write(
+        &rules,
+        "input trades {\n    time = ts\n    key = symbol\n    fields = price\n}\n\
+         detector jump = statistical.zscore(window = 2, threshold = 3) on price\n\
+         ensemble move {\n    vote = any(jump)\n}\n\
+         alert move {\n    when severity >= low for 1 events\n}\n",
+    )
+    .unwrap();
+    let config = data.path().join("config.yaml");
+    std::fs::write(&config, "limits:\n  subscriber_queue: 4\n").unwrap();
+    let server = Server::start(
+        plugins.path(),
+        data.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+    );
+    let mut subscriber = socket(&server);
+    assert_eq!(
+        send(&mut subscriber, r#"{"subscribe": "alerts"}"#.into())["subscribed"],
+        "alerts"
+    );
+    // 600 keys, each spiking at its third event: 600 alerts in one burst.
+    let mut events = Vec::new();
+    for (step, price) in [0.0, 1.0, 100.0].into_iter().enumerate() {
+        for k in 0..600 {
+            events.push(serde_json::json!({
+                "ts": 1_700_000_000 + (step * 600 + k) as i64,
+                "symbol": format!("S{k}"),
+                "price": price,
+            }));
+        }
+    }
+    let mut client = socket(&server);
+    let answer = send(&mut client, serde_json::Value::from(events).to_string());
+    assert_eq!(
+        answer["alerts"].as_array().unwrap().len(),
+        600,
+        "{}",
+        answer["alerts"]
+    );
+    let (mut received, mut dropped) = (0u64, 0u64);
+    while received + dropped < 600 {
+        let message = receive(&mut subscriber);
+        if let Some(n) = message["dropped"].as_u64() {
+            dropped += n;
+        } else {
+            assert!(message["alert"].is_object(), "{message}");
+            received += 1;
+        }
+    }
+    assert!(dropped > 0, "a queue of 4 cannot hold a burst of 600");
+    assert_eq!(
+        received + dropped,
+        600,
+        "every alert is received or counted"
+    );
+    let (_, stored) = server.get("/api/v1/alerts?limit=1000");
+    assert_eq!(
+        stored["alerts"].as_array().unwrap().len(),
+        600,
+        "all stored all the same"
+    );
+    drop((client, subscriber));
+    assert!(server.stop().success());
+}

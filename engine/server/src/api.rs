@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The models trained through the API.
     pub models: Models,
+    /// Every alert stored, for WebSocket subscribers.
+    pub alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
 }
 
 /// A refusal.
@@ -56,6 +58,16 @@ impl ApiError {
             code,
             message: message.into(),
         }
+    }
+
+    /// The code a program switches on.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message for a person.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -172,7 +184,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/detectors/detect", post(detect))
         .route("/api/v1/detectors/predict", post(predict))
         .route("/api/v1/models", get(models))
-        .route("/api/v1/models/{id}", delete(delete_model));
+        .route("/api/v1/models/{id}", delete(delete_model))
+        .route("/ws/anomalies", get(crate::ws::upgrade));
     if state.config.monitoring.enable_prometheus {
         router = router.route("/metrics", get(metrics));
     }
@@ -288,7 +301,7 @@ async fn events(
     let format = format_of(&headers, &body).inspect_err(|_| {
         state.metrics.requests_refused.inc();
     })?;
-    let done = state.runner.ingest(body.to_vec(), format).await?;
+    let done = state.runner.ingest(body.to_vec(), format, false).await?;
     Ok(Json(json!({"events": done.events, "alerts": done.alerts})))
 }
 

@@ -252,6 +252,9 @@ pub struct Limits {
     pub max_batch_rows: usize,
     /// Most alerts one `GET /alerts` page returns.
     pub max_page: usize,
+    /// Alerts a WebSocket subscriber may fall behind by; past it the oldest are dropped
+    /// and the subscriber is told how many.
+    pub subscriber_queue: usize,
 }
 
 impl Default for Limits {
@@ -260,6 +263,7 @@ impl Default for Limits {
             max_body_bytes: 16 << 20,
             max_batch_rows: 100_000,
             max_page: 1000,
+            subscriber_queue: 1024,
         }
     }
 }
@@ -440,6 +444,9 @@ impl Config {
         }
         if self.limits.max_page == 0 {
             return invalid("limits.max_page", "must be at least 1");
+        }
+        if !(1..=1 << 20).contains(&self.limits.subscriber_queue) {
+            return invalid("limits.subscriber_queue", "takes 1 to 1048576");
         }
         if self.database.is_some() {
             return invalid(

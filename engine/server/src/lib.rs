@@ -9,8 +9,10 @@
 //! metrics ([`metrics`]) are axum on tokio; the configuration ([`config`]) is the seed's
 //! `config.yaml`, its environment variables, then flags.
 //!
-//! Not built yet (issue 22): PostgreSQL and Redis, the WebSocket stream,
-//! `/detectors/stats`, rule uploads, auth, checkpoints of the engine's state,
+//! A WebSocket ([`ws`]) takes events and answers each with its result, or streams the
+//! alerts to subscribers.
+//!
+//! Not built yet (issue 22): PostgreSQL and Redis, `/detectors/stats`, rule uploads, auth, checkpoints of the engine's state,
 //! OpenTelemetry, Docker. The configuration refuses what is not built rather than
 //! ignore it.
 
@@ -20,6 +22,7 @@ pub mod metrics;
 pub mod models;
 pub mod runner;
 pub mod store;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,9 +94,15 @@ pub async fn serve(
     let store = Arc::new(Store::open(&config.storage.data_dir)?);
     apply_retention(&store, config.storage.retention_days)?;
     let metrics = Arc::new(Metrics::new());
+    let (alerts, _) = tokio::sync::broadcast::channel(config.limits.subscriber_queue);
     let runner = {
-        let (config, store, metrics) = (config.clone(), Arc::clone(&store), Arc::clone(&metrics));
-        tokio::task::spawn_blocking(move || Runner::start(&config, store, metrics))
+        let (config, store, metrics, alerts) = (
+            config.clone(),
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+            alerts.clone(),
+        );
+        tokio::task::spawn_blocking(move || Runner::start(&config, store, metrics, alerts))
             .await
             .map_err(|e| runner::StartError(e.to_string()))??
     };
@@ -120,6 +129,7 @@ pub async fn serve(
         store,
         metrics,
         models,
+        alerts,
     });
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = metrics_listener.map(|listener| {

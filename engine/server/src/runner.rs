@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use adr_engine::embed::{Engine, EngineBuilder, Events, StatusHandle};
+use adr_engine::embed::{BatchResult, Engine, EngineBuilder, Events, StatusHandle};
 use adr_engine::io::{Chunk, EventInput, InputFormat};
 use adr_engine::plugins::SearchPath;
 use adr_engine::reload::ReloadStatus;
@@ -57,12 +57,14 @@ pub enum IngestError {
 }
 
 /// What a request's events did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ingested {
     /// Events evaluated.
     pub events: usize,
     /// Alerts they fired (stored).
     pub alerts: u64,
+    /// Each event's judgements and the alerts' documents, when asked for.
+    pub results: Vec<BatchResult>,
 }
 
 type Reply<T> = tokio::sync::oneshot::Sender<T>;
@@ -71,6 +73,7 @@ enum Job {
     Ingest {
         body: Vec<u8>,
         format: InputFormat,
+        results: bool,
         reply: Reply<Result<Ingested, IngestError>>,
     },
     Plugins {
@@ -107,6 +110,7 @@ impl Runner {
         config: &Config,
         store: Arc<Store>,
         metrics: Arc<Metrics>,
+        alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
     ) -> Result<Runner, StartError> {
         let (jobs, queue) = sync_channel(QUEUE);
         let (built, started) = std::sync::mpsc::channel();
@@ -117,10 +121,13 @@ impl Runner {
             .name("adr-engine".into())
             .spawn(move || {
                 let fired = Arc::new(AtomicU64::new(0));
+                let capture = Arc::new(Mutex::new(None));
                 let sink = StoreSink {
                     store,
                     metrics: Arc::clone(&metrics),
                     fired: Arc::clone(&fired),
+                    capture: Arc::clone(&capture),
+                    alerts,
                 };
                 let search = SearchPath::from_env(&plugins);
                 let engine = EngineBuilder::new(rules)
@@ -134,7 +141,17 @@ impl Runner {
                             engine.status_handle(),
                             Arc::clone(engine.evaluator().registry()),
                         )));
-                        serve_jobs(engine, &search, &queue, &metrics, &fired, max_rows);
+                        serve_jobs(
+                            engine,
+                            &search,
+                            &queue,
+                            &Counters {
+                                metrics: &metrics,
+                                fired: &fired,
+                                capture: &capture,
+                            },
+                            max_rows,
+                        );
                     }
                     Err(e) => {
                         let _ = built.send(Err(e.to_string()));
@@ -161,7 +178,8 @@ impl Runner {
         })
     }
 
-    /// Evaluates the events in `body` (CSV with a header, or JSON lines) as one batch.
+    /// Evaluates the events in `body` (CSV with a header, or JSON lines) as one batch; with
+    /// `results`, the answer carries each event's judgements.
     ///
     /// # Errors
     ///
@@ -170,11 +188,13 @@ impl Runner {
         &self,
         body: Vec<u8>,
         format: InputFormat,
+        results: bool,
     ) -> Result<Ingested, IngestError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(Job::Ingest {
             body,
             format,
+            results,
             reply,
         })?;
         answer.await.map_err(|_| IngestError::Stopped)?
@@ -203,9 +223,7 @@ impl Runner {
 
     /// Whether the engine thread runs.
     pub fn is_running(&self) -> bool {
-        self.thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        lock(&self.thread)
             .as_ref()
             .is_some_and(|t| !t.is_finished())
     }
@@ -226,38 +244,47 @@ impl Runner {
         let summary = answer
             .await
             .map_err(|_| "the engine had stopped".to_owned())?;
-        if let Some(thread) = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+        if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
         summary
     }
 }
 
+/// What the engine thread counts and collects while it evaluates.
+struct Counters<'a> {
+    metrics: &'a Metrics,
+    fired: &'a AtomicU64,
+    capture: &'a Capture,
+}
+
 fn serve_jobs(
     mut engine: Engine,
     search: &SearchPath,
     queue: &Receiver<Job>,
-    metrics: &Metrics,
-    fired: &AtomicU64,
+    counters: &Counters<'_>,
     max_rows: usize,
 ) {
+    let metrics = counters.metrics;
     while let Ok(job) = queue.recv() {
         match job {
             Job::Ingest {
                 body,
                 format,
+                results,
                 reply,
             } => {
                 let started = Instant::now();
-                let before = fired.load(Ordering::Relaxed);
-                let result = ingest(&mut engine, body, format, max_rows).map(|events| Ingested {
+                let before = counters.fired.load(Ordering::Relaxed);
+                if results {
+                    *lock(counters.capture) = Some(Vec::new());
+                }
+                let evaluated = ingest(&mut engine, body, format, max_rows);
+                let captured = lock(counters.capture).take().unwrap_or_default();
+                let result = evaluated.map(|events| Ingested {
                     events,
-                    alerts: fired.load(Ordering::Relaxed) - before,
+                    alerts: counters.fired.load(Ordering::Relaxed) - before,
+                    results: captured,
                 });
                 match &result {
                     Ok(done) => {
@@ -293,6 +320,13 @@ fn serve_jobs(
             }
         }
     }
+}
+
+/// Where the sink puts each batch's results while a request asks for them.
+type Capture = Mutex<Option<Vec<BatchResult>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Parses `body` whole into events, then evaluates them as one batch.
@@ -331,6 +365,14 @@ fn ingest(
                         chunk.first_row + i as u64
                     ))
                 })?;
+                // The service refuses what a file run takes as the empty key: an event
+                // without its key would merge with every other such event.
+                if part.trim().is_empty() {
+                    return Err(IngestError::Input(format!(
+                        "row {}: key column `{column}` is empty or missing",
+                        chunk.first_row + i as u64
+                    )));
+                }
                 key.push(part.to_owned());
             }
             let parts: Vec<&str> = key.iter().map(String::as_str).collect();
@@ -354,16 +396,22 @@ fn ingest(
     Ok(events.len())
 }
 
-/// Stores each batch's alerts (one transaction) and counts anomalies and alerts.
+/// Stores each batch's alerts (one transaction), counts anomalies and alerts, publishes
+/// the alerts to subscribers, and copies the results out when a request asks.
 struct StoreSink {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     fired: Arc<AtomicU64>,
+    capture: Arc<Capture>,
+    alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
 }
 
 impl Sink for StoreSink {
     fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
         count_anomalies(view, &self.metrics);
+        if let Some(results) = lock(&self.capture).as_mut() {
+            results.push(BatchResult::of(view));
+        }
         if view.outcome.fired.is_empty() {
             return Ok(());
         }
@@ -409,6 +457,10 @@ impl Sink for StoreSink {
             );
         }
         self.fired.fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        for a in alerts {
+            // Stored first; a subscriber that lags loses the oldest (and is told).
+            let _ = self.alerts.send(Arc::new(a.doc));
+        }
         Ok(())
     }
 }

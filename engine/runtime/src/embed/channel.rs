@@ -53,10 +53,12 @@ impl ChannelSink {
     }
 }
 
-impl Sink for ChannelSink {
-    fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
+impl BatchResult {
+    /// An owned copy of what a sink sees of a batch: each event's judgements and the
+    /// alerts fired.
+    pub fn of(view: &BatchView<'_>) -> BatchResult {
         let chunk = view.chunk;
-        let result = BatchResult {
+        BatchResult {
             ensembles: view.plan.ensembles.iter().map(|e| e.name.clone()).collect(),
             events: (0..chunk.len)
                 .map(|i| EventResult {
@@ -75,7 +77,13 @@ impl Sink for ChannelSink {
                     alert_json(view.plan, view.outcome, row, f, view.key_names)
                 })
                 .collect(),
-        };
+        }
+    }
+}
+
+impl Sink for ChannelSink {
+    fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
+        let result = BatchResult::of(view);
         match self.sender.try_send(result) {
             Ok(()) => {}
             Err(TrySendError::Full(result)) => {
