@@ -168,6 +168,14 @@ fn events_posted_fire_alerts_that_are_stored_counted_and_kept_across_a_restart()
         "{metrics}"
     );
 
+    let (status, stats) = server.get("/api/v1/detectors/stats");
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["events"], 4320, "{stats}");
+    assert_eq!(stats["ensembles"]["market_stress"]["anomalies"], 8, "{stats}");
+    assert_eq!(stats["alerts"]["market_stress"]["high"], 1, "{stats}");
+    assert_eq!(stats["detection_seconds"]["requests"], 1, "{stats}");
+    assert!(stats["detection_seconds"]["p99"].as_f64().unwrap() > 0.0, "{stats}");
+
     let (status, plugins_doc) = server.get("/api/v1/plugins");
     assert_eq!(status, 200);
     assert_eq!(

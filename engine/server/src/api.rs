@@ -183,6 +183,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/detectors/train", post(train))
         .route("/api/v1/detectors/detect", post(detect))
         .route("/api/v1/detectors/predict", post(predict))
+        .route("/api/v1/detectors/stats", get(stats))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{id}", delete(delete_model))
         .route("/ws/anomalies", get(crate::ws::upgrade));
@@ -207,7 +208,7 @@ async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such endpoint; the API is under /api/v1 (health, events, alerts, rules/status, plugins, detectors/train|detect|predict, models)",
+        "no such endpoint; the API is under /api/v1 (health, events, alerts, rules/status, plugins, detectors/train|detect|predict|stats, models)",
     )
 }
 
@@ -395,6 +396,10 @@ async fn alerts(
         "alerts": found.iter().map(|a| json!({"id": a.id, "alert": a.doc})).collect::<Vec<_>>(),
         "next": next,
     })))
+}
+
+async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(state.metrics.stats())
 }
 
 async fn rules_status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {

@@ -12,7 +12,7 @@
 //! A WebSocket ([`ws`]) takes events and answers each with its result, or streams the
 //! alerts to subscribers.
 //!
-//! Not built yet (issue 22): PostgreSQL and Redis, `/detectors/stats`, rule uploads, auth, checkpoints of the engine's state,
+//! Not built yet (issue 22): PostgreSQL and Redis, rule uploads, auth, checkpoints of the engine's state,
 //! OpenTelemetry, Docker. The configuration refuses what is not built rather than
 //! ignore it.
 

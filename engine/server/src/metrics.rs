@@ -1,5 +1,8 @@
 //! The service's Prometheus metrics (`GET /metrics`), in the OpenMetrics text format.
 
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -25,20 +28,36 @@ pub struct AlertLabels {
     pub severity: String,
 }
 
+/// Latencies kept for `/detectors/stats`' percentiles: the most recent requests.
+const RECENT: usize = 4096;
+
+/// What `/detectors/stats` reports, kept beside the Prometheus families (a family cannot
+/// be read back whole).
+#[derive(Debug, Default)]
+struct Tallies {
+    /// Per ensemble, per severity.
+    anomalies: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per alert, per severity.
+    alerts: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The last requests' evaluation times, seconds.
+    latencies: VecDeque<f64>,
+}
+
 /// Every metric the service keeps.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    tallies: Mutex<Tallies>,
     /// Events accepted and evaluated.
     pub events_in: Counter,
     /// Requests refused (bad input, limits).
     pub requests_refused: Counter,
-    /// Anomalous judgements, per ensemble and severity.
-    pub anomalies: Family<AnomalyLabels, Counter>,
-    /// Alerts fired, per alert and severity.
-    pub alerts: Family<AlertLabels, Counter>,
-    /// Time to evaluate one request's events, seconds.
-    pub detection_time: Histogram,
+    /// Anomalous judgements, per ensemble and severity (count with [`Metrics::anomalies`]).
+    anomalies: Family<AnomalyLabels, Counter>,
+    /// Alerts fired, per alert and severity (count with [`Metrics::alert`]).
+    alerts: Family<AlertLabels, Counter>,
+    /// Time to evaluate one request's events, seconds (record with [`Metrics::detected`]).
+    detection_time: Histogram,
     /// Time to store one batch's alerts, seconds.
     pub store_write_time: Histogram,
     /// Failed store writes.
@@ -124,6 +143,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            tallies: Mutex::new(Tallies::default()),
             events_in,
             requests_refused,
             anomalies,
@@ -135,6 +155,87 @@ impl Metrics {
             reload_failures,
             detector_failures,
         }
+    }
+
+    fn tallies(&self) -> std::sync::MutexGuard<'_, Tallies> {
+        self.tallies.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `n` anomalous judgements of `ensemble` at `severity`.
+    pub fn anomalies(&self, ensemble: &str, severity: &str, n: u64) {
+        self.anomalies
+            .get_or_create(&AnomalyLabels {
+                detector: ensemble.to_owned(),
+                severity: severity.to_owned(),
+            })
+            .inc_by(n);
+        *self
+            .tallies()
+            .anomalies
+            .entry(ensemble.to_owned())
+            .or_default()
+            .entry(severity.to_owned())
+            .or_default() += n;
+    }
+
+    /// Counts an alert fired.
+    pub fn alert(&self, alert: &str, severity: &str) {
+        self.alerts
+            .get_or_create(&AlertLabels {
+                alert: alert.to_owned(),
+                severity: severity.to_owned(),
+            })
+            .inc();
+        *self
+            .tallies()
+            .alerts
+            .entry(alert.to_owned())
+            .or_default()
+            .entry(severity.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Records one request's evaluation time.
+    pub fn detected(&self, seconds: f64) {
+        self.detection_time.observe(seconds);
+        let mut tallies = self.tallies();
+        if tallies.latencies.len() == RECENT {
+            tallies.latencies.pop_front();
+        }
+        tallies.latencies.push_back(seconds);
+    }
+
+    /// What `/detectors/stats` shows: events, anomalies per ensemble and severity, alerts,
+    /// and the percentiles of the last requests' evaluation times.
+    pub fn stats(&self) -> serde_json::Value {
+        let tallies = self.tallies();
+        let mut sorted: Vec<f64> = tallies.latencies.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let percentile = |p: f64| -> serde_json::Value {
+            if sorted.is_empty() {
+                return serde_json::Value::Null;
+            }
+            // The nearest rank.
+            let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+            serde_json::json!(sorted[rank.clamp(1, sorted.len()) - 1])
+        };
+        serde_json::json!({
+            "events": self.events_in.get(),
+            "requests_refused": self.requests_refused.get(),
+            "detector_failures": self.detector_failures.get(),
+            "ensembles": tallies.anomalies.iter().map(|(name, by)| (name.clone(), serde_json::json!({
+                "anomalies": by.values().sum::<u64>(),
+                "by_severity": by,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "alerts": tallies.alerts,
+            "detection_seconds": {
+                "requests": sorted.len(),
+                "p50": percentile(50.0),
+                "p95": percentile(95.0),
+                "p99": percentile(99.0),
+                "max": sorted.last(),
+            },
+        })
     }
 
     /// The text exposition.

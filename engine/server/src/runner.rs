@@ -22,7 +22,7 @@ use adr_engine::run::{self, BatchView, RunSummary, Sink};
 use adr_sdk::Verdict;
 
 use crate::config::Config;
-use crate::metrics::{AlertLabels, AnomalyLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::store::{NewAlert, Store};
 
 /// Jobs waiting for the engine at most; past it a request is told the service is busy.
@@ -289,9 +289,7 @@ fn serve_jobs(
                 match &result {
                     Ok(done) => {
                         metrics.events_in.inc_by(done.events as u64);
-                        metrics
-                            .detection_time
-                            .observe(started.elapsed().as_secs_f64());
+                        metrics.detected(started.elapsed().as_secs_f64());
                     }
                     Err(_) => {
                         metrics.requests_refused.inc();
@@ -440,13 +438,7 @@ impl Sink for StoreSink {
             .store_write_time
             .observe(started.elapsed().as_secs_f64());
         for a in &alerts {
-            self.metrics
-                .alerts
-                .get_or_create(&AlertLabels {
-                    alert: a.alert.clone(),
-                    severity: a.severity.clone(),
-                })
-                .inc();
+            self.metrics.alert(&a.alert, &a.severity);
             tracing::info!(
                 detector_type = %a.alert,
                 anomaly_score = a.doc["score"].as_f64().unwrap_or(f64::NAN),
@@ -480,13 +472,7 @@ fn count_anomalies(view: &BatchView<'_>, metrics: &Metrics) {
             per_severity[usize::from(j.severity.map_or(0, rank))] += 1;
         }
         for (s, &n) in per_severity.iter().enumerate().filter(|(_, &n)| n > 0) {
-            metrics
-                .anomalies
-                .get_or_create(&AnomalyLabels {
-                    detector: view.plan.ensembles[e].name.clone(),
-                    severity: Severity::ALL[s].as_str().to_owned(),
-                })
-                .inc_by(n);
+            metrics.anomalies(&view.plan.ensembles[e].name, Severity::ALL[s].as_str(), n);
         }
     }
 }
