@@ -171,10 +171,16 @@ fn events_posted_fire_alerts_that_are_stored_counted_and_kept_across_a_restart()
     let (status, stats) = server.get("/api/v1/detectors/stats");
     assert_eq!(status, 200, "{stats}");
     assert_eq!(stats["events"], 4320, "{stats}");
-    assert_eq!(stats["ensembles"]["market_stress"]["anomalies"], 8, "{stats}");
+    assert_eq!(
+        stats["ensembles"]["market_stress"]["anomalies"], 8,
+        "{stats}"
+    );
     assert_eq!(stats["alerts"]["market_stress"]["high"], 1, "{stats}");
     assert_eq!(stats["detection_seconds"]["requests"], 1, "{stats}");
-    assert!(stats["detection_seconds"]["p99"].as_f64().unwrap() > 0.0, "{stats}");
+    assert!(
+        stats["detection_seconds"]["p99"].as_f64().unwrap() > 0.0,
+        "{stats}"
+    );
 
     let (status, plugins_doc) = server.get("/api/v1/plugins");
     assert_eq!(status, 200);
@@ -287,6 +293,7 @@ fn bad_requests_get_json_errors_with_codes_and_change_nothing() {
         ("/api/v1/alerts?limit=0", "bad_query"),
         ("/api/v1/alerts?colour=red", "bad_query"),
         ("/api/v1/nothing", "not_found"),
+        ("/ws/anomalies", "not_a_websocket"),
     ] {
         let (status, doc) = server.get(query);
         assert!(status == 400 || status == 404, "{query}: {status} {doc}");

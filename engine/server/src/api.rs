@@ -52,7 +52,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -184,6 +188,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/detectors/detect", post(detect))
         .route("/api/v1/detectors/predict", post(predict))
         .route("/api/v1/detectors/stats", get(stats))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{id}", delete(delete_model))
         .route("/ws/anomalies", get(crate::ws::upgrade));
@@ -398,6 +403,13 @@ async fn alerts(
     })))
 }
 
+/// The OpenAPI document of these routes (a test checks that they agree).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(state.metrics.stats())
 }
@@ -425,4 +437,53 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         m.encode(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// `(method, path)` of every route added in this file.
+    fn routes() -> BTreeSet<(String, String)> {
+        let marker = concat!(".route", "(\"");
+        let mut routes = BTreeSet::new();
+        for line in include_str!("api.rs").lines() {
+            let Some((_, rest)) = line.split_once(marker) else {
+                continue;
+            };
+            let (path, rest) = rest.split_once('"').expect("a quoted path");
+            let method = rest.trim_start_matches([',', ' ']);
+            let method = method.split('(').next().expect("a method");
+            routes.insert((method.to_owned(), path.to_owned()));
+        }
+        routes
+    }
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, methods)| {
+                methods
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.clone(), path.clone()))
+            })
+            .collect();
+        let routed = routes();
+        assert!(routed.len() >= 14, "{routed:?}");
+        assert_eq!(documented, routed);
+        for (method, path) in &documented {
+            let responses = &doc["paths"][path][method]["responses"];
+            assert!(
+                responses.as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents its responses"
+            );
+        }
+    }
 }

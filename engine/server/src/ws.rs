@@ -16,9 +16,10 @@
 
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -29,11 +30,25 @@ use adr_engine::rules::severity::Severity;
 use crate::api::AppState;
 use crate::runner::rank;
 
-/// Upgrades the request to a WebSocket.
-pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
-    let limit = state.config.limits.max_body_bytes;
-    ws.max_message_size(limit)
-        .on_upgrade(move |socket| connection(socket, state))
+/// Upgrades the request to a WebSocket; a request that is not a WebSocket handshake gets
+/// a JSON error.
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => {
+            let limit = state.config.limits.max_body_bytes;
+            ws.max_message_size(limit)
+                .on_upgrade(move |socket| connection(socket, state))
+        }
+        Err(e) => crate::api::ApiError::new(
+            e.status(),
+            "not_a_websocket",
+            format!("{}: connect with a WebSocket client", e.body_text()),
+        )
+        .into_response(),
+    }
 }
 
 fn error(code: &str, message: impl Into<String>) -> Message {
