@@ -9,16 +9,39 @@ use std::time::Duration;
 
 use adr_tests::{built, plugin_dir, workspace};
 
-/// A running `adr serve` and its address.
+/// A running `adr serve`, its address and an API token for it.
 struct Server {
     child: Child,
     base: String,
     agent: ureq::Agent,
+    token: String,
+}
+
+/// Makes an API token in the store of `data`.
+fn new_token(data: &Path) -> String {
+    let out = Command::new(&built().adr)
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--new-token",
+            "tests",
+        ])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 impl Server {
     /// Starts `adr serve` on a free port with `extra` arguments; waits until it listens.
     fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Server {
+        let token = new_token(data);
         let mut child = Command::new(&built().adr)
             .args([
                 "--plugins",
@@ -59,13 +82,23 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        Server { child, base, agent }
+        Server {
+            child,
+            base,
+            agent,
+            token,
+        }
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
     }
 
     fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let mut response = self
             .agent
             .get(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer())
             .call()
             .unwrap();
         let status = response.status().as_u16();
@@ -80,6 +113,7 @@ impl Server {
         let mut response = self
             .agent
             .get(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer())
             .call()
             .unwrap();
         response.body_mut().read_to_string().unwrap()
@@ -91,7 +125,10 @@ impl Server {
         content_type: Option<&str>,
         body: &[u8],
     ) -> (u16, serde_json::Value) {
-        let mut request = self.agent.post(format!("{}{path}", self.base));
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer());
         if let Some(ct) = content_type {
             request = request.header("Content-Type", ct);
         }
@@ -365,6 +402,7 @@ impl Server {
     fn delete(&self, path: &str) -> u16 {
         self.agent
             .delete(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer())
             .call()
             .unwrap()
             .status()
@@ -494,8 +532,9 @@ type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::ne
 
 fn socket(server: &Server) -> Socket {
     let url = format!(
-        "{}/ws/anomalies",
-        server.base.replacen("http://", "ws://", 1)
+        "{}/ws/anomalies?token={}",
+        server.base.replacen("http://", "ws://", 1),
+        server.token
     );
     let (socket, _) = tungstenite::connect(url).expect("the WebSocket opens");
     if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
@@ -671,5 +710,87 @@ fn a_slow_subscriber_loses_the_oldest_alerts_and_is_told_how_many() {
         "all stored all the same"
     );
     drop((client, subscriber));
+    assert!(server.stop().success());
+}
+
+#[test]
+fn calls_that_change_something_need_a_token_and_reads_may_too() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    let call = |method: &str, path: &str, token: Option<&str>| {
+        let url = format!("{}{path}", server.base);
+        let request = match method {
+            "POST" => server.agent.post(url).header("Content-Type", "text/csv"),
+            _ => server.agent.get(url).force_send_body(),
+        };
+        let request = match token {
+            Some(t) => request.header("Authorization", format!("Bearer {t}")),
+            None => request,
+        };
+        let mut response = request.send("ts,symbol,close\n".as_bytes()).unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+        )
+    };
+    let (status, doc) = call("POST", "/api/v1/events", None);
+    assert_eq!(
+        (status, &doc["error"]["code"]),
+        (401, &serde_json::json!("missing_token")),
+        "{doc}"
+    );
+    let (status, doc) = call("POST", "/api/v1/events", Some("adr_0000"));
+    assert_eq!(
+        (status, &doc["error"]["code"]),
+        (401, &serde_json::json!("bad_token")),
+        "{doc}"
+    );
+    assert_eq!(
+        call("GET", "/api/v1/alerts", None).0,
+        200,
+        "reads are open by default"
+    );
+    let url = format!(
+        "{}/ws/anomalies",
+        server.base.replacen("http://", "ws://", 1)
+    );
+    match tungstenite::connect(url) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),
+        other => panic!(
+            "a WebSocket without a token was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    assert!(server.stop().success());
+
+    let closed = tempfile::tempdir().unwrap();
+    let config = closed.path().join("config.yaml");
+    std::fs::write(&config, "auth:\n  open_reads: false\n").unwrap();
+    let server = Server::start(
+        plugins.path(),
+        closed.path(),
+        &["--config", config.to_str().unwrap()],
+    );
+    let (status, doc) = server
+        .agent
+        .get(format!("{}/api/v1/alerts", server.base))
+        .call()
+        .map(|mut r| {
+            let status = r.status().as_u16();
+            (status, r.body_mut().read_to_string().unwrap())
+        })
+        .unwrap();
+    assert_eq!(status, 401, "{doc}");
+    let (status, _) = server
+        .agent
+        .get(format!("{}/api/v1/health", server.base))
+        .call()
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 200, "health is always open");
+    assert_eq!(server.get("/api/v1/alerts").0, 200, "with the token");
     assert!(server.stop().success());
 }

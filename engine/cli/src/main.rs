@@ -85,6 +85,7 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Serve the engine over HTTP: events in, alerts stored and queried, metrics.
     #[command(after_help = "Examples:\n  \
+        adr serve --new-token me                    # an API token for the calls that change something\n  \
         adr serve                                   # rules/market_stress.adr on 127.0.0.1:8000, store in adr-data/\n  \
         adr serve --config config.yaml --port 9000\n  \
         API_PORT=9000 adr serve --print-config\n\n\

@@ -72,6 +72,8 @@ pub struct Config {
     pub storage: Storage,
     /// Sizes the API accepts.
     pub limits: Limits,
+    /// Who may call what.
+    pub auth: Auth,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             plugins: Vec::new(),
             storage: Storage::default(),
             limits: Limits::default(),
+            auth: Auth::default(),
         }
     }
 }
@@ -238,6 +241,27 @@ impl Default for Storage {
         Storage {
             data_dir: PathBuf::from("adr-data"),
             retention_days: 30,
+        }
+    }
+}
+
+/// Who may call what (`ADR_AUTH_REQUIRED`, `ADR_OPEN_READS`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Every call that changes something (events, models, rules) carries an API token
+    /// (`Authorization: Bearer TOKEN`; `?token=TOKEN` for a WebSocket). Tokens are made
+    /// with `adr serve --new-token NAME` and kept hashed in the store.
+    pub required: bool,
+    /// Reads (health, alerts, status, metrics) need no token.
+    pub open_reads: bool,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            required: true,
+            open_reads: true,
         }
     }
 }
@@ -406,6 +430,12 @@ impl Config {
                     })
                 }
             };
+        }
+        if let Some(v) = get("ADR_AUTH_REQUIRED") {
+            self.auth.required = flag("ADR_AUTH_REQUIRED", v)?;
+        }
+        if let Some(v) = get("ADR_OPEN_READS") {
+            self.auth.open_reads = flag("ADR_OPEN_READS", v)?;
         }
         if let Some(v) = get("ADR_DATA_DIR") {
             self.storage.data_dir = PathBuf::from(v);

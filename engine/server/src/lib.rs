@@ -10,13 +10,14 @@
 //! `config.yaml`, its environment variables, then flags.
 //!
 //! A WebSocket ([`ws`]) takes events and answers each with its result, or streams the
-//! alerts to subscribers.
+//! alerts to subscribers. Calls that change something need an API token ([`auth`]).
 //!
 //! Not built yet (issue 22): PostgreSQL and Redis, rule uploads, auth, checkpoints of the engine's state,
 //! OpenTelemetry, Docker. The configuration refuses what is not built rather than
 //! ignore it.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod models;
@@ -93,6 +94,11 @@ pub async fn serve(
 ) -> Result<RunSummary, ServeError> {
     let store = Arc::new(Store::open(&config.storage.data_dir)?);
     apply_retention(&store, config.storage.retention_days)?;
+    if config.auth.required && store.token_count()? == 0 {
+        tracing::warn!(
+            "no API token yet: every call that changes something is refused; make one with `adr serve --new-token NAME`"
+        );
+    }
     let metrics = Arc::new(Metrics::new());
     let (alerts, _) = tokio::sync::broadcast::channel(config.limits.subscriber_queue);
     let runner = {

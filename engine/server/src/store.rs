@@ -139,7 +139,7 @@ impl StoredModel {
 }
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 2;
+const SCHEMA: i64 = 3;
 
 /// The store.
 #[derive(Debug)]
@@ -203,6 +203,19 @@ impl Store {
                      state BLOB NOT NULL
                  );
                  PRAGMA user_version = 2;
+                 COMMIT;",
+            )?;
+        }
+        if version < 3 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE tokens (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     name TEXT NOT NULL,
+                     hash BLOB NOT NULL UNIQUE,
+                     created TEXT NOT NULL
+                 );
+                 PRAGMA user_version = 3;
                  COMMIT;",
             )?;
         }
@@ -427,6 +440,47 @@ impl Store {
             .conn()
             .execute("DELETE FROM models WHERE id = ?1", params![number])?
             > 0)
+    }
+
+    /// Stores the hash of an API token named `name`.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn insert_token(&self, name: &str, hash: &[u8]) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO tokens (name, hash, created) VALUES (?1, ?2, ?3)",
+            params![name, hash, jiff::Timestamp::now().to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// The name of the token whose hash is `hash`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn token_named(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT name FROM tokens WHERE hash = ?1",
+                params![hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Tokens stored.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn token_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Whether the database answers (for `/health`).

@@ -28,6 +28,10 @@ pub(crate) struct ServeArgs {
     /// Print the configuration in force (secrets hidden) and exit.
     #[arg(long)]
     print_config: bool,
+    /// Make an API token named NAME, print it (it is shown once; the store keeps its
+    /// hash), and exit.
+    #[arg(long, value_name = "NAME")]
+    new_token: Option<String>,
 }
 
 /// The configuration: the file, the environment over it, the flags over both.
@@ -66,6 +70,19 @@ pub(crate) fn serve(
     let config = resolve(args, plugins)?;
     if args.print_config {
         print!("{}", config.to_yaml_redacted());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(name) = &args.new_token {
+        let store = adr_server::store::Store::open(&config.storage.data_dir)?;
+        let token = adr_server::auth::new_token().context("cannot read random bytes")?;
+        store.insert_token(name, &adr_server::auth::hash(&token))?;
+        println!("{token}");
+        if !quiet {
+            eprintln!(
+                "API token `{name}` stored (as its hash) in {}; it is shown only this once",
+                store.path().display()
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
