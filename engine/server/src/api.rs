@@ -18,12 +18,11 @@ use serde_json::json;
 
 use adr_engine::io::timestamp::TimeFormat;
 use adr_engine::io::InputFormat;
-use adr_engine::rules::severity::Severity;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::models::{DetectRequest, ModelError, Models, PredictRequest, TrainRequest};
-use crate::runner::{rank, IngestError, Runner};
+use crate::runner::{rank_named, IngestError, Runner};
 use crate::store::{AlertQuery, Store};
 
 /// What every handler shares.
@@ -369,11 +368,7 @@ async fn alerts(
         .severity
         .as_deref()
         .map(|s| {
-            Severity::ALL
-                .iter()
-                .find(|l| l.as_str() == s)
-                .map(|&l| rank(l))
-                .ok_or_else(|| {
+            rank_named(s).ok_or_else(|| {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "bad_query",

@@ -154,7 +154,7 @@ pub struct Api {
     pub host: String,
     /// Port; 0 takes a free one (the log says which).
     pub port: u16,
-    /// Threads serving requests; 0: one per core.
+    /// Threads serving requests; 0: one per core; at most 1024.
     pub workers: usize,
 }
 
@@ -469,6 +469,9 @@ impl Config {
         if !(v > 0.0 && v.is_finite()) {
             return invalid("crypto.volatility_threshold", "takes a positive fraction");
         }
+        if self.api.workers > 1024 {
+            return invalid("api.workers", "takes 0 (one per core) to 1024");
+        }
         if self.limits.max_body_bytes == 0 || self.limits.max_batch_rows == 0 {
             return invalid("limits", "sizes must be at least 1");
         }
@@ -565,6 +568,8 @@ mod tests {
         assert_eq!(c.monitoring.log_format, LogFormat::Json);
         let err = Config::load(None, &env(&[("API_PORT", "80000")])).unwrap_err();
         assert!(err.to_string().contains("API_PORT=\"80000\""), "{err}");
+        let err = Config::load(None, &env(&[("API_WORKERS", "100000")])).unwrap_err();
+        assert!(err.to_string().contains("api.workers"), "{err}");
         let err = Config::load(None, &env(&[("ENABLE_PROMETHEUS", "maybe")])).unwrap_err();
         assert!(err.to_string().contains("not true or false"), "{err}");
     }

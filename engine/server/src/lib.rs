@@ -166,7 +166,7 @@ fn apply_retention(store: &Store, days: u32) -> Result<(), ServeError> {
         return Ok(());
     }
     if let Some(newest) = store.newest_time()? {
-        let cutoff = newest.saturating_sub(i64::from(days) * 86_400_000_000_000);
+        let cutoff = newest.saturating_sub(i64::from(days).saturating_mul(86_400_000_000_000));
         let purged = store.purge_before(cutoff)?;
         if purged > 0 {
             tracing::info!("retention: {purged} alerts older than {days} days deleted");

@@ -465,6 +465,14 @@ pub fn rank(severity: Severity) -> u8 {
         .map_or(0, |i| i as u8)
 }
 
+/// The rank of the severity named `name` (`info` … `critical`), if it is one.
+pub fn rank_named(name: &str) -> Option<u8> {
+    Severity::ALL
+        .iter()
+        .find(|l| l.as_str() == name)
+        .map(|&l| rank(l))
+}
+
 fn count_anomalies(view: &BatchView<'_>, metrics: &Metrics) {
     for (e, judgements) in view.outcome.ensembles.iter().enumerate() {
         let mut per_severity = [0u64; Severity::ALL.len()];

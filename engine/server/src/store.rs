@@ -138,8 +138,48 @@ impl StoredModel {
     }
 }
 
+/// The schema's migrations, oldest first: the version is how many have run.
+const MIGRATIONS: [&str; 3] = [
+    "CREATE TABLE alerts (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         time_ns INTEGER NOT NULL,
+         alert TEXT NOT NULL,
+         key TEXT NOT NULL,
+         severity TEXT NOT NULL,
+         rank INTEGER NOT NULL,
+         doc TEXT NOT NULL
+     );
+     CREATE INDEX alerts_by_time ON alerts (time_ns);
+     CREATE INDEX alerts_by_key ON alerts (key, time_ns);",
+    "CREATE TABLE models (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         detector TEXT NOT NULL,
+         params TEXT NOT NULL,
+         columns TEXT NOT NULL,
+         rows_trained INTEGER NOT NULL,
+         created TEXT NOT NULL,
+         state BLOB NOT NULL
+     );",
+    "CREATE TABLE tokens (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         name TEXT NOT NULL,
+         hash BLOB NOT NULL UNIQUE,
+         created TEXT NOT NULL
+     );",
+];
+
 /// The schema version this build writes.
-const SCHEMA: i64 = 3;
+const SCHEMA: i64 = MIGRATIONS.len() as i64;
+
+/// The row id of model `id` (`m` and a number).
+fn model_number(id: &str) -> Option<i64> {
+    id.strip_prefix('m').and_then(|n| n.parse().ok())
+}
+
+/// The id of the model in row `number`.
+fn model_id(number: i64) -> String {
+    format!("m{number}")
+}
 
 /// The store.
 #[derive(Debug)]
@@ -172,52 +212,16 @@ impl Store {
                 known: SCHEMA,
             });
         }
-        if version < 1 {
-            conn.execute_batch(
-                "BEGIN;
-                 CREATE TABLE alerts (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     time_ns INTEGER NOT NULL,
-                     alert TEXT NOT NULL,
-                     key TEXT NOT NULL,
-                     severity TEXT NOT NULL,
-                     rank INTEGER NOT NULL,
-                     doc TEXT NOT NULL
-                 );
-                 CREATE INDEX alerts_by_time ON alerts (time_ns);
-                 CREATE INDEX alerts_by_key ON alerts (key, time_ns);
-                 PRAGMA user_version = 1;
-                 COMMIT;",
-            )?;
-        }
-        if version < 2 {
-            conn.execute_batch(
-                "BEGIN;
-                 CREATE TABLE models (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     detector TEXT NOT NULL,
-                     params TEXT NOT NULL,
-                     columns TEXT NOT NULL,
-                     rows_trained INTEGER NOT NULL,
-                     created TEXT NOT NULL,
-                     state BLOB NOT NULL
-                 );
-                 PRAGMA user_version = 2;
-                 COMMIT;",
-            )?;
-        }
-        if version < 3 {
-            conn.execute_batch(
-                "BEGIN;
-                 CREATE TABLE tokens (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     name TEXT NOT NULL,
-                     hash BLOB NOT NULL UNIQUE,
-                     created TEXT NOT NULL
-                 );
-                 PRAGMA user_version = 3;
-                 COMMIT;",
-            )?;
+        // Each step takes the schema from its index to the next version.
+        for (from, step) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            conn.execute_batch(&format!(
+                "BEGIN; {step} PRAGMA user_version = {}; COMMIT;",
+                from + 1
+            ))?;
         }
         Ok(Store {
             path,
@@ -361,7 +365,7 @@ impl Store {
                 model.state
             ],
         )?;
-        Ok(format!("m{}", conn.last_insert_rowid()))
+        Ok(model_id(conn.last_insert_rowid()))
     }
 
     fn model_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredModel> {
@@ -369,7 +373,7 @@ impl Store {
         let columns: String = r.get(3)?;
         let rows: i64 = r.get(4)?;
         Ok(StoredModel {
-            id: format!("m{}", r.get::<_, i64>(0)?),
+            id: model_id(r.get(0)?),
             detector: r.get(1)?,
             params: serde_json::from_str(&params).unwrap_or_default(),
             columns: serde_json::from_str(&columns).unwrap_or_default(),
@@ -385,7 +389,7 @@ impl Store {
     ///
     /// SQLite's.
     pub fn model(&self, id: &str) -> Result<Option<StoredModel>, StoreError> {
-        let Some(number) = id.strip_prefix('m').and_then(|n| n.parse::<i64>().ok()) else {
+        let Some(number) = model_number(id) else {
             return Ok(None);
         };
         Ok(self
@@ -418,7 +422,7 @@ impl Store {
     ///
     /// SQLite's.
     pub fn update_model_state(&self, id: &str, state: &[u8]) -> Result<(), StoreError> {
-        if let Some(number) = id.strip_prefix('m').and_then(|n| n.parse::<i64>().ok()) {
+        if let Some(number) = model_number(id) {
             self.conn().execute(
                 "UPDATE models SET state = ?1 WHERE id = ?2",
                 params![state, number],
@@ -433,7 +437,7 @@ impl Store {
     ///
     /// SQLite's.
     pub fn delete_model(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(number) = id.strip_prefix('m').and_then(|n| n.parse::<i64>().ok()) else {
+        let Some(number) = model_number(id) else {
             return Ok(false);
         };
         Ok(self

@@ -28,7 +28,7 @@ use adr_engine::io::InputFormat;
 use adr_engine::rules::severity::Severity;
 
 use crate::api::AppState;
-use crate::runner::rank;
+use crate::runner::rank_named;
 
 /// Upgrades the request to a WebSocket; a request that is not a WebSocket handshake gets
 /// a JSON error.
@@ -72,15 +72,9 @@ impl Filter {
         let text = |name: &str| request.get(name).and_then(Value::as_str).map(str::to_owned);
         let min_rank = match request.get("severity").and_then(Value::as_str) {
             None => None,
-            Some(s) => Some(
-                Severity::ALL
-                    .iter()
-                    .find(|l| l.as_str() == s)
-                    .map(|&l| rank(l))
-                    .ok_or_else(|| {
-                        format!("`severity` {s:?}: write info, low, medium, high or critical")
-                    })?,
-            ),
+            Some(s) => Some(rank_named(s).ok_or_else(|| {
+                format!("`severity` {s:?}: write info, low, medium, high or critical")
+            })?),
         };
         Ok(Filter {
             key: text("key").or_else(|| text("symbol")),
@@ -91,9 +85,7 @@ impl Filter {
 
     fn admits(&self, alert: &Value) -> bool {
         let field = |name: &str| alert.get(name).and_then(Value::as_str);
-        let severity = field("severity")
-            .and_then(|s| Severity::ALL.iter().find(|l| l.as_str() == s))
-            .map_or(0, |&l| rank(l));
+        let severity = field("severity").and_then(rank_named).unwrap_or(0);
         self.key.as_deref().is_none_or(|k| field("key") == Some(k))
             && self
                 .alert
