@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub mod live;
+pub mod serve;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

@@ -11,7 +11,7 @@ use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::models::{DetectRequest, ModelError, Models, PredictRequest, TrainRequest};
 use crate::runner::{rank_named, IngestError, Runner};
 use crate::store::{AlertQuery, Store};
+use crate::uploads::{Change, UploadError, Uploads};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub struct AppState {
     pub config: Config,
     /// The engine.
     pub runner: Runner,
+    /// The uploaded rule files.
+    pub uploads: Uploads,
     /// The store.
     pub store: Arc<Store>,
     /// The metrics.
@@ -48,6 +51,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// More for a program: `adr check`'s diagnostics for rules that do not check.
+    diagnostics: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -60,6 +65,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            diagnostics: None,
         }
     }
 
@@ -76,11 +82,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(diagnostics) = self.diagnostics {
+            error["diagnostics"] = diagnostics;
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }
 
@@ -109,6 +115,28 @@ impl From<ModelError> for ApiError {
             _ => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> ApiError {
+        let (status, code) = match &e {
+            UploadError::BadName(_) => (StatusCode::BAD_REQUEST, "bad_rule_name"),
+            UploadError::NotFound(_) => (StatusCode::NOT_FOUND, "rule_not_found"),
+            UploadError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rules_invalid"),
+            UploadError::Outside(_) => (StatusCode::UNPROCESSABLE_ENTITY, "include_outside"),
+            UploadError::Refused(_) => (StatusCode::CONFLICT, "reload_refused"),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "rules_unwritable"),
+        };
+        let message = e.to_string();
+        let diagnostics = match e {
+            UploadError::Invalid { diagnostics, .. } => Some(diagnostics),
+            _ => None,
+        };
+        ApiError {
+            diagnostics,
+            ..ApiError::new(status, code, message)
+        }
     }
 }
 
@@ -181,7 +209,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/events", post(events))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/rules", get(list_rules))
         .route("/api/v1/rules/status", get(rules_status))
+        .route("/api/v1/rules/{name}", get(get_rule))
+        .route("/api/v1/rules/{name}", put(put_rule))
+        .route("/api/v1/rules/{name}", delete(delete_rule))
         .route("/api/v1/plugins", get(plugins))
         .route("/api/v1/detectors/train", post(train))
         .route("/api/v1/detectors/detect", post(detect))
@@ -196,6 +228,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::auth::guard,
@@ -220,7 +253,18 @@ async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such endpoint; the API is under /api/v1 (health, events, alerts, rules/status, plugins, detectors/train|detect|predict|stats, models)",
+        "no such endpoint; the API is under /api/v1 (health, events, alerts, rules, rules/status, plugins, detectors/train|detect|predict|stats, models)",
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method}; see /api/v1/openapi.json",
+            uri.path()
+        ),
     )
 }
 
@@ -296,21 +340,7 @@ async fn events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let body = body.map_err(|e| {
-        state.metrics.requests_refused.inc();
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the body is larger than {} bytes (limits.max_body_bytes); send the events in several requests",
-                    state.config.limits.max_body_bytes
-                ),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text())
-        }
-    })?;
+    let body = body.map_err(|e| body_refused(&state, &e))?;
     let format = format_of(&headers, &body).inspect_err(|_| {
         state.metrics.requests_refused.inc();
     })?;
@@ -415,6 +445,139 @@ async fn openapi() -> Response {
 
 async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(state.metrics.stats())
+}
+
+/// `GET /rules`: the configured rule files and the uploads.
+async fn list_rules(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let names = state.uploads.names().map_err(UploadError::from)?;
+    Ok(Json(json!({
+        "configured": state.uploads.configured().iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "uploaded": names,
+        "generation": state.runner.reload_status().generation,
+    })))
+}
+
+/// `GET /rules/{name}`'s parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleQuery {
+    /// An earlier version (from the store) rather than the running text.
+    version: Option<u64>,
+}
+
+async fn get_rule(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    query: Result<Query<RuleQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    crate::uploads::check_name(&name)?;
+    let (store, wanted, uploads) = (
+        Arc::clone(&state.store),
+        name.clone(),
+        state.uploads.clone(),
+    );
+    let (stored, text) = tokio::task::spawn_blocking(move || {
+        let stored = store.rule_version(&wanted, query.version);
+        let text = match query.version {
+            Some(_) => Ok(None),
+            None => uploads.text(&wanted),
+        };
+        (stored, text)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let stored = stored.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        )
+    })?;
+    let text = match query.version {
+        Some(v) => stored
+            .as_ref()
+            .and_then(|s| s.text.clone())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "rule_version_not_found",
+                    format!("`{name}` has no version {v} with text (it never had one, or that version deleted it)"),
+                )
+            })?,
+        None => text?.ok_or_else(|| UploadError::NotFound(name.clone()))?,
+    };
+    Ok(Json(json!({
+        "name": name,
+        "version": stored.map(|s| s.version),
+        "sha256": crate::uploads::sha256(&text),
+        "text": text,
+    })))
+}
+
+async fn put_rule(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    crate::uploads::check_name(&name)?;
+    let body = body.map_err(|e| body_refused(&state, &e))?;
+    if body.len() as u64 > adr_engine::rules::source::MAX_RULE_FILE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "a rule file is at most {} MiB",
+                adr_engine::rules::source::MAX_RULE_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    let text = String::from_utf8(body.to_vec()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_rule_text",
+            format!("a rule file is UTF-8 text: {e}"),
+        )
+    })?;
+    let applied = state
+        .runner
+        .change_rules(Change::Put { name, text })
+        .await??;
+    let status = if applied.replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(json!(applied))).into_response())
+}
+
+async fn delete_rule(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    crate::uploads::check_name(&name)?;
+    let applied = state.runner.change_rules(Change::Delete { name }).await??;
+    Ok(Json(json!(applied)))
+}
+
+/// A body that could not be read: too large, or cut off.
+fn body_refused(state: &AppState, e: &BytesRejection) -> ApiError {
+    state.metrics.requests_refused.inc();
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the body is larger than {} bytes (limits.max_body_bytes); send the events in several requests",
+                state.config.limits.max_body_bytes
+            ),
+        )
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.body_text())
+    }
 }
 
 async fn rules_status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {

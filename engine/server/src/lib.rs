@@ -12,7 +12,10 @@
 //! A WebSocket ([`ws`]) takes events and answers each with its result, or streams the
 //! alerts to subscribers. Calls that change something need an API token ([`auth`]).
 //!
-//! Not built yet (issue 22): PostgreSQL and Redis, rule uploads, auth, checkpoints of the engine's state,
+//! Rule files uploaded through the API ([`uploads`]) are checked, then hot-swapped
+//! beside the configured ones.
+//!
+//! Not built yet (issue 22): PostgreSQL and Redis, checkpoints of the engine's state,
 //! OpenTelemetry, Docker. The configuration refuses what is not built rather than
 //! ignore it.
 
@@ -23,6 +26,7 @@ pub mod metrics;
 pub mod models;
 pub mod runner;
 pub mod store;
+pub mod uploads;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -43,6 +47,14 @@ pub enum ServeError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The uploads folder cannot be prepared.
+    #[error("cannot prepare the uploaded rules folder {}: {source}", path.display())]
+    Uploads {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The engine did not start.
     #[error(transparent)]
     Engine(#[from] runner::StartError),
@@ -99,16 +111,24 @@ pub async fn serve(
             "no API token yet: every call that changes something is refused; make one with `adr serve --new-token NAME`"
         );
     }
+    let uploads_dir = config.storage.data_dir.join("rules");
+    let uploads = uploads::Uploads::open(&uploads_dir, &config.rules).map_err(|source| {
+        ServeError::Uploads {
+            path: uploads_dir,
+            source,
+        }
+    })?;
     let metrics = Arc::new(Metrics::new());
     let (alerts, _) = tokio::sync::broadcast::channel(config.limits.subscriber_queue);
     let runner = {
-        let (config, store, metrics, alerts) = (
+        let (config, uploads, store, metrics, alerts) = (
             config.clone(),
+            uploads.clone(),
             Arc::clone(&store),
             Arc::clone(&metrics),
             alerts.clone(),
         );
-        tokio::task::spawn_blocking(move || Runner::start(&config, store, metrics, alerts))
+        tokio::task::spawn_blocking(move || Runner::start(&config, uploads, store, metrics, alerts))
             .await
             .map_err(|e| runner::StartError(e.to_string()))??
     };
@@ -132,6 +152,7 @@ pub async fn serve(
     let state = Arc::new(AppState {
         config,
         runner,
+        uploads,
         store,
         metrics,
         models,

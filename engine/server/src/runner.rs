@@ -24,6 +24,7 @@ use adr_sdk::Verdict;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{NewAlert, Store};
+use crate::uploads::{Applied, Change, UploadError, Uploads};
 
 /// Jobs waiting for the engine at most; past it a request is told the service is busy.
 const QUEUE: usize = 64;
@@ -79,6 +80,10 @@ enum Job {
     Plugins {
         reply: Reply<serde_json::Value>,
     },
+    Rules {
+        change: Change,
+        reply: Reply<Result<Applied, UploadError>>,
+    },
     Stop {
         reply: Reply<Result<RunSummary, String>>,
     },
@@ -108,13 +113,13 @@ impl Runner {
     /// Why the engine did not build (plugins, rules with errors), as `adr run` says it.
     pub fn start(
         config: &Config,
+        uploads: Uploads,
         store: Arc<Store>,
         metrics: Arc<Metrics>,
         alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
     ) -> Result<Runner, StartError> {
         let (jobs, queue) = sync_channel(QUEUE);
         let (built, started) = std::sync::mpsc::channel();
-        let rules = config.rules.clone();
         let plugins = config.plugins.clone();
         let max_rows = config.limits.max_batch_rows;
         let thread = std::thread::Builder::new()
@@ -123,16 +128,17 @@ impl Runner {
                 let fired = Arc::new(AtomicU64::new(0));
                 let capture = Arc::new(Mutex::new(None));
                 let sink = StoreSink {
-                    store,
+                    store: Arc::clone(&store),
                     metrics: Arc::clone(&metrics),
                     fired: Arc::clone(&fired),
                     capture: Arc::clone(&capture),
                     alerts,
                 };
                 let search = SearchPath::from_env(&plugins);
-                let engine = EngineBuilder::new(rules)
+                let engine = EngineBuilder::new(uploads.roots())
                     .plugins(search.clone())
                     .watch(true)
+                    .open_columns(true)
                     .sink(Box::new(sink))
                     .build();
                 match engine {
@@ -144,6 +150,8 @@ impl Runner {
                         serve_jobs(
                             engine,
                             &search,
+                            &uploads,
+                            &store,
                             &queue,
                             &Counters {
                                 metrics: &metrics,
@@ -211,6 +219,22 @@ impl Runner {
         answer.await.map_err(|_| IngestError::Stopped)
     }
 
+    /// Applies a change to the uploaded rule files (checked, written, swapped in), between
+    /// two batches; the version stored.
+    ///
+    /// # Errors
+    ///
+    /// The change was refused ([`UploadError`]; nothing changed), or the engine is busy
+    /// or stopped.
+    pub async fn change_rules(
+        &self,
+        change: Change,
+    ) -> Result<Result<Applied, UploadError>, IngestError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Rules { change, reply })?;
+        answer.await.map_err(|_| IngestError::Stopped)
+    }
+
     /// The plugins the engine started with.
     pub fn registry(&self) -> Arc<adr_engine::plugins::Registry> {
         Arc::clone(&self.registry)
@@ -261,6 +285,8 @@ struct Counters<'a> {
 fn serve_jobs(
     mut engine: Engine,
     search: &SearchPath,
+    uploads: &Uploads,
+    store: &Store,
     queue: &Receiver<Job>,
     counters: &Counters<'_>,
     max_rows: usize,
@@ -312,6 +338,34 @@ fn serve_jobs(
                     search,
                 ));
             }
+            Job::Rules { change, reply } => {
+                let applied = uploads.apply(&mut engine, &change).map(|mut applied| {
+                    let text = match &change {
+                        Change::Put { text, .. } => Some(text.as_str()),
+                        Change::Delete { .. } => None,
+                    };
+                    // The files are the truth; a version not recorded costs the history
+                    // one entry, not the change.
+                    match store.insert_rule_version(change.name(), text) {
+                        Ok(version) => applied.version = Some(version),
+                        Err(e) => {
+                            metrics.store_errors.inc();
+                            tracing::warn!("rule `{}`: version not recorded: {e}", change.name());
+                        }
+                    }
+                    applied
+                });
+                match &applied {
+                    Ok(a) => tracing::info!(
+                        rule = %a.name,
+                        generation = a.generation,
+                        "rules {} through the API",
+                        if a.present { "uploaded" } else { "deleted" }
+                    ),
+                    Err(e) => tracing::info!(rule = %change.name(), "rule change refused: {e}"),
+                }
+                let _ = reply.send(applied);
+            }
             Job::Stop { reply } => {
                 let _ = reply.send(engine.finish().map_err(|e| e.to_string()));
                 return;
@@ -334,6 +388,8 @@ fn ingest(
     format: InputFormat,
     max_rows: usize,
 ) -> Result<usize, IngestError> {
+    // The events are read for the rules that will score them: a reload first.
+    engine.refresh();
     let spec = run::event_spec(engine.evaluator());
     let mut input = EventInput::open(Box::new(Cursor::new(body)), format, &spec)
         .map_err(|e| IngestError::Input(e.to_string()))?;

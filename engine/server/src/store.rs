@@ -138,8 +138,19 @@ impl StoredModel {
     }
 }
 
+/// A version of an uploaded rule file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RuleVersion {
+    /// Its number, from 1.
+    pub version: u64,
+    /// Its text; `None` for the version that deleted it.
+    pub text: Option<String>,
+    /// When (RFC 3339).
+    pub created: String,
+}
+
 /// The schema's migrations, oldest first: the version is how many have run.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE alerts (
          id INTEGER PRIMARY KEY AUTOINCREMENT,
          time_ns INTEGER NOT NULL,
@@ -165,6 +176,14 @@ const MIGRATIONS: [&str; 3] = [
          name TEXT NOT NULL,
          hash BLOB NOT NULL UNIQUE,
          created TEXT NOT NULL
+     );",
+    "CREATE TABLE rule_versions (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         name TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         text TEXT,
+         created TEXT NOT NULL,
+         UNIQUE (name, version)
      );",
 ];
 
@@ -485,6 +504,58 @@ impl Store {
             .conn()
             .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Records a new version of uploaded rule file `name`: its text, or `None` when it was
+    /// deleted; the version's number (from 1).
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn insert_rule_version(&self, name: &str, text: Option<&str>) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let version: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) + 1 FROM rule_versions WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO rule_versions (name, version, text, created) VALUES (?1, ?2, ?3, ?4)",
+            params![name, version, text, jiff::Timestamp::now().to_string()],
+        )?;
+        tx.commit()?;
+        Ok(u64::try_from(version).unwrap_or(0))
+    }
+
+    /// Version `version` of uploaded rule file `name` (the newest with `None`), if any.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's.
+    pub fn rule_version(
+        &self,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<Option<RuleVersion>, StoreError> {
+        let version = version.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT version, text, created FROM rule_versions
+                 WHERE name = ?1 AND (?2 IS NULL OR version = ?2)
+                 ORDER BY version DESC LIMIT 1",
+                params![name, version],
+                |r| {
+                    let version: i64 = r.get(0)?;
+                    Ok(RuleVersion {
+                        version: u64::try_from(version).unwrap_or(0),
+                        text: r.get(1)?,
+                        created: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Whether the database answers (for `/health`).

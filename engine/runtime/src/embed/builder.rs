@@ -31,6 +31,7 @@ pub struct EngineBuilder {
     max_state: Option<u64>,
     lateness: Option<(i64, usize)>,
     columns: Option<Vec<String>>,
+    open_columns: bool,
     sinks: Vec<Box<dyn Sink + Send>>,
     plan: Option<(Plan, source::Loaded)>,
 }
@@ -59,6 +60,7 @@ impl EngineBuilder {
             max_state: None,
             lateness: None,
             columns: None,
+            open_columns: false,
             sinks: Vec::new(),
             plan: None,
         }
@@ -141,6 +143,17 @@ impl EngineBuilder {
         self
     }
 
+    /// Pushed events name their fields batch by batch, so a reload that reads a field
+    /// the first rules did not is taken; a batch lacking a field the rules in force read
+    /// is refused ([`EngineError::MissingField`](super::EngineError::MissingField)).
+    /// For a service whose clients send whatever fields the rules read: it builds each
+    /// batch from [`Engine::plan`](super::Engine::plan) after
+    /// [`Engine::refresh`](super::Engine::refresh). Overrides [`columns`](Self::columns).
+    pub fn open_columns(mut self, on: bool) -> Self {
+        self.open_columns = on;
+        self
+    }
+
     /// Adds a sink: it sees every evaluated batch, in order.
     pub fn sink(mut self, sink: Box<dyn Sink + Send>) -> Self {
         self.sinks.push(sink);
@@ -174,9 +187,14 @@ impl EngineBuilder {
         evaluator.set_unsorted(self.unsorted);
         evaluator.set_eviction(self.eviction);
         evaluator.set_state_budget(self.max_state)?;
-        let columns = self
-            .columns
-            .unwrap_or_else(|| evaluator.plan().input.fields.clone());
+        let columns = if self.open_columns {
+            None
+        } else {
+            Some(
+                self.columns
+                    .unwrap_or_else(|| evaluator.plan().input.fields.clone()),
+            )
+        };
         // What runs is the baseline: a reload that reads the same changes nothing.
         let reloader = Reloader::new(
             self.rules.clone(),

@@ -109,8 +109,8 @@ pub struct Engine {
     /// Rows read or pushed before the reorder stage takes them.
     staging: Batch,
     sinks: Vec<Box<dyn Sink + Send>>,
-    /// The value columns the stream carries.
-    columns: Vec<String>,
+    /// The value columns the stream carries; `None` when each pushed batch names its own.
+    columns: Option<Vec<String>>,
     shared: Arc<Shared>,
     trigger: Sender<Trigger>,
     worker: Option<JoinHandle<()>>,
@@ -174,6 +174,14 @@ impl Engine {
         }
     }
 
+    /// Swaps in a reload prepared meanwhile, if there is one; whether it did.
+    /// [`push_batch`](Self::push_batch) does this first itself; an embedder that builds
+    /// its batch from the plan's fields calls it before reading [`plan`](Self::plan), so
+    /// the batch carries what the rules it meets will read.
+    pub fn refresh(&mut self) -> bool {
+        self.apply_pending()
+    }
+
     /// Swaps in what the reload thread prepared, if anything; called between batches.
     fn apply_pending(&mut self) -> bool {
         if !self.shared.ready.swap(false, Ordering::Acquire) {
@@ -190,7 +198,7 @@ impl Engine {
         let fits = compatible(
             &self.evaluator.plan().input,
             &prepared.plan().input,
-            Some(&self.columns),
+            self.columns.as_deref(),
         )
         .and_then(|()| {
             if prepared.needs_whole_series() && !self.evaluator.needs_whole_series() {
@@ -425,7 +433,7 @@ impl Engine {
         input: &mut EventInput,
         mut progress: impl FnMut(u64, &mut Self),
     ) -> Result<(), EngineError> {
-        self.columns = input.value_columns();
+        self.columns = Some(input.value_columns());
         loop {
             if self.apply_pending() {
                 input

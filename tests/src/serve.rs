@@ -1,0 +1,213 @@
+//! A running `adr serve` for the integration tests: started on a free port with a
+//! token of its own, stopped with SIGTERM, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{built, workspace};
+
+/// A running `adr serve`, its address and an API token for it.
+#[derive(Debug)]
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// `http://host:port`.
+    pub base: String,
+    /// An HTTP client that takes any status.
+    pub agent: ureq::Agent,
+    /// An API token the server knows.
+    pub token: String,
+}
+
+/// Makes an API token in the store of `data`.
+pub fn new_token(data: &Path) -> String {
+    let out = Command::new(&built().adr)
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--new-token",
+            "tests",
+        ])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+impl Server {
+    /// Starts `adr serve` on a free port with `extra` arguments; waits until it listens.
+    pub fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Server {
+        let token = new_token(data);
+        let mut child = Command::new(&built().adr)
+            .args([
+                "--plugins",
+                plugins.to_str().unwrap(),
+                "serve",
+                "--port",
+                "0",
+            ])
+            .args(["--data-dir", data.to_str().unwrap()])
+            .args(extra)
+            .current_dir(workspace())
+            .env_remove("API_PORT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("adr serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut said = Vec::new();
+        let base = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("adr serve did not listen ({e}): {said:#?}"));
+            if let Some(at) = line.strip_prefix("listening on ") {
+                let url = at.split_whitespace().next().unwrap().trim_end_matches(',');
+                break url.trim_end_matches("/api/v1").to_owned();
+            }
+            said.push(line);
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            agent,
+            token,
+        }
+    }
+
+    /// The `Authorization` header's value.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// GET; the status and the body (JSON, or the text as a string).
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer())
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// GET; the body as text.
+    pub fn text(&self, path: &str) -> String {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer())
+            .call()
+            .unwrap();
+        response.body_mut().read_to_string().unwrap()
+    }
+
+    /// POST; the status and the body.
+    pub fn post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer());
+        if let Some(ct) = content_type {
+            request = request.header("Content-Type", ct);
+        }
+        let mut response = request.send(body).unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// POSTs `body` as JSON.
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.post(path, Some("application/json"), body.to_string().as_bytes())
+    }
+
+    /// DELETE; the status.
+    pub fn delete(&self, path: &str) -> u16 {
+        self.agent
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", self.bearer())
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+impl Server {
+    /// Any method, with an optional body; the status and the body (JSON, or the text as
+    /// a string).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.base);
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Authorization", self.bearer())
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .unwrap();
+        let mut response = self.agent.run(request).unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+}
