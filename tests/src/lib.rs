@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 pub mod live;
 pub mod serve;
+pub mod services;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

@@ -23,6 +23,12 @@ pub struct Server {
 
 /// Makes an API token in the store of `data`.
 pub fn new_token(data: &Path) -> String {
+    new_token_with(data, &[], &[])
+}
+
+/// Makes an API token in the store that `extra` arguments and `env` name (a
+/// configuration file, PostgreSQL's variables), or else in `data`.
+pub fn new_token_with(data: &Path, extra: &[&str], env: &[(&str, String)]) -> String {
     let out = Command::new(&built().adr)
         .args([
             "serve",
@@ -31,6 +37,8 @@ pub fn new_token(data: &Path) -> String {
             "--new-token",
             "tests",
         ])
+        .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(workspace())
         .output()
         .unwrap();
@@ -45,7 +53,17 @@ pub fn new_token(data: &Path) -> String {
 impl Server {
     /// Starts `adr serve` on a free port with `extra` arguments; waits until it listens.
     pub fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Server {
-        let token = new_token(data);
+        Server::start_with(plugins, data, extra, &[])
+    }
+
+    /// As [`start`](Self::start), with environment variables `env` too.
+    pub fn start_with(
+        plugins: &Path,
+        data: &Path,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Server {
+        let token = new_token_with(data, extra, env);
         let mut child = Command::new(&built().adr)
             .args([
                 "--plugins",
@@ -56,6 +74,7 @@ impl Server {
             ])
             .args(["--data-dir", data.to_str().unwrap()])
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(workspace())
             .env_remove("API_PORT")
             .stdin(Stdio::null())

@@ -35,6 +35,8 @@ pub struct AppState {
     pub runner: Runner,
     /// The uploaded rule files.
     pub uploads: Uploads,
+    /// Alerts to Redis, when configured.
+    pub redis: Option<Arc<crate::redis_out::RedisOut>>,
     /// The store.
     pub store: Arc<Store>,
     /// The metrics.
@@ -277,8 +279,30 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     let engine_up = state.runner.is_running();
     let ready = engine_up && store_state.is_ok();
     let reloads = state.runner.reload_status();
+    // Redis is a way out, not the record: down, the service still takes events and
+    // stores alerts (ready), but says it is degraded.
+    let redis = state
+        .redis
+        .as_ref()
+        .map(|r| (r.location().to_owned(), r.state()));
+    let redis_up = redis.as_ref().is_none_or(|(_, s)| s.up);
+    let mut backends = json!({
+        "store": {
+            "kind": state.store.kind(),
+            "location": state.store.location(),
+            "state": if store_state.is_ok() { "up" } else { "down" },
+            "error": store_state.as_ref().err(),
+        },
+    });
+    if let Some((location, s)) = &redis {
+        backends["redis"] = json!({
+            "location": location,
+            "state": if s.up { "up" } else { "down" },
+            "error": s.error,
+        });
+    }
     let body = json!({
-        "status": if ready { "ok" } else { "degraded" },
+        "status": if ready && redis_up { "ok" } else { "degraded" },
         "live": true,
         "ready": ready,
         "engine": {
@@ -286,14 +310,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             "rules_generation": reloads.generation,
             "reload_failures": reloads.failures,
         },
-        "backends": {
-            "store": {
-                "kind": "sqlite",
-                "path": state.store.path().display().to_string(),
-                "state": if store_state.is_ok() { "up" } else { "down" },
-                "error": store_state.err(),
-            },
-        },
+        "backends": backends,
     });
     let status = if ready {
         StatusCode::OK

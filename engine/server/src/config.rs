@@ -133,6 +133,13 @@ pub struct Redis {
     pub db: u8,
     /// Password (hidden by `--print-config`).
     pub password: String,
+    /// The channel every alert is published on (its `adr run` document, as JSON).
+    pub channel: String,
+    /// The stream every alert is added to (field `alert`), for consumers that must not
+    /// miss one while disconnected; empty: none.
+    pub stream: String,
+    /// About how many entries the stream keeps (`MAXLEN ~`).
+    pub stream_max_len: u64,
 }
 
 impl Default for Redis {
@@ -142,6 +149,9 @@ impl Default for Redis {
             port: 6379,
             db: 0,
             password: String::new(),
+            channel: "adr:alerts".into(),
+            stream: "adr:alerts:stream".into(),
+            stream_max_len: 100_000,
         }
     }
 }
@@ -481,17 +491,13 @@ impl Config {
         if !(1..=1 << 20).contains(&self.limits.subscriber_queue) {
             return invalid("limits.subscriber_queue", "takes 1 to 1048576");
         }
-        if self.database.is_some() {
-            return invalid(
-                "database",
-                "PostgreSQL is not supported by this build yet; leave `database` (and DB_*) unset for the embedded SQLite store",
-            );
-        }
-        if self.redis.is_some() {
-            return invalid(
-                "redis",
-                "Redis is not supported by this build yet; leave `redis` (and REDIS_*) unset",
-            );
+        if let Some(redis) = &self.redis {
+            if redis.channel.is_empty() {
+                return invalid("redis.channel", "names the channel alerts are published on");
+            }
+            if redis.stream_max_len == 0 {
+                return invalid("redis.stream_max_len", "must be at least 1");
+            }
         }
         if self.monitoring.log_format == LogFormat::Json {
             return invalid(
@@ -591,7 +597,7 @@ mod tests {
     }
 
     #[test]
-    fn ranges_and_what_is_not_built_are_refused() {
+    fn ranges_are_refused_and_db_variables_configure_postgresql() {
         let mut c = Config::default();
         c.crypto.default_contamination = 0.0;
         assert!(c
@@ -599,10 +605,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("default_contamination"));
-        let err = Config::load(None, &env(&[("DB_HOST", "db")])).unwrap_err();
-        assert!(
-            err.to_string().contains("PostgreSQL is not supported"),
-            "{err}"
+        let c = Config::load(None, &env(&[("DB_HOST", "db"), ("DB_PORT", "6432")])).unwrap();
+        let db = c.database.unwrap();
+        assert_eq!(
+            (db.host.as_str(), db.port, db.name.as_str()),
+            ("db", 6432, "adr")
         );
+        let err = Config::load(None, &env(&[("DB_PORT", "0x")])).unwrap_err();
+        assert!(err.to_string().contains("DB_PORT"), "{err}");
     }
 }

@@ -15,7 +15,11 @@
 //! Rule files uploaded through the API ([`uploads`]) are checked, then hot-swapped
 //! beside the configured ones.
 //!
-//! Not built yet (issue 22): PostgreSQL and Redis, checkpoints of the engine's state,
+//! The store is SQLite in the data folder, or PostgreSQL when `database` is configured
+//! ([`store`]); with `redis` configured, every stored alert is also published to Redis
+//! ([`redis_out`]).
+//!
+//! Not built yet (issue 22): checkpoints of the engine's state,
 //! OpenTelemetry, Docker. The configuration refuses what is not built rather than
 //! ignore it.
 
@@ -24,6 +28,7 @@ pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod models;
+pub mod redis_out;
 pub mod runner;
 pub mod store;
 pub mod uploads;
@@ -55,6 +60,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The Redis settings cannot be used.
+    #[error("redis: {0}")]
+    Redis(String),
     /// The engine did not start.
     #[error(transparent)]
     Engine(#[from] runner::StartError),
@@ -104,13 +112,13 @@ pub async fn serve(
     listening: impl FnOnce(Listening),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunSummary, ServeError> {
-    let store = Arc::new(Store::open(&config.storage.data_dir)?);
-    apply_retention(&store, config.storage.retention_days)?;
-    if config.auth.required && store.token_count()? == 0 {
-        tracing::warn!(
-            "no API token yet: every call that changes something is refused; make one with `adr serve --new-token NAME`"
-        );
-    }
+    // The PostgreSQL client blocks (on a runtime of its own): never on an async worker.
+    let store = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || open_store(&config))
+            .await
+            .map_err(|e| runner::StartError(e.to_string()))??
+    };
     let uploads_dir = config.storage.data_dir.join("rules");
     let uploads = uploads::Uploads::open(&uploads_dir, &config.rules).map_err(|source| {
         ServeError::Uploads {
@@ -119,16 +127,22 @@ pub async fn serve(
         }
     })?;
     let metrics = Arc::new(Metrics::new());
+    let redis = match &config.redis {
+        Some(redis) => Some(Arc::new(
+            redis_out::RedisOut::start(redis, metrics.redis.clone()).map_err(ServeError::Redis)?,
+        )),
+        None => None,
+    };
     let (alerts, _) = tokio::sync::broadcast::channel(config.limits.subscriber_queue);
     let runner = {
-        let (config, uploads, store, metrics, alerts) = (
-            config.clone(),
-            uploads.clone(),
-            Arc::clone(&store),
-            Arc::clone(&metrics),
-            alerts.clone(),
-        );
-        tokio::task::spawn_blocking(move || Runner::start(&config, uploads, store, metrics, alerts))
+        let outputs = runner::Outputs {
+            store: Arc::clone(&store),
+            metrics: Arc::clone(&metrics),
+            alerts: alerts.clone(),
+            redis: redis.clone(),
+        };
+        let (config, uploads) = (config.clone(), uploads.clone());
+        tokio::task::spawn_blocking(move || Runner::start(&config, uploads, outputs))
             .await
             .map_err(|e| runner::StartError(e.to_string()))??
     };
@@ -153,6 +167,7 @@ pub async fn serve(
         config,
         runner,
         uploads,
+        redis,
         store,
         metrics,
         models,
@@ -179,6 +194,19 @@ pub async fn serve(
     let summary = state.runner.stop().await.map_err(ServeError::Finish)?;
     served.map_err(ServeError::Serve)?;
     Ok(summary)
+}
+
+/// Opens the store `config` names, applies retention, and warns when no token exists.
+fn open_store(config: &Config) -> Result<Arc<Store>, ServeError> {
+    let store = Store::from_config(config)?;
+    apply_retention(&store, config.storage.retention_days)?;
+    if config.auth.required && store.token_count()? == 0 {
+        tracing::warn!(
+            "no API token yet: every call that changes something is refused; make one with `adr serve --new-token NAME`"
+        );
+    }
+    tracing::info!("store: {} at {}", store.kind(), store.location());
+    Ok(Arc::new(store))
 }
 
 /// Deletes alerts older than `days` before the newest one stored.

@@ -68,6 +68,8 @@ pub struct Metrics {
     pub reload_failures: Gauge,
     /// Detector failures (a plugin erring or panicking for a key).
     pub detector_failures: Counter,
+    /// Alerts to Redis: published, dropped, errors.
+    pub redis: crate::redis_out::RedisCounters,
 }
 
 impl Default for Metrics {
@@ -141,8 +143,25 @@ impl Metrics {
             "Detector failures for a key (an error or a panic in a plugin)",
             detector_failures.clone(),
         );
+        let redis = crate::redis_out::RedisCounters::default();
+        registry.register(
+            "redis_published",
+            "Alerts published to Redis (channel and stream)",
+            redis.published.clone(),
+        );
+        registry.register(
+            "redis_dropped",
+            "Alerts not published to Redis: it was down or too slow (they are stored)",
+            redis.dropped.clone(),
+        );
+        registry.register(
+            "redis_errors",
+            "Failed Redis connections and pipelines",
+            redis.errors.clone(),
+        );
         Metrics {
             registry,
+            redis,
             tallies: Mutex::new(Tallies::default()),
             events_in,
             requests_refused,

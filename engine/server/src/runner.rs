@@ -89,6 +89,19 @@ enum Job {
     },
 }
 
+/// Where the engine's results go.
+#[derive(Debug)]
+pub struct Outputs {
+    /// The store alerts are written to before a request is answered.
+    pub store: Arc<Store>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// WebSocket subscribers.
+    pub alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
+    /// Redis, when configured.
+    pub redis: Option<Arc<crate::redis_out::RedisOut>>,
+}
+
 /// The engine thread's handle.
 #[derive(Debug)]
 pub struct Runner {
@@ -114,10 +127,14 @@ impl Runner {
     pub fn start(
         config: &Config,
         uploads: Uploads,
-        store: Arc<Store>,
-        metrics: Arc<Metrics>,
-        alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
+        outputs: Outputs,
     ) -> Result<Runner, StartError> {
+        let Outputs {
+            store,
+            metrics,
+            alerts,
+            redis,
+        } = outputs;
         let (jobs, queue) = sync_channel(QUEUE);
         let (built, started) = std::sync::mpsc::channel();
         let plugins = config.plugins.clone();
@@ -133,6 +150,7 @@ impl Runner {
                     fired: Arc::clone(&fired),
                     capture: Arc::clone(&capture),
                     alerts,
+                    redis,
                 };
                 let search = SearchPath::from_env(&plugins);
                 let engine = EngineBuilder::new(uploads.roots())
@@ -458,6 +476,7 @@ struct StoreSink {
     fired: Arc<AtomicU64>,
     capture: Arc<Capture>,
     alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
+    redis: Option<Arc<crate::redis_out::RedisOut>>,
 }
 
 impl Sink for StoreSink {
@@ -505,6 +524,9 @@ impl Sink for StoreSink {
             );
         }
         self.fired.fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        if let Some(redis) = &self.redis {
+            redis.publish(alerts.iter().map(|a| a.doc.to_string()).collect());
+        }
         for a in alerts {
             // Stored first; a subscriber that lags loses the oldest (and is told).
             let _ = self.alerts.send(Arc::new(a.doc));

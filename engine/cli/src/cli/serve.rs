@@ -73,14 +73,15 @@ pub(crate) fn serve(
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(name) = &args.new_token {
-        let store = adr_server::store::Store::open(&config.storage.data_dir)?;
+        let store = adr_server::store::Store::from_config(&config)?;
         let token = adr_server::auth::new_token().context("cannot read random bytes")?;
         store.insert_token(name, &adr_server::auth::hash(&token))?;
         println!("{token}");
         if !quiet {
             eprintln!(
-                "API token `{name}` stored (as its hash) in {}; it is shown only this once",
-                store.path().display()
+                "API token `{name}` stored (as its hash) in {} {}; it is shown only this once",
+                store.kind(),
+                store.location()
             );
         }
         return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,261 @@
+//! Alerts to Redis, when `redis` is configured: each stored alert is published on a
+//! channel (for services that listen now) and added to a stream (for those that must not
+//! miss one while away), as the JSON document `adr run` writes.
+//!
+//! Redis is a way out, not the record: alerts are in the store before they get here. So
+//! the engine never waits on Redis: it hands each batch's alerts to a thread of its own
+//! through a bounded queue, and that thread sends them in one pipeline (one round trip
+//! per batch). If Redis is down (at start or later), or so slow that the queue fills, the
+//! alerts of that time are not published, counted in `redis_dropped_total`, and `/health`
+//! says Redis is down; the thread connects again every second, so publishing resumes by
+//! itself when Redis is back.
+
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+
+use crate::config::Redis;
+
+/// Batches of alerts waiting for Redis at most.
+const QUEUE: usize = 4096;
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one pipeline may take before Redis counts as down.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time between two connection attempts while Redis is down.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Redis's state, for `/health`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RedisState {
+    /// Whether the last attempt got through.
+    pub up: bool,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+}
+
+/// What the publisher counts.
+#[derive(Debug, Clone, Default)]
+pub struct RedisCounters {
+    /// Alerts published.
+    pub published: Counter,
+    /// Alerts not published: Redis was down or too slow.
+    pub dropped: Counter,
+    /// Failed connections and pipelines.
+    pub errors: Counter,
+}
+
+/// The handle the engine's sink publishes through.
+#[derive(Debug)]
+pub struct RedisOut {
+    queue: Option<SyncSender<Vec<String>>>,
+    state: Arc<Mutex<RedisState>>,
+    counters: RedisCounters,
+    location: String,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RedisOut {
+    /// Starts the publisher for `config`; it connects on its own thread, so a Redis that
+    /// is down does not stop the service from starting.
+    ///
+    /// # Errors
+    ///
+    /// The configuration is not a Redis address, or the thread cannot start.
+    pub fn start(config: &Redis, counters: RedisCounters) -> Result<RedisOut, String> {
+        use redis::IntoConnectionInfo;
+        let mut settings = redis::RedisConnectionInfo::default().set_db(i64::from(config.db));
+        if !config.password.is_empty() {
+            settings = settings.set_password(&config.password);
+        }
+        let info = redis::ConnectionAddr::Tcp(config.host.clone(), config.port)
+            .into_connection_info()
+            .map_err(|e| e.to_string())?
+            .set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(|e| e.to_string())?;
+        let (queue, batches) = sync_channel(QUEUE);
+        let state = Arc::new(Mutex::new(RedisState::default()));
+        let mut publisher = Publisher {
+            client,
+            connection: None,
+            channel: config.channel.clone(),
+            stream: config.stream.clone(),
+            max_len: config.stream_max_len,
+            state: Arc::clone(&state),
+            counters: counters.clone(),
+            next_attempt: Instant::now(),
+        };
+        publisher.connect();
+        let thread = std::thread::Builder::new()
+            .name("adr-redis".into())
+            .spawn(move || publisher.run(&batches))
+            .map_err(|e| format!("cannot start the Redis thread: {e}"))?;
+        Ok(RedisOut {
+            queue: Some(queue),
+            state,
+            counters,
+            location: format!("{}:{}/{}", config.host, config.port, config.db),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a batch's alerts (JSON documents) to the publisher; never waits.
+    pub fn publish(&self, alerts: Vec<String>) {
+        if alerts.is_empty() {
+            return;
+        }
+        let n = alerts.len() as u64;
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        match queue.try_send(alerts) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.dropped.inc_by(n);
+            }
+        }
+    }
+
+    /// Redis's state now.
+    pub fn state(&self) -> RedisState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `host:port/db`.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+impl Drop for RedisOut {
+    /// Sends what is queued, then stops the thread.
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The publishing thread's side.
+struct Publisher {
+    client: redis::Client,
+    connection: Option<redis::Connection>,
+    channel: String,
+    stream: String,
+    max_len: u64,
+    state: Arc<Mutex<RedisState>>,
+    counters: RedisCounters,
+    next_attempt: Instant,
+}
+
+impl Publisher {
+    fn set_state(&self, up: bool, error: Option<String>) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = RedisState { up, error };
+    }
+
+    fn connect(&mut self) {
+        self.next_attempt = Instant::now() + RETRY;
+        let connected = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .and_then(|c| {
+                c.set_read_timeout(Some(IO_TIMEOUT))?;
+                c.set_write_timeout(Some(IO_TIMEOUT))?;
+                Ok(c)
+            });
+        match connected {
+            Ok(c) => {
+                if !self.state().up {
+                    tracing::info!("Redis answers: alerts are published again");
+                }
+                self.connection = Some(c);
+                self.set_state(true, None);
+            }
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    fn state(&self) -> RedisState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn failed(&mut self, e: &redis::RedisError) {
+        self.counters.errors.inc();
+        self.connection = None;
+        if self.state().up || self.state().error.is_none() {
+            tracing::warn!(
+                "Redis is not reachable ({e}): alerts are stored but not published until it answers"
+            );
+        }
+        self.set_state(false, Some(e.to_string()));
+    }
+
+    fn run(&mut self, batches: &Receiver<Vec<String>>) {
+        loop {
+            let batch = match batches.recv_timeout(RETRY) {
+                Ok(batch) => batch,
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.connection.is_none() && Instant::now() >= self.next_attempt {
+                        self.connect();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            // What queued meanwhile goes in the same pipeline.
+            let mut alerts = batch;
+            while alerts.len() < 4096 {
+                match batches.try_recv() {
+                    Ok(more) => alerts.extend(more),
+                    Err(_) => break,
+                }
+            }
+            self.send(&alerts);
+        }
+    }
+
+    fn send(&mut self, alerts: &[String]) {
+        let n = alerts.len() as u64;
+        if self.connection.is_none() && Instant::now() >= self.next_attempt {
+            self.connect();
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            self.counters.dropped.inc_by(n);
+            return;
+        };
+        let mut pipe = redis::pipe();
+        for alert in alerts {
+            pipe.cmd("PUBLISH").arg(&self.channel).arg(alert).ignore();
+            if !self.stream.is_empty() {
+                pipe.cmd("XADD")
+                    .arg(&self.stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(self.max_len)
+                    .arg("*")
+                    .arg("alert")
+                    .arg(alert)
+                    .ignore();
+            }
+        }
+        match pipe.query::<()>(connection) {
+            Ok(()) => {
+                self.counters.published.inc_by(n);
+            }
+            Err(e) => {
+                self.counters.dropped.inc_by(n);
+                self.failed(&e);
+            }
+        }
+    }
+}
