@@ -626,3 +626,58 @@ fn calls_that_change_something_need_a_token_and_reads_may_too() {
     assert_eq!(server.get("/api/v1/alerts").0, 200, "with the token");
     assert!(server.stop().success());
 }
+
+#[test]
+fn browsers_may_call_from_the_configured_origins_only() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "api:\n  cors_origins: [\"https://dash.example.com\"]\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        plugins.path(),
+        data.path(),
+        &["--config", config.to_str().unwrap()],
+    );
+    let preflight = |origin: &str| {
+        let request = ureq::http::Request::builder()
+            .method("OPTIONS")
+            .uri(format!("{}/api/v1/events", server.base))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
+            .body(Vec::<u8>::new())
+            .unwrap();
+        let response = server.agent.run(request).unwrap();
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        preflight("https://dash.example.com").as_deref(),
+        Some("https://dash.example.com")
+    );
+    assert_eq!(preflight("https://evil.example.com"), None);
+
+    // A bad origin in the configuration is an error naming the setting.
+    std::fs::write(&config, "api:\n  cors_origins: [\"https://x.com/path\"]\n").unwrap();
+    let out = Command::new(&built().adr)
+        .args([
+            "serve",
+            "--print-config",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("api.cors_origins"), "{stderr}");
+}

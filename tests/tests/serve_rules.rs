@@ -228,3 +228,77 @@ fn uploads_that_do_not_check_or_leave_the_folder_are_refused_and_change_nothing(
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
 }
+
+#[test]
+fn alerts_notify_only_the_targets_the_service_allows() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "notify:\n  webhook_hosts: [\"hooks.example.com\", \"127.0.0.1:9\"]\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        plugins.path(),
+        data.path(),
+        &["--config", config.to_str().unwrap()],
+    );
+    let with_target = |target: &str| GAP.replace("notify log", &format!("notify {target}"));
+    for (target, fine) in [
+        ("webhook(\"https://hooks.example.com/adr\")", true),
+        ("webhook(\"http://127.0.0.1:9/adr\")", true),
+        (
+            "webhook(\"http://169.254.169.254/latest/meta-data\")",
+            false,
+        ),
+        ("webhook(\"http://hooks.example.com.evil.net/\")", false),
+        ("webhook(\"http://127.0.0.1:8000/api/v1/events\")", false),
+        ("file(\"/etc/cron.d/adr\")", false),
+    ] {
+        let (status, answer) = put(&server, "gap", &with_target(target));
+        if fine {
+            assert!(status == 200 || status == 201, "{target}: {answer}");
+        } else {
+            assert_eq!(status, 422, "{target}: {answer}");
+            assert_eq!(answer["error"]["code"], "notify_not_allowed", "{answer}");
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("gap_move"),
+                "{answer}"
+            );
+        }
+    }
+    assert!(!std::path::Path::new("/etc/cron.d/adr").exists());
+    drop(server);
+
+    // Configured rules that notify a forbidden target do not start.
+    let rules = data.path().join("hooked.adr");
+    let configured = std::fs::read_to_string(workspace().join("rules/market_stress.adr")).unwrap();
+    // Its tests read data beside the example; the rules alone are what this needs.
+    let configured = configured[..configured.find("\ntest ").unwrap_or(configured.len())]
+        .replace("notify   log", "notify webhook(\"http://10.0.0.1/\")");
+    assert!(configured.contains("webhook"), "the example notifies");
+    std::fs::write(&rules, configured).unwrap();
+    let out = std::process::Command::new(&built().adr)
+        .args([
+            "--plugins",
+            plugins.path().to_str().unwrap(),
+            "serve",
+            "--port",
+            "0",
+        ])
+        .args(["--data-dir", data.path().to_str().unwrap()])
+        .args(["--rules", rules.to_str().unwrap()])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("alert `market_stress`") && stderr.contains("allows no webhook hosts"),
+        "{stderr}"
+    );
+}

@@ -127,6 +127,7 @@ impl From<UploadError> for ApiError {
             UploadError::NotFound(_) => (StatusCode::NOT_FOUND, "rule_not_found"),
             UploadError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rules_invalid"),
             UploadError::Outside(_) => (StatusCode::UNPROCESSABLE_ENTITY, "include_outside"),
+            UploadError::Notify(_) => (StatusCode::UNPROCESSABLE_ENTITY, "notify_not_allowed"),
             UploadError::Refused(_) => (StatusCode::CONFLICT, "reload_refused"),
             _ => (StatusCode::SERVICE_UNAVAILABLE, "rules_unwritable"),
         };
@@ -228,15 +229,45 @@ pub fn router(state: Arc<AppState>) -> Router {
     if state.config.monitoring.enable_prometheus {
         router = router.route("/metrics", get(metrics));
     }
-    router
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::auth::guard,
         ))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit));
+    // Outermost, so a browser's preflight is answered before the token check.
+    match cors(&state.config.api.cors_origins) {
+        Some(layer) => router.layer(layer).with_state(state),
+        None => router.with_state(state),
+    }
+}
+
+/// The CORS layer for `origins` (`*`: any), if any are allowed.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Checked to parse by `Config::check`.
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                axum::http::Method::GET,
+                axum::http::Method::POST,
+                axum::http::Method::PUT,
+                axum::http::Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Only `/metrics`, for `monitoring.prometheus_port`.

@@ -74,6 +74,8 @@ pub struct Config {
     pub limits: Limits,
     /// Who may call what.
     pub auth: Auth,
+    /// Where the rules' alerts may be delivered (`notify` in a rule).
+    pub notify: Notify,
 }
 
 impl Default for Config {
@@ -89,6 +91,30 @@ impl Default for Config {
             storage: Storage::default(),
             limits: Limits::default(),
             auth: Auth::default(),
+            notify: Notify::default(),
+        }
+    }
+}
+
+/// Where the rules' `notify` targets may deliver. Rules come from many authors (uploads
+/// among them): by default they may log, not write the service's files nor post to any
+/// host they like.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notify {
+    /// Hosts `webhook("url")` targets may post to: `host` (any port) or `host:port`.
+    /// Empty: none.
+    pub webhook_hosts: Vec<String>,
+    /// Whether `file("path")` targets are written.
+    pub files: bool,
+}
+
+impl Notify {
+    /// The engine's restriction for these settings.
+    pub fn allowed(&self) -> adr_engine::run::notify::Allowed {
+        adr_engine::run::notify::Allowed {
+            files: self.files,
+            webhook_hosts: Some(self.webhook_hosts.clone()),
         }
     }
 }
@@ -166,6 +192,9 @@ pub struct Api {
     pub port: u16,
     /// Threads serving requests; 0: one per core; at most 1024.
     pub workers: usize,
+    /// Origins a browser may call the API from (CORS): `https://dash.example.com`, or
+    /// `*` for any. Empty: no cross-origin calls.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Api {
@@ -174,6 +203,7 @@ impl Default for Api {
             host: "127.0.0.1".into(),
             port: 8000,
             workers: 0,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -478,6 +508,22 @@ impl Config {
         let v = self.crypto.volatility_threshold;
         if !(v > 0.0 && v.is_finite()) {
             return invalid("crypto.volatility_threshold", "takes a positive fraction");
+        }
+        for origin in &self.api.cors_origins {
+            let plain = origin == "*"
+                || (origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin
+                        .trim_end_matches('/')
+                        .contains(|c: char| c.is_whitespace())
+                    && origin.matches('/').count() == 2;
+            if !plain {
+                return invalid(
+                    "api.cors_origins",
+                    &format!(
+                        "`{origin}` is not an origin: write scheme://host[:port] (no path), or *"
+                    ),
+                );
+            }
         }
         if self.api.workers > 1024 {
             return invalid("api.workers", "takes 0 (one per core) to 1024");

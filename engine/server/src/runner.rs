@@ -17,6 +17,7 @@ use adr_engine::io::{Chunk, EventInput, InputFormat};
 use adr_engine::plugins::SearchPath;
 use adr_engine::reload::ReloadStatus;
 use adr_engine::rules::severity::Severity;
+use adr_engine::run::notify::{Allowed, Notifier};
 use adr_engine::run::sinks::alert_json;
 use adr_engine::run::{self, BatchView, RunSummary, Sink};
 use adr_sdk::Verdict;
@@ -138,6 +139,7 @@ impl Runner {
         let (jobs, queue) = sync_channel(QUEUE);
         let (built, started) = std::sync::mpsc::channel();
         let plugins = config.plugins.clone();
+        let allowed = config.notify.allowed();
         let max_rows = config.limits.max_batch_rows;
         let thread = std::thread::Builder::new()
             .name("adr-engine".into())
@@ -153,12 +155,28 @@ impl Runner {
                     redis,
                 };
                 let search = SearchPath::from_env(&plugins);
+                // Targets the rules may not use fail each delivery (a rule file edited
+                // on disk is not checked before it runs); uploads are refused first.
+                let notifier = Notifier::new(|line| tracing::info!(target: "adr::alert", "{line}"))
+                    .restrict(allowed.clone());
                 let engine = EngineBuilder::new(uploads.roots())
                     .plugins(search.clone())
                     .watch(true)
                     .open_columns(true)
                     .sink(Box::new(sink))
+                    .sink(Box::new(notifier))
                     .build();
+                let engine = engine.map_err(|e| e.to_string()).and_then(|engine| {
+                    let refused = allowed.refusals(engine.plan());
+                    if refused.is_empty() {
+                        Ok(engine)
+                    } else {
+                        Err(format!(
+                            "the rules notify targets this service may not deliver to (see `notify` in the configuration):\n  {}",
+                            refused.join("\n  ")
+                        ))
+                    }
+                });
                 match engine {
                     Ok(engine) => {
                         let _ = built.send(Ok((
@@ -169,6 +187,7 @@ impl Runner {
                             engine,
                             &search,
                             &uploads,
+                            &allowed,
                             &store,
                             &queue,
                             &Counters {
@@ -180,7 +199,7 @@ impl Runner {
                         );
                     }
                     Err(e) => {
-                        let _ = built.send(Err(e.to_string()));
+                        let _ = built.send(Err(e));
                     }
                 }
             })
@@ -304,6 +323,7 @@ fn serve_jobs(
     mut engine: Engine,
     search: &SearchPath,
     uploads: &Uploads,
+    allowed: &Allowed,
     store: &Store,
     queue: &Receiver<Job>,
     counters: &Counters<'_>,
@@ -357,22 +377,27 @@ fn serve_jobs(
                 ));
             }
             Job::Rules { change, reply } => {
-                let applied = uploads.apply(&mut engine, &change).map(|mut applied| {
-                    let text = match &change {
-                        Change::Put { text, .. } => Some(text.as_str()),
-                        Change::Delete { .. } => None,
-                    };
-                    // The files are the truth; a version not recorded costs the history
-                    // one entry, not the change.
-                    match store.insert_rule_version(change.name(), text) {
-                        Ok(version) => applied.version = Some(version),
-                        Err(e) => {
-                            metrics.store_errors.inc();
-                            tracing::warn!("rule `{}`: version not recorded: {e}", change.name());
+                let applied = uploads
+                    .apply(&mut engine, &change, &allowed)
+                    .map(|mut applied| {
+                        let text = match &change {
+                            Change::Put { text, .. } => Some(text.as_str()),
+                            Change::Delete { .. } => None,
+                        };
+                        // The files are the truth; a version not recorded costs the history
+                        // one entry, not the change.
+                        match store.insert_rule_version(change.name(), text) {
+                            Ok(version) => applied.version = Some(version),
+                            Err(e) => {
+                                metrics.store_errors.inc();
+                                tracing::warn!(
+                                    "rule `{}`: version not recorded: {e}",
+                                    change.name()
+                                );
+                            }
                         }
-                    }
-                    applied
-                });
+                        applied
+                    });
                 match &applied {
                     Ok(a) => tracing::info!(
                         rule = %a.name,

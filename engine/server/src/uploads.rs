@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use adr_engine::embed::Engine;
 use adr_engine::evaluator::SwapReport;
 use adr_engine::rules::diagnostic::{self, Level};
+use adr_engine::run::notify::Allowed;
 
 /// The index of the uploads, written by the service.
 const INDEX: &str = ".uploads.adr";
@@ -69,6 +70,9 @@ pub enum UploadError {
         /// Every diagnostic.
         diagnostics: serde_json::Value,
     },
+    /// An alert notifies a target the service may not deliver to.
+    #[error("{0}")]
+    Notify(String),
     /// An include reaches outside the uploads folder.
     #[error("{0}")]
     Outside(String),
@@ -246,7 +250,12 @@ impl Uploads {
     /// # Errors
     ///
     /// An [`UploadError`]; the files and the running rules are then as they were.
-    pub fn apply(&self, engine: &mut Engine, change: &Change) -> Result<Applied, UploadError> {
+    pub fn apply(
+        &self,
+        engine: &mut Engine,
+        change: &Change,
+        allowed: &Allowed,
+    ) -> Result<Applied, UploadError> {
         let name = change.name();
         check_name(name)?;
         let previous = self.text(name)?;
@@ -254,7 +263,7 @@ impl Uploads {
             return Err(UploadError::NotFound(name.to_owned()));
         }
         let staging = self.dir.join(STAGING);
-        let tried = self.try_on_copy(&staging, engine, change);
+        let tried = self.try_on_copy(&staging, engine, change, allowed);
         let _ = std::fs::remove_dir_all(&staging);
         tried?;
         let old_index = std::fs::read_to_string(self.index()).unwrap_or_default();
@@ -296,6 +305,7 @@ impl Uploads {
         staging: &Path,
         engine: &Engine,
         change: &Change,
+        allowed: &Allowed,
     ) -> Result<(), UploadError> {
         let _ = std::fs::remove_dir_all(staging);
         std::fs::create_dir_all(staging)?;
@@ -333,6 +343,12 @@ impl Uploads {
                 errors,
                 diagnostics: documents,
             });
+        }
+        if let Ok((plan, _)) = adr_engine::rules::plan::Plan::build(&loaded, registry) {
+            let refused = allowed.refusals(&plan);
+            if !refused.is_empty() {
+                return Err(UploadError::Notify(refused.join("; ")));
+            }
         }
         Ok(())
     }

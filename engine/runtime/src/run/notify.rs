@@ -18,11 +18,97 @@ use super::{BatchView, Sink};
 use crate::io::timestamp::format_rfc3339;
 use crate::rules::plan::NotifyPlan;
 
+/// Which targets a notifier may deliver to: a service whose rules come from many authors
+/// (uploads) keeps them from writing its files or posting to any host they like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    /// Whether `file("path")` targets are written.
+    pub files: bool,
+    /// The hosts webhooks may go to (`host`: any port; `host:port`: that one); `None`:
+    /// any host.
+    pub webhook_hosts: Option<Vec<String>>,
+}
+
+impl Default for Allowed {
+    /// Everything: what `adr run` does with the rules of the person running it.
+    fn default() -> Self {
+        Allowed {
+            files: true,
+            webhook_hosts: None,
+        }
+    }
+}
+
+impl Allowed {
+    /// Every target of `plan`'s alerts this forbids, as `alert NAME: why`.
+    pub fn refusals(&self, plan: &crate::rules::plan::Plan) -> Vec<String> {
+        plan.alerts
+            .iter()
+            .flat_map(|alert| {
+                alert
+                    .notify
+                    .iter()
+                    .filter_map(|t| self.check(t).err())
+                    .map(|why| format!("alert `{}`: {why}", alert.name))
+            })
+            .collect()
+    }
+
+    /// Whether `target` may be delivered to; why not.
+    ///
+    /// # Errors
+    ///
+    /// What forbids it, for the person who wrote the rule.
+    pub fn check(&self, target: &NotifyPlan) -> Result<(), String> {
+        match target {
+            NotifyPlan::Log => Ok(()),
+            NotifyPlan::File(path) if !self.files => Err(format!(
+                "file({}): this service writes no files for rules",
+                path.display()
+            )),
+            NotifyPlan::File(_) => Ok(()),
+            NotifyPlan::Webhook(url) => {
+                let Some(hosts) = &self.webhook_hosts else {
+                    return Ok(());
+                };
+                let uri: ureq::http::Uri = url
+                    .parse()
+                    .map_err(|e| format!("webhook({url}): not a URL: {e}"))?;
+                let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+                let port = uri.port_u16();
+                let allowed = hosts.iter().any(|entry| {
+                    let entry = entry.to_ascii_lowercase();
+                    match entry
+                        .rsplit_once(':')
+                        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+                    {
+                        Some((h, p)) => h == host && port == Some(p),
+                        None => entry == host,
+                    }
+                });
+                if allowed {
+                    Ok(())
+                } else if hosts.is_empty() {
+                    Err(format!(
+                        "webhook({url}): this service allows no webhook hosts"
+                    ))
+                } else {
+                    Err(format!(
+                        "webhook({url}): host `{host}` is not one this service may post to ({})",
+                        hosts.join(", ")
+                    ))
+                }
+            }
+        }
+    }
+}
+
 /// Delivers fired alerts to their rules' targets.
 pub struct Notifier {
     files: HashMap<PathBuf, File>,
     webhooks: HashMap<String, Target>,
     policy: Policy,
+    allowed: Allowed,
     log: Box<dyn FnMut(&str) + Send>,
     /// Deliveries made to log and file targets.
     pub delivered: u64,
@@ -51,10 +137,19 @@ impl Notifier {
             files: HashMap::new(),
             webhooks: HashMap::new(),
             policy,
+            allowed: Allowed::default(),
             log: Box::new(log),
             delivered: 0,
             failed: HashMap::new(),
         }
+    }
+
+    /// Delivers only to the targets `allowed` allows; the others count as failed
+    /// deliveries, with why.
+    #[must_use]
+    pub fn restrict(mut self, allowed: Allowed) -> Self {
+        self.allowed = allowed;
+        self
     }
 
     /// What happened to each webhook's deliveries.
@@ -70,6 +165,7 @@ impl Notifier {
         line: &str,
         doc: &serde_json::Value,
     ) -> Result<(), String> {
+        self.allowed.check(target)?;
         match target {
             NotifyPlan::Log => {
                 (self.log)(line);
@@ -190,5 +286,43 @@ impl Sink for Notifier {
             }
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_go_only_to_the_hosts_allowed_and_files_only_when_allowed() {
+        let allowed = Allowed {
+            files: false,
+            webhook_hosts: Some(vec!["Hooks.Example.com".into(), "127.0.0.1:9000".into()]),
+        };
+        let hook = |u: &str| allowed.check(&NotifyPlan::Webhook(u.into()));
+        assert!(hook("https://hooks.example.com/a").is_ok());
+        assert!(hook("http://HOOKS.example.com:8080/a").is_ok());
+        assert!(hook("http://127.0.0.1:9000/x").is_ok());
+        assert!(hook("http://127.0.0.1:9001/x").is_err());
+        assert!(hook("http://127.0.0.1/x").is_err());
+        assert!(hook("http://hooks.example.com.evil.net/").is_err());
+        assert!(hook("http://evil.net/?hooks.example.com").is_err());
+        assert!(hook("http://user@evil.net/").is_err());
+        assert!(hook("not a url").is_err());
+        assert!(allowed.check(&NotifyPlan::Log).is_ok());
+        let err = allowed
+            .check(&NotifyPlan::File("/etc/passwd".into()))
+            .unwrap_err();
+        assert!(err.contains("writes no files"), "{err}");
+        let none = Allowed {
+            files: true,
+            webhook_hosts: Some(Vec::new()),
+        };
+        assert!(none
+            .check(&NotifyPlan::Webhook("http://a/".into()))
+            .is_err());
+        assert!(Allowed::default()
+            .check(&NotifyPlan::Webhook("http://a/".into()))
+            .is_ok());
     }
 }
