@@ -183,11 +183,14 @@ impl Runner {
                             engine.status_handle(),
                             Arc::clone(engine.evaluator().registry()),
                         )));
+                        let rules = RuleFiles {
+                            search: &search,
+                            uploads: &uploads,
+                            allowed: &allowed,
+                        };
                         serve_jobs(
                             engine,
-                            &search,
-                            &uploads,
-                            &allowed,
+                            &rules,
                             &store,
                             &queue,
                             &Counters {
@@ -319,11 +322,16 @@ struct Counters<'a> {
     capture: &'a Capture,
 }
 
+/// Where the engine's rules and plugins come from, and what they may notify.
+struct RuleFiles<'a> {
+    search: &'a SearchPath,
+    uploads: &'a Uploads,
+    allowed: &'a Allowed,
+}
+
 fn serve_jobs(
     mut engine: Engine,
-    search: &SearchPath,
-    uploads: &Uploads,
-    allowed: &Allowed,
+    rules: &RuleFiles<'_>,
     store: &Store,
     queue: &Receiver<Job>,
     counters: &Counters<'_>,
@@ -373,12 +381,13 @@ fn serve_jobs(
             Job::Plugins { reply } => {
                 let _ = reply.send(adr_engine::describe::plugins_json(
                     engine.evaluator().registry(),
-                    search,
+                    rules.search,
                 ));
             }
             Job::Rules { change, reply } => {
-                let applied = uploads
-                    .apply(&mut engine, &change, &allowed)
+                let applied = rules
+                    .uploads
+                    .apply(&mut engine, &change, rules.allowed)
                     .map(|mut applied| {
                         let text = match &change {
                             Change::Put { text, .. } => Some(text.as_str()),
