@@ -19,6 +19,8 @@ pub struct Server {
     pub agent: ureq::Agent,
     /// An API token the server knows.
     pub token: String,
+    /// Its standard error, line by line, from after the line that said where it listens.
+    pub stderr: std::sync::mpsc::Receiver<String>,
 }
 
 /// Makes an API token in the store of `data`.
@@ -94,8 +96,12 @@ impl Server {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|e| panic!("adr serve did not listen ({e}): {said:#?}"));
-            if let Some(at) = line.strip_prefix("listening on ") {
-                let url = at.split_whitespace().next().unwrap().trim_end_matches(',');
+            // A text line, or a JSON one whose message says it.
+            if let Some((_, at)) = line.split_once("listening on ") {
+                let url = at
+                    .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
+                    .next()
+                    .unwrap();
                 break url.trim_end_matches("/api/v1").to_owned();
             }
             said.push(line);
@@ -110,6 +116,7 @@ impl Server {
             base,
             agent,
             token,
+            stderr: rx,
         }
     }
 

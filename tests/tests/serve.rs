@@ -681,3 +681,42 @@ fn browsers_may_call_from_the_configured_origins_only() {
     assert!(!out.status.success());
     assert!(stderr.contains("api.cors_origins"), "{stderr}");
 }
+
+#[test]
+fn json_logs_carry_the_seeds_fields_on_each_alert() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        plugins.path(),
+        data.path(),
+        &[],
+        &[("LOG_FORMAT", "json".into())],
+    );
+    let (status, done) = server.post("/api/v1/events", Some("text/csv"), &market_csv());
+    assert_eq!((status, done["alerts"].as_u64()), (200, Some(1)), "{done}");
+    let mut seen = Vec::new();
+    let alert = loop {
+        let line = server
+            .stderr
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no alert line among {seen:#?}"));
+        let doc: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(
+            line.matches("\"timestamp\"").count(),
+            usize::from(doc.get("timestamp").is_some()),
+            "each key once: {line}"
+        );
+        if doc["message"] == "alert" {
+            break doc;
+        }
+        seen.push(line);
+    };
+    assert_eq!(alert["level"], "INFO", "{alert}");
+    assert_eq!(alert["detector_type"], "market_stress", "{alert}");
+    assert_eq!(alert["symbol"], "BTC-USD", "{alert}");
+    assert_eq!(alert["severity"], "high", "{alert}");
+    assert_eq!(alert["timestamp"], "2025-01-15T10:31:00Z", "{alert}");
+    assert!(alert["anomaly_score"].as_f64().is_some(), "{alert}");
+    assert!(alert["timestamp"].is_string());
+}

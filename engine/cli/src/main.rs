@@ -186,6 +186,12 @@ pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_owned(), v.trim().to_owned()))
 }
 
+/// The log filter: `ADR_LOG` if set, else `default`.
+pub(crate) fn log_filter(default: &str) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("ADR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A watching engine runs for long: say what each reload did, with the time.
@@ -195,18 +201,18 @@ fn main() -> ExitCode {
         (false, true) => "warn,adr=info,adr_engine=info",
         (false, false) => "warn",
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ADR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal());
-    if watching {
-        logs.init();
-    } else {
-        logs.without_time().init();
+    // The service sets its logs up from its configuration (text or JSON).
+    if !matches!(&cli.command, Command::Serve(_)) {
+        let logs = tracing_subscriber::fmt()
+            .with_env_filter(log_filter(default_filter))
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal());
+        if watching {
+            logs.init();
+        } else {
+            logs.without_time().init();
+        }
     }
     match run(cli) {
         Ok(code) => code,

@@ -157,8 +157,9 @@ impl Runner {
                 let search = SearchPath::from_env(&plugins);
                 // Targets the rules may not use fail each delivery (a rule file edited
                 // on disk is not checked before it runs); uploads are refused first.
-                let notifier = Notifier::new(|line| tracing::info!(target: "adr::alert", "{line}"))
-                    .restrict(allowed.clone());
+                // Every stored alert is logged with its fields by the store's sink, so a
+                // rule's `notify log` adds no second line.
+                let notifier = Notifier::new(|_line| {}).restrict(allowed.clone());
                 let engine = EngineBuilder::new(uploads.roots())
                     .plugins(search.clone())
                     .watch(true)

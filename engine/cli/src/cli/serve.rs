@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use adr_server::config::Config;
+use adr_server::config::{Config, LogFormat};
 use anyhow::Context;
 use clap::Args;
 
@@ -86,6 +86,7 @@ pub(crate) fn serve(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    init_logs(config.monitoring.log_format, quiet);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.api.workers > 0 {
         runtime.worker_threads(config.api.workers);
@@ -95,6 +96,7 @@ pub(crate) fn serve(
         .thread_name("adr-serve")
         .build()
         .context("cannot start the async runtime")?;
+    let log_format = config.monitoring.log_format;
     let summary = runtime.block_on(adr_server::serve(
         config,
         |at| {
@@ -102,17 +104,62 @@ pub(crate) fn serve(
                 .metrics
                 .map(|m| format!(", metrics on http://{m}/metrics"))
                 .unwrap_or_default();
-            eprintln!("listening on http://{}/api/v1{metrics}", at.api);
+            match log_format {
+                LogFormat::Text => eprintln!("listening on http://{}/api/v1{metrics}", at.api),
+                LogFormat::Json => tracing::info!(
+                    api = %at.api,
+                    metrics = ?at.metrics,
+                    "listening on http://{}/api/v1",
+                    at.api
+                ),
+            }
         },
         adr_server::shutdown_signal(),
     ))?;
-    if !quiet {
-        eprintln!(
-            "stopped: {} events, {} keys, {} alerts",
-            summary.rows,
-            summary.keys,
-            summary.alerts.iter().map(|a| a.fired).sum::<u64>()
-        );
+    let alerts = summary.alerts.iter().map(|a| a.fired).sum::<u64>();
+    match log_format {
+        _ if quiet => {}
+        LogFormat::Text => eprintln!(
+            "stopped: {} events, {} keys, {alerts} alerts",
+            summary.rows, summary.keys
+        ),
+        LogFormat::Json => tracing::info!(
+            events = summary.rows,
+            keys = summary.keys,
+            alerts,
+            "stopped"
+        ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The service's logs: text for people, or one JSON object per line (the event's fields
+/// at the top: `detector_type`, `anomaly_score`, `symbol`, `timestamp`, `severity` on
+/// each alert) for log collectors. `ADR_LOG` filters as elsewhere.
+fn init_logs(format: LogFormat, quiet: bool) {
+    use std::io::IsTerminal;
+    let filter = crate::log_filter(if quiet {
+        "error"
+    } else {
+        "warn,adr=info,adr_server=info,adr_engine=info"
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        // Without the formatter's own `timestamp`: the seed's field of that name, on
+        // each alert, is the event's time, and a key twice is no JSON a collector
+        // takes; collectors stamp each line as they read it.
+        LogFormat::Json => logs
+            .without_time()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
