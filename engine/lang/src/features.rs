@@ -232,6 +232,60 @@ pub struct State {
     gap: i32,
 }
 
+impl State {
+    /// Appends the state, exactly (floats as their bits), as words: what a checkpoint
+    /// keeps, read back by [`State::from_words`].
+    pub fn to_words(&self, out: &mut Vec<u64>) {
+        out.push(self.rows.len() as u64);
+        for &(t, x, y) in &self.rows {
+            out.extend([t as u64, x.to_bits(), y.to_bits()]);
+        }
+        let s = &self.sums;
+        out.extend([
+            s.n as u64,
+            s.mean.to_bits(),
+            s.m2.to_bits(),
+            s.sum.to_bits(),
+            s.pairs as u64,
+            s.pv.to_bits(),
+            s.v.to_bits(),
+            u64::from(s.removals),
+            u64::from(self.average.is_some()),
+            self.average.unwrap_or(0.0).to_bits(),
+            self.gap as u64,
+        ]);
+    }
+
+    /// A state written by [`State::to_words`], and the words it took; `None` when the
+    /// words are not one.
+    pub fn from_words(words: &[u64]) -> Option<(State, usize)> {
+        let rows = usize::try_from(*words.first()?).ok()?;
+        let body = words.get(1..)?;
+        let row_words = rows.checked_mul(3)?;
+        let tail = body.get(row_words..row_words.checked_add(11)?)?;
+        let rows = body[..row_words]
+            .chunks_exact(3)
+            .map(|r| (r[0] as i64, f64::from_bits(r[1]), f64::from_bits(r[2])))
+            .collect();
+        let state = State {
+            rows,
+            sums: Sums {
+                n: usize::try_from(tail[0]).ok()?,
+                mean: f64::from_bits(tail[1]),
+                m2: f64::from_bits(tail[2]),
+                sum: f64::from_bits(tail[3]),
+                pairs: usize::try_from(tail[4]).ok()?,
+                pv: f64::from_bits(tail[5]),
+                v: f64::from_bits(tail[6]),
+                removals: u32::try_from(tail[7]).ok()?,
+            },
+            average: (tail[8] != 0).then(|| f64::from_bits(tail[9])),
+            gap: tail[10] as i32,
+        };
+        Some((state, 1 + row_words + 11))
+    }
+}
+
 impl Node {
     /// Evaluates the node for the row at `ts` with `values`, updating `states`.
     pub fn eval(&self, ts: i64, values: &[f64], states: &mut [State]) -> f64 {
@@ -475,6 +529,52 @@ mod tests {
         rows.iter()
             .map(|&(t, x, y)| node.eval(t * 1_000_000_000, &[x, y], &mut states))
             .collect()
+    }
+
+    #[test]
+    fn a_state_saved_as_words_goes_on_exactly_as_the_original() {
+        let items = parse_items(
+            0,
+            "feature f = zscore(x, 5) + ewma(y, 0.3) + vwap(x, y, 4)\n",
+        )
+        .unwrap();
+        let Item::Feature(_, e) = &items[0] else {
+            panic!()
+        };
+        let slot = |name: &str| match name {
+            "x" => Some(0),
+            "y" => Some(1),
+            _ => None,
+        };
+        let mut n = 0;
+        let node = compile(e, &slot, &|_| None, &mut n).unwrap();
+        let mut states = vec![State::default(); n];
+        let xs = [1.0, 2.5, f64::NAN, 4.0, 3.0, 1e300, -2.0, 0.5];
+        for (i, &x) in xs.iter().enumerate() {
+            node.eval(i as i64, &[x, 1.0 + i as f64], &mut states);
+        }
+        let mut words = Vec::new();
+        for s in &states {
+            s.to_words(&mut words);
+        }
+        let mut restored = Vec::new();
+        let mut at = 0;
+        while at < words.len() {
+            let (s, used) = State::from_words(&words[at..]).unwrap();
+            restored.push(s);
+            at += used;
+        }
+        assert_eq!(restored.len(), states.len());
+        for i in 0..20 {
+            let x = (i as f64).sin();
+            let a = node.eval(100 + i, &[x, 2.0], &mut states);
+            let b = node.eval(100 + i, &[x, 2.0], &mut restored);
+            assert_eq!(a.to_bits(), b.to_bits(), "row {i}");
+        }
+        assert!(State::from_words(&[u64::MAX]).is_none());
+        assert!(State::from_words(&[2, 1, 2]).is_none());
+        assert!(State::from_words(&[]).is_none());
+        assert!(State::from_words(&[u64::MAX / 3, 0]).is_none());
     }
 
     fn series(xs: &[f64]) -> Vec<(i64, f64, f64)> {

@@ -174,6 +174,28 @@ impl Engine {
         }
     }
 
+    /// Every key's state (features, detectors, alert holds and cooldowns) as bytes, for
+    /// [`restore`](Self::restore) in a later process running the same rules: a service
+    /// takes one at a clean stop and now and then, so a restart goes on where it was.
+    /// Events held for lateness ([`EngineBuilder::lateness`]) are not in it.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        self.evaluator.checkpoint()
+    }
+
+    /// Restores a [`checkpoint`](Self::checkpoint) before any event is pushed.
+    ///
+    /// # Errors
+    ///
+    /// A [`CheckpointError`](crate::evaluator::CheckpointError): not a checkpoint, taken
+    /// under other rules (their state would mean nothing to these), or events were pushed
+    /// already. The engine then holds no key and runs on cold.
+    pub fn restore(
+        &mut self,
+        checkpoint: &[u8],
+    ) -> Result<crate::evaluator::Restored, crate::evaluator::CheckpointError> {
+        self.evaluator.restore(checkpoint)
+    }
+
     /// Swaps in a reload prepared meanwhile, if there is one; whether it did.
     /// [`push_batch`](Self::push_batch) does this first itself; an embedder that builds
     /// its batch from the plan's fields calls it before reading [`plan`](Self::plan), so

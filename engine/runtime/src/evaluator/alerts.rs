@@ -211,6 +211,19 @@ impl AlertState {
     }
 }
 
+/// One alert's state as a checkpoint keeps it (see `super::checkpoint`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct AlertSnapshot {
+    /// Per key, in the checkpoint's order of keys.
+    pub(super) keys: Vec<KeyAlert>,
+    /// Per group remembered: its name, when it last fired, what it suppressed since.
+    pub(super) clocks: Vec<(String, Option<i64>, u64)>,
+    /// The shared cooldown's clock.
+    pub(super) shared: (Option<i64>, u64),
+    pub(super) fired: u64,
+    pub(super) suppressed: u64,
+}
+
 /// Every alert's state, for every key.
 #[derive(Debug, Default)]
 pub struct AlertBook {
@@ -249,6 +262,61 @@ impl AlertBook {
     pub fn add_key(&mut self, parts: &[&str]) {
         for alert in &mut self.alerts {
             alert.add_key(parts);
+        }
+    }
+
+    /// Every alert's state, for the keys `ids` (in that order).
+    pub(super) fn snapshot(&self, ids: &[KeyId]) -> Vec<AlertSnapshot> {
+        self.alerts
+            .iter()
+            .map(|a| AlertSnapshot {
+                keys: ids.iter().map(|&k| a.states[k as usize]).collect(),
+                clocks: a
+                    .group_ids
+                    .iter()
+                    .map(|(name, &id)| {
+                        let c = a.clocks[id as usize];
+                        (name.clone(), c.last_fired, c.suppressed_since)
+                    })
+                    .collect(),
+                shared: (a.shared.last_fired, a.shared.suppressed_since),
+                fired: a.fired,
+                suppressed: a.suppressed,
+            })
+            .collect()
+    }
+
+    /// Puts back what [`snapshot`](Self::snapshot) took, the keys now at `ids` (added
+    /// already, so their groups exist); groups whose keys are gone but whose cooldown ran
+    /// come back without members.
+    pub(super) fn restore(&mut self, snapshots: Vec<AlertSnapshot>, ids: &[KeyId]) {
+        for (a, snap) in self.alerts.iter_mut().zip(snapshots) {
+            for (&k, state) in ids.iter().zip(snap.keys) {
+                a.states[k as usize] = state;
+            }
+            for (name, last_fired, suppressed_since) in snap.clocks {
+                let id = match a.group_ids.get(&name) {
+                    Some(&id) => id,
+                    None => {
+                        a.group_names.push(name.clone());
+                        a.clocks.push(Clock::default());
+                        a.members.push(0);
+                        let id = (a.group_names.len() - 1) as u32;
+                        a.group_ids.insert(name, id);
+                        id
+                    }
+                };
+                a.clocks[id as usize] = Clock {
+                    last_fired,
+                    suppressed_since,
+                };
+            }
+            a.shared = Clock {
+                last_fired: snap.shared.0,
+                suppressed_since: snap.shared.1,
+            };
+            a.fired = snap.fired;
+            a.suppressed = snap.suppressed;
         }
     }
 

@@ -20,11 +20,13 @@ use crate::rules::identity::Identities;
 use crate::rules::plan::{DetectorPlan, Member, Plan, TrainingPlan};
 
 pub mod alerts;
+pub mod checkpoint;
 pub mod ensemble;
 pub mod keys;
 pub mod swap;
 
 pub use alerts::{AlertBook, Fired, KeyAlert, Step};
+pub use checkpoint::{CheckpointError, Restored};
 pub use ensemble::{judge, Judgement};
 pub use keys::{KeyId, KeyTable};
 pub use swap::{Prepared, Retired, SwapReport};
