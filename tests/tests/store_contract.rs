@@ -115,6 +115,14 @@ fn read_and_exercise(store: &Store) {
     assert!(store.rule_version("gap", Some(u64::MAX)).unwrap().is_none());
     assert!(store.rule_version("nothing", None).unwrap().is_none());
 
+    // One checkpoint kept: the newest.
+    assert!(store.checkpoint().unwrap().is_none());
+    store.save_checkpoint(&[1, 2, 3]).unwrap();
+    store.save_checkpoint(&vec![0xab; 100_000]).unwrap();
+    let (state, created) = store.checkpoint().unwrap().unwrap();
+    assert_eq!(state, vec![0xab; 100_000]);
+    assert!(created.ends_with('Z'), "{created}");
+
     // Retention.
     assert_eq!(store.newest_time().unwrap(), Some(40));
     assert_eq!(store.purge_before(25).unwrap(), 2);

@@ -342,6 +342,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             "reload_failures": reloads.failures,
         },
         "backends": backends,
+        "checkpoints": state.runner.checkpoint_status(),
     });
     let status = if ready {
         StatusCode::OK

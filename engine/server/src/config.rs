@@ -274,6 +274,9 @@ pub struct Storage {
     pub data_dir: PathBuf,
     /// Alerts older than this many days (in event time) are deleted; 0 keeps them all.
     pub retention_days: u32,
+    /// Seconds between two checkpoints of the engine's state (one is always taken at a
+    /// clean stop); 0: only at stops. A kill loses at most the state since the last one.
+    pub checkpoint_seconds: u32,
 }
 
 impl Default for Storage {
@@ -281,6 +284,7 @@ impl Default for Storage {
         Storage {
             data_dir: PathBuf::from("adr-data"),
             retention_days: 30,
+            checkpoint_seconds: 60,
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Metrics {
     pub reload_failures: Gauge,
     /// Detector failures (a plugin erring or panicking for a key).
     pub detector_failures: Counter,
+    /// Time to take and store one checkpoint, seconds.
+    pub checkpoint_time: Histogram,
     /// Alerts to Redis: published, dropped, errors.
     pub redis: crate::redis_out::RedisCounters,
 }
@@ -143,6 +145,12 @@ impl Metrics {
             "Detector failures for a key (an error or a panic in a plugin)",
             detector_failures.clone(),
         );
+        let checkpoint_time = Histogram::new(exponential_buckets(1e-5, 2.0, 24));
+        registry.register(
+            "checkpoint_seconds",
+            "Time to take and store one checkpoint of the engine's state",
+            checkpoint_time.clone(),
+        );
         let redis = crate::redis_out::RedisCounters::default();
         registry.register(
             "redis_published",
@@ -161,6 +169,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            checkpoint_time,
             redis,
             tallies: Mutex::new(Tallies::default()),
             events_in,

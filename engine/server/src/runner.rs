@@ -7,10 +7,10 @@
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use adr_engine::embed::{BatchResult, Engine, EngineBuilder, Events, StatusHandle};
 use adr_engine::io::{Chunk, EventInput, InputFormat};
@@ -110,6 +110,7 @@ pub struct Runner {
     status: StatusHandle,
     /// The plugins the engine started with (models are built with them).
     registry: Arc<adr_engine::plugins::Registry>,
+    checkpoints: Arc<Mutex<CheckpointStatus>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -140,6 +141,10 @@ impl Runner {
         let (built, started) = std::sync::mpsc::channel();
         let plugins = config.plugins.clone();
         let allowed = config.notify.allowed();
+        let checkpoints = Arc::new(Mutex::new(CheckpointStatus::default()));
+        let every = (config.storage.checkpoint_seconds > 0)
+            .then(|| Duration::from_secs(u64::from(config.storage.checkpoint_seconds)));
+        let thread_checkpoints = Arc::clone(&checkpoints);
         let max_rows = config.limits.max_batch_rows;
         let thread = std::thread::Builder::new()
             .name("adr-engine".into())
@@ -179,7 +184,8 @@ impl Runner {
                     }
                 });
                 match engine {
-                    Ok(engine) => {
+                    Ok(mut engine) => {
+                        restore(&mut engine, &store, &thread_checkpoints);
                         let _ = built.send(Ok((
                             engine.status_handle(),
                             Arc::clone(engine.evaluator().registry()),
@@ -189,10 +195,15 @@ impl Runner {
                             uploads: &uploads,
                             allowed: &allowed,
                         };
+                        let schedule = Checkpoints {
+                            status: &thread_checkpoints,
+                            every,
+                        };
                         serve_jobs(
                             engine,
                             &rules,
                             &store,
+                            &schedule,
                             &queue,
                             &Counters {
                                 metrics: &metrics,
@@ -216,6 +227,7 @@ impl Runner {
             jobs,
             status,
             registry,
+            checkpoints,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -281,6 +293,11 @@ impl Runner {
         Arc::clone(&self.registry)
     }
 
+    /// What checkpoints did.
+    pub fn checkpoint_status(&self) -> CheckpointStatus {
+        lock(&self.checkpoints).clone()
+    }
+
     /// The reload history.
     pub fn reload_status(&self) -> ReloadStatus {
         self.status.reload_status()
@@ -334,12 +351,34 @@ fn serve_jobs(
     mut engine: Engine,
     rules: &RuleFiles<'_>,
     store: &Store,
+    checkpoints: &Checkpoints<'_>,
     queue: &Receiver<Job>,
     counters: &Counters<'_>,
     max_rows: usize,
 ) {
     let metrics = counters.metrics;
-    while let Ok(job) = queue.recv() {
+    let mut next_checkpoint = checkpoints.every.map(|every| Instant::now() + every);
+    loop {
+        let job = match next_checkpoint {
+            Some(at) => match queue.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match queue.recv() {
+                Ok(job) => Some(job),
+                Err(_) => return,
+            },
+        };
+        if let (Some(at), Some(every)) = (next_checkpoint, checkpoints.every) {
+            if Instant::now() >= at {
+                take_checkpoint(&engine, store, checkpoints.status, metrics);
+                next_checkpoint = Some(Instant::now() + every);
+            }
+        }
+        let Some(job) = job else {
+            continue;
+        };
         match job {
             Job::Ingest {
                 body,
@@ -420,9 +459,97 @@ fn serve_jobs(
                 let _ = reply.send(applied);
             }
             Job::Stop { reply } => {
+                // What ran until now is what the next start goes on from.
+                take_checkpoint(&engine, store, checkpoints.status, metrics);
                 let _ = reply.send(engine.finish().map_err(|e| e.to_string()));
                 return;
             }
+        }
+    }
+}
+
+/// What checkpoints did, for `/health`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CheckpointStatus {
+    /// When the checkpoint restored at start was taken.
+    pub restored_from: Option<String>,
+    /// What restoring it did.
+    pub restored: Option<adr_engine::evaluator::Restored>,
+    /// Why the checkpoint found at start was not restored (the engine started cold).
+    pub restore_error: Option<String>,
+    /// Checkpoints taken since the start.
+    pub taken: u64,
+    /// When the last one was taken (RFC 3339).
+    pub last: Option<String>,
+    /// Its size, bytes.
+    pub last_bytes: usize,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// When the engine thread takes checkpoints, and where it says how it went.
+struct Checkpoints<'a> {
+    status: &'a Mutex<CheckpointStatus>,
+    /// Between two; `None`: only at a clean stop.
+    every: Option<Duration>,
+}
+
+/// Restores the store's checkpoint into the fresh `engine`, if there is one.
+fn restore(engine: &mut Engine, store: &Store, status: &Mutex<CheckpointStatus>) {
+    let found = match store.checkpoint() {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("cannot read the engine's checkpoint ({e}): starting cold");
+            lock(status).restore_error = Some(e.to_string());
+            return;
+        }
+    };
+    let Some((bytes, created)) = found else {
+        return;
+    };
+    match engine.restore(&bytes) {
+        Ok(restored) => {
+            tracing::info!(
+                keys = restored.keys,
+                cold_detectors = restored.cold_detectors,
+                "restored the engine's state from the checkpoint of {created}"
+            );
+            let mut s = lock(status);
+            s.restored = Some(restored);
+            s.restored_from = Some(created);
+        }
+        Err(e) => {
+            tracing::warn!("the checkpoint of {created} is not restored: {e}");
+            lock(status).restore_error = Some(e.to_string());
+        }
+    }
+}
+
+/// Takes a checkpoint of `engine` into `store`.
+fn take_checkpoint(
+    engine: &Engine,
+    store: &Store,
+    status: &Mutex<CheckpointStatus>,
+    metrics: &Metrics,
+) {
+    let started = Instant::now();
+    let bytes = engine.checkpoint();
+    let saved = store.save_checkpoint(&bytes);
+    let mut s = lock(status);
+    match saved {
+        Ok(()) => {
+            s.taken += 1;
+            s.last = Some(jiff::Timestamp::now().to_string());
+            s.last_bytes = bytes.len();
+            s.last_error = None;
+            metrics
+                .checkpoint_time
+                .observe(started.elapsed().as_secs_f64());
+        }
+        Err(e) => {
+            metrics.store_errors.inc();
+            tracing::warn!("checkpoint not saved: {e}");
+            s.last_error = Some(e.to_string());
         }
     }
 }

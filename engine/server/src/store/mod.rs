@@ -273,6 +273,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         version: Option<u64>,
     ) -> Result<Option<RuleVersion>, StoreError>;
 
+    /// Replaces the engine's checkpoint with `state` (one kept: the newest).
+    ///
+    /// # Errors
+    ///
+    /// The database's.
+    fn save_checkpoint(&self, state: &[u8]) -> Result<(), StoreError>;
+
+    /// The engine's newest checkpoint and when it was taken (RFC 3339), if any.
+    ///
+    /// # Errors
+    ///
+    /// The database's.
+    fn checkpoint(&self) -> Result<Option<(Vec<u8>, String)>, StoreError>;
+
     /// Whether the database answers (for `/health`).
     ///
     /// # Errors

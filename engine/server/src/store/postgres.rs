@@ -22,7 +22,7 @@ use crate::config::Database;
 
 /// The schema's migrations, oldest first: the version is how many have run. The same
 /// tables as SQLite's, in PostgreSQL's types (`jsonb` documents, `bytea` states).
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "CREATE TABLE alerts (
          id BIGSERIAL PRIMARY KEY,
          time_ns BIGINT NOT NULL,
@@ -56,6 +56,11 @@ const MIGRATIONS: [&str; 4] = [
          text TEXT,
          created TEXT NOT NULL,
          UNIQUE (name, version)
+     );",
+    "CREATE TABLE checkpoints (
+         id BIGSERIAL PRIMARY KEY,
+         created TEXT NOT NULL,
+         state BYTEA NOT NULL
      );",
 ];
 
@@ -436,6 +441,31 @@ impl Backend for Postgres {
                 created: r.get(2),
             }
         }))
+    }
+
+    fn save_checkpoint(&self, state: &[u8]) -> Result<(), StoreError> {
+        let created = now();
+        // Replacing is idempotent: it may run again on a new connection.
+        self.with_retry(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute("DELETE FROM checkpoints", &[])?;
+            tx.execute(
+                "INSERT INTO checkpoints (created, state) VALUES ($1, $2)",
+                &[&created, &state],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn checkpoint(&self) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self
+            .with_retry(|c| {
+                c.query_opt(
+                    "SELECT state, created FROM checkpoints ORDER BY id DESC LIMIT 1",
+                    &[],
+                )
+            })?
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use super::{
 };
 
 /// The schema's migrations, oldest first: the version is how many have run.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "CREATE TABLE alerts (
          id INTEGER PRIMARY KEY AUTOINCREMENT,
          time_ns INTEGER NOT NULL,
@@ -49,6 +49,11 @@ const MIGRATIONS: [&str; 4] = [
          text TEXT,
          created TEXT NOT NULL,
          UNIQUE (name, version)
+     );",
+    "CREATE TABLE checkpoints (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         created TEXT NOT NULL,
+         state BLOB NOT NULL
      );",
 ];
 
@@ -339,6 +344,29 @@ impl Backend for Sqlite {
                         created: r.get(2)?,
                     })
                 },
+            )
+            .optional()?)
+    }
+
+    fn save_checkpoint(&self, state: &[u8]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM checkpoints", [])?;
+        tx.execute(
+            "INSERT INTO checkpoints (created, state) VALUES (?1, ?2)",
+            params![now(), state],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT state, created FROM checkpoints ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
     }
