@@ -5,7 +5,6 @@
 //! One thread owns the engine because evaluation is ordered per key and the engine's state
 //! is not shared: the async workers parse HTTP and wait, the engine thread computes.
 
-use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -571,7 +570,7 @@ fn ingest(
     // The events are read for the rules that will score them: a reload first.
     engine.refresh();
     let spec = run::event_spec(engine.evaluator());
-    let mut input = EventInput::open(Box::new(Cursor::new(body)), format, &spec)
+    let mut input = EventInput::from_bytes(body, format, &spec)
         .map_err(|e| IngestError::Input(e.to_string()))?;
     let names: Vec<&str> = spec.fields.iter().map(String::as_str).collect();
     let mut events = Events::new(&names, spec.keys.len());

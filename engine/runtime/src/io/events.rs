@@ -166,12 +166,36 @@ impl EventInput {
         format: InputFormat,
         spec: &EventSpec,
     ) -> Result<Self, InputError> {
+        Self::open_buffered(source, format, spec, super::csv_input::READ_BUFFER)
+    }
+
+    /// Events in `body`, all in memory (a service's request): read with buffers no
+    /// larger than the body, so a small request costs what it carries.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn from_bytes(
+        body: Vec<u8>,
+        format: InputFormat,
+        spec: &EventSpec,
+    ) -> Result<Self, InputError> {
+        let buffer = body.len().clamp(4096, super::csv_input::READ_BUFFER);
+        Self::open_buffered(Box::new(std::io::Cursor::new(body)), format, spec, buffer)
+    }
+
+    fn open_buffered(
+        source: Box<dyn Read + Send>,
+        format: InputFormat,
+        spec: &EventSpec,
+        buffer: usize,
+    ) -> Result<Self, InputError> {
         let json_lines = (format == InputFormat::JsonLines).then(JsonLineMap::default);
         let source: Box<dyn Read + Send> = match &json_lines {
             None => source,
-            Some(map) => Box::new(JsonToCsv::new(source, spec, map.clone())),
+            Some(map) => Box::new(JsonToCsv::new(source, spec, map.clone(), buffer)),
         };
-        let csv = CsvInput::open(
+        let csv = CsvInput::open_buffered(
             source,
             &CsvOptions {
                 time: spec.time.clone(),
@@ -179,6 +203,7 @@ impl EventInput {
                 unsorted: UnsortedPolicy::Allow,
                 chunk_rows: spec.chunk_rows,
             },
+            buffer,
         )?;
         let headers = csv.headers();
         let key_indices = spec
@@ -289,12 +314,12 @@ impl<R: Read> std::fmt::Debug for JsonToCsv<R> {
 }
 
 impl<R: Read> JsonToCsv<R> {
-    fn new(source: R, spec: &EventSpec, map: JsonLineMap) -> Self {
+    fn new(source: R, spec: &EventSpec, map: JsonLineMap, buffer: usize) -> Self {
         let mut columns: Vec<String> = spec.time.iter().cloned().collect();
         columns.extend(spec.keys.iter().cloned());
         columns.extend(spec.fields.iter().cloned());
         JsonToCsv {
-            lines: BufReader::with_capacity(1 << 20, source),
+            lines: BufReader::with_capacity(buffer, source),
             objects: 0,
             map,
             find_time: spec.time.is_none(),
