@@ -236,12 +236,28 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             crate::auth::guard,
         ))
-        .layer(DefaultBodyLimit::max(limit));
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(traced));
     // Outermost, so a browser's preflight is answered before the token check.
     match cors(&state.config.api.cors_origins) {
         Some(layer) => router.layer(layer).with_state(state),
         None => router.with_state(state),
     }
+}
+
+/// Runs each request in a span of its own: the parent of what the engine and the store do
+/// for it, in traces.
+async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        status = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    response
 }
 
 /// The CORS layer for `origins` (`*`: any), if any are allowed.

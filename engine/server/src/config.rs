@@ -217,8 +217,13 @@ pub struct Monitoring {
     pub enable_prometheus: bool,
     /// Serve `/metrics` on this port too (the API's port always has it when enabled).
     pub prometheus_port: Option<u16>,
-    /// Export traces over OTLP (not built yet: refused when set).
+    /// Export traces over OTLP/HTTP (Jaeger, Tempo, any OpenTelemetry collector): a span
+    /// per request, with the engine's evaluation and the store's write inside it.
     pub enable_jaeger: bool,
+    /// Where traces go: the full URL of an OTLP/HTTP traces endpoint
+    /// (`http://jaeger:4318/v1/traces`); absent: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+    /// then `OTEL_EXPORTER_OTLP_ENDPOINT`, then `http://localhost:4318/v1/traces`.
+    pub otlp_endpoint: Option<String>,
     /// Log lines as `text` or `json` (one object per line, the event's fields at the top).
     pub log_format: LogFormat,
 }
@@ -229,6 +234,7 @@ impl Default for Monitoring {
             enable_prometheus: true,
             prometheus_port: None,
             enable_jaeger: false,
+            otlp_endpoint: None,
             log_format: LogFormat::Text,
         }
     }
@@ -549,11 +555,15 @@ impl Config {
                 return invalid("redis.stream_max_len", "must be at least 1");
             }
         }
-        if self.monitoring.enable_jaeger {
-            return invalid(
-                "monitoring.enable_jaeger",
-                "trace export is not built yet; set it to false",
-            );
+        if let Some(endpoint) = &self.monitoring.otlp_endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return invalid(
+                    "monitoring.otlp_endpoint",
+                    &format!(
+                        "`{endpoint}` is not an http(s) URL (http://collector:4318/v1/traces)"
+                    ),
+                );
+            }
         }
         Ok(())
     }

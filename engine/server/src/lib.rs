@@ -31,6 +31,7 @@ pub mod models;
 pub mod redis_out;
 pub mod runner;
 pub mod store;
+pub mod telemetry;
 pub mod uploads;
 pub mod ws;
 

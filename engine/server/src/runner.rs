@@ -75,6 +75,8 @@ enum Job {
         body: Vec<u8>,
         format: InputFormat,
         results: bool,
+        /// The request's span, the parent of the evaluation's.
+        span: tracing::Span,
         reply: Reply<Result<Ingested, IngestError>>,
     },
     Plugins {
@@ -255,6 +257,7 @@ impl Runner {
             body,
             format,
             results,
+            span: tracing::Span::current(),
             reply,
         })?;
         answer.await.map_err(|_| IngestError::Stopped)?
@@ -383,8 +386,12 @@ fn serve_jobs(
                 body,
                 format,
                 results,
+                span,
                 reply,
             } => {
+                let evaluation =
+                    tracing::info_span!(parent: &span, "evaluate", events = tracing::field::Empty);
+                let _entered = evaluation.enter();
                 let started = Instant::now();
                 let before = counters.fired.load(Ordering::Relaxed);
                 if results {
@@ -399,6 +406,7 @@ fn serve_jobs(
                 });
                 match &result {
                     Ok(done) => {
+                        evaluation.record("events", done.events);
                         metrics.events_in.inc_by(done.events as u64);
                         metrics.detected(started.elapsed().as_secs_f64());
                     }
@@ -666,6 +674,7 @@ impl Sink for StoreSink {
             })
             .collect();
         let started = Instant::now();
+        let _span = tracing::info_span!("store_alerts", alerts = alerts.len()).entered();
         if let Err(e) = self.store.insert(&alerts) {
             self.metrics.store_errors.inc();
             return Err(std::io::Error::other(e.to_string()));

@@ -86,7 +86,15 @@ pub(crate) fn serve(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    init_logs(config.monitoring.log_format, quiet);
+    let telemetry = adr_server::telemetry::init(
+        &config.monitoring,
+        if quiet {
+            "error"
+        } else {
+            "warn,adr=info,adr_server=info,adr_engine=info"
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.api.workers > 0 {
         runtime.worker_threads(config.api.workers);
@@ -116,6 +124,9 @@ pub(crate) fn serve(
         },
         adr_server::shutdown_signal(),
     ))?;
+    // Outside the runtime: the trace exporter's client blocks on a runtime of its own.
+    drop(runtime);
+    telemetry.shutdown();
     let alerts = summary.alerts.iter().map(|a| a.fired).sum::<u64>();
     match log_format {
         _ if quiet => {}
@@ -131,35 +142,4 @@ pub(crate) fn serve(
         ),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The service's logs: text for people, or one JSON object per line (the event's fields
-/// at the top: `detector_type`, `anomaly_score`, `symbol`, `timestamp`, `severity` on
-/// each alert) for log collectors. `ADR_LOG` filters as elsewhere.
-fn init_logs(format: LogFormat, quiet: bool) {
-    use std::io::IsTerminal;
-    let filter = crate::log_filter(if quiet {
-        "error"
-    } else {
-        "warn,adr=info,adr_server=info,adr_engine=info"
-    });
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => logs
-            .with_target(false)
-            .with_ansi(std::io::stderr().is_terminal())
-            .init(),
-        // Without the formatter's own `timestamp`: the seed's field of that name, on
-        // each alert, is the event's time, and a key twice is no JSON a collector
-        // takes; collectors stamp each line as they read it.
-        LogFormat::Json => logs
-            .without_time()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .init(),
-    }
 }
