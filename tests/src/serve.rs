@@ -127,29 +127,12 @@ impl Server {
 
     /// GET; the status and the body (JSON, or the text as a string).
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let mut response = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", self.bearer())
-            .call()
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-        )
+        as_json(self.call("GET", path, None, None))
     }
 
     /// GET; the body as text.
     pub fn text(&self, path: &str) -> String {
-        let mut response = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", self.bearer())
-            .call()
-            .unwrap();
-        response.body_mut().read_to_string().unwrap()
+        self.call("GET", path, None, None).1
     }
 
     /// POST; the status and the body.
@@ -159,20 +142,31 @@ impl Server {
         content_type: Option<&str>,
         body: &[u8],
     ) -> (u16, serde_json::Value) {
-        let mut request = self
-            .agent
-            .post(format!("{}{path}", self.base))
+        as_json(self.call("POST", path, content_type, Some(body)))
+    }
+
+    /// Any method, with a content type and a body when given, and the token; the status
+    /// and the body's text.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> (u16, String) {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
             .header("Authorization", self.bearer());
         if let Some(ct) = content_type {
             request = request.header("Content-Type", ct);
         }
-        let mut response = request.send(body).unwrap();
+        let request = request
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .unwrap();
+        let mut response = self.agent.run(request).unwrap();
         let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-        )
+        (status, response.body_mut().read_to_string().unwrap())
     }
 
     /// SIGTERM, and the exit status.
@@ -202,17 +196,9 @@ impl Server {
 
     /// DELETE; the status.
     pub fn delete(&self, path: &str) -> u16 {
-        self.agent
-            .delete(format!("{}{path}", self.base))
-            .header("Authorization", self.bearer())
-            .call()
-            .unwrap()
-            .status()
-            .as_u16()
+        self.call("DELETE", path, None, None).0
     }
-}
 
-impl Server {
     /// Any method, with an optional body; the status and the body (JSON, or the text as
     /// a string).
     pub fn request(
@@ -221,19 +207,14 @@ impl Server {
         path: &str,
         body: Option<&[u8]>,
     ) -> (u16, serde_json::Value) {
-        let url = format!("{}{path}", self.base);
-        let request = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("Authorization", self.bearer())
-            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-            .unwrap();
-        let mut response = self.agent.run(request).unwrap();
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-        )
+        as_json(self.call(method, path, None, body))
     }
+}
+
+/// A body as JSON, or its text as a JSON string when it is no JSON.
+fn as_json((status, text): (u16, String)) -> (u16, serde_json::Value) {
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }
