@@ -78,14 +78,23 @@ pub struct PredictRequest {
     pub values: Vec<Option<f64>>,
 }
 
+/// A model `predict` keeps in memory.
+#[derive(Debug)]
+struct LiveModel {
+    id: String,
+    columns: Vec<String>,
+    handle: Mutex<DetectorHandle>,
+}
+
 /// The trained models.
 #[derive(Debug)]
 pub struct Models {
     registry: Arc<Registry>,
     store: Arc<Store>,
     max_rows: usize,
-    /// Models `predict` has used, live (their state is stored after each event).
-    live: Mutex<HashMap<String, Arc<Mutex<DetectorHandle>>>>,
+    /// Models `predict` has used, live (their state is stored after each event): a
+    /// predict on one of them reads nothing from the store.
+    live: Mutex<HashMap<String, Arc<LiveModel>>>,
 }
 
 fn param_text(value: &Value) -> String {
@@ -284,20 +293,33 @@ impl Models {
     ///
     /// A [`ModelError`].
     pub fn predict(&self, request: &PredictRequest) -> Result<Value, ModelError> {
-        let model = self.find(&request.model_id)?;
-        let columns = columns_of(std::slice::from_ref(&request.values), model.columns.len())?;
-        let handle = {
-            let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-            match live.get(&model.id) {
-                Some(h) => Arc::clone(h),
-                None => {
-                    let h = Arc::new(Mutex::new(self.restore(&model)?));
-                    live.insert(model.id.clone(), Arc::clone(&h));
-                    h
-                }
+        let cached = self
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&request.model_id)
+            .map(Arc::clone);
+        let model = match cached {
+            Some(model) => model,
+            None => {
+                let stored = self.find(&request.model_id)?;
+                let loaded = Arc::new(LiveModel {
+                    handle: Mutex::new(self.restore(&stored)?),
+                    id: stored.id.clone(),
+                    columns: stored.columns,
+                });
+                // Two first calls at once: the one inserted first is the one both use.
+                Arc::clone(
+                    self.live
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .entry(stored.id)
+                        .or_insert(loaded),
+                )
             }
         };
-        let mut handle = handle.lock().unwrap_or_else(PoisonError::into_inner);
+        let columns = columns_of(std::slice::from_ref(&request.values), model.columns.len())?;
+        let mut handle = model.handle.lock().unwrap_or_else(PoisonError::into_inner);
         let out = score(&mut handle, &model.columns, &columns)?;
         if let Some(state) = handle
             .save()
