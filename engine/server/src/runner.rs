@@ -466,7 +466,10 @@ fn serve_jobs(
                 let _ = reply.send(applied);
             }
             Job::Stop { reply } => {
-                // What ran until now is what the next start goes on from.
+                // What ran until now is what the next start goes on from; a reload read
+                // meanwhile is swapped in first, so the checkpoint is of the rules the
+                // next start reads.
+                engine.refresh();
                 take_checkpoint(&engine, store, checkpoints.status, metrics);
                 let _ = reply.send(engine.finish().map_err(|e| e.to_string()));
                 return;
