@@ -720,3 +720,27 @@ fn json_logs_carry_the_seeds_fields_on_each_alert() {
     assert!(alert["anomaly_score"].as_f64().is_some(), "{alert}");
     assert!(alert["timestamp"].is_string());
 }
+
+#[test]
+fn the_state_budget_bounds_memory_and_rules_whose_one_key_does_not_fit_do_not_start() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("config.yaml");
+    std::fs::write(&config, "limits:\n  max_state_bytes: 1000\n").unwrap();
+    let out = Command::new(&built().adr)
+        .args([
+            "--plugins",
+            plugins.path().to_str().unwrap(),
+            "serve",
+            "--port",
+            "0",
+        ])
+        .args(["--data-dir", data.path().to_str().unwrap()])
+        .args(["--config", config.to_str().unwrap()])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("budget"), "{stderr}");
+}

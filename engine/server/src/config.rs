@@ -329,6 +329,12 @@ pub struct Limits {
     /// Alerts a WebSocket subscriber may fall behind by; past it the oldest are dropped
     /// and the subscriber is told how many.
     pub subscriber_queue: usize,
+    /// The memory all keys' state may take, in bytes (`docs/state-budget.md`): past it
+    /// the least recently seen keys are forgotten (they start cold if they come back), and
+    /// rules whose one key does not fit are refused. 0: no budget.
+    pub max_state_bytes: u64,
+    /// Keys with no event for this many seconds of event time are forgotten; 0: never.
+    pub idle_key_seconds: u64,
 }
 
 impl Default for Limits {
@@ -338,6 +344,8 @@ impl Default for Limits {
             max_batch_rows: 100_000,
             max_page: 1000,
             subscriber_queue: 1024,
+            max_state_bytes: 2 << 30,
+            idle_key_seconds: 0,
         }
     }
 }

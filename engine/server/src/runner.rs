@@ -147,6 +147,16 @@ impl Runner {
             .then(|| Duration::from_secs(u64::from(config.storage.checkpoint_seconds)));
         let thread_checkpoints = Arc::clone(&checkpoints);
         let max_rows = config.limits.max_batch_rows;
+        let max_state =
+            (config.limits.max_state_bytes > 0).then_some(config.limits.max_state_bytes);
+        let eviction = adr_engine::evaluator::Eviction {
+            idle: (config.limits.idle_key_seconds > 0).then(|| {
+                i64::try_from(config.limits.idle_key_seconds)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1_000_000_000)
+            }),
+            max_keys: None,
+        };
         let thread = std::thread::Builder::new()
             .name("adr-engine".into())
             .spawn(move || {
@@ -166,13 +176,17 @@ impl Runner {
                 // Every stored alert is logged with its fields by the store's sink, so a
                 // rule's `notify log` adds no second line.
                 let notifier = Notifier::new(|_line| {}).restrict(allowed.clone());
-                let engine = EngineBuilder::new(uploads.roots())
+                let mut builder = EngineBuilder::new(uploads.roots())
                     .plugins(search.clone())
                     .watch(true)
                     .open_columns(true)
+                    .eviction(eviction)
                     .sink(Box::new(sink))
-                    .sink(Box::new(notifier))
-                    .build();
+                    .sink(Box::new(notifier));
+                if let Some(bytes) = max_state {
+                    builder = builder.max_state(bytes);
+                }
+                let engine = builder.build();
                 let engine = engine.map_err(|e| e.to_string()).and_then(|engine| {
                     let refused = allowed.refusals(engine.plan());
                     if refused.is_empty() {
