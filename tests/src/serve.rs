@@ -218,3 +218,32 @@ fn as_json((status, text): (u16, String)) -> (u16, serde_json::Value) {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
+
+/// Writes `yaml` as `config.yaml` in `dir`; its path, as `--config` takes it.
+pub fn config_file(dir: &Path, yaml: &str) -> String {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml).expect("the configuration is written");
+    path.to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// Runs `adr serve` (plugins from `plugins`, store in `data`, `extra` arguments) expecting
+/// it not to start; its standard error.
+pub fn refused_start(plugins: &Path, data: &Path, extra: &[&str]) -> String {
+    let out = Command::new(&built().adr)
+        .args([
+            "--plugins",
+            plugins.to_str().unwrap(),
+            "serve",
+            "--port",
+            "0",
+        ])
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(extra)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("adr serve runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "adr serve started: {stderr}");
+    stderr
+}

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use adr_tests::serve::Server;
+use adr_tests::serve::{config_file, refused_start, Server};
 use adr_tests::{built, plugin_dir, workspace};
 
 fn market_csv() -> Vec<u8> {
@@ -90,17 +90,11 @@ fn events_posted_fire_alerts_that_are_stored_counted_and_kept_across_a_restart()
 fn bad_requests_get_json_errors_with_codes_and_change_nothing() {
     let plugins = plugin_dir(&[&built().statistical]);
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "limits:\n  max_body_bytes: 100000\n  max_batch_rows: 1000\n",
-    )
-    .unwrap();
-    let server = Server::start(
-        plugins.path(),
+    let config = config_file(
         data.path(),
-        &["--config", config.to_str().unwrap()],
+        "limits:\n  max_body_bytes: 100000\n  max_batch_rows: 1000\n",
     );
+    let server = Server::start(plugins.path(), data.path(), &["--config", &config]);
     let csv = market_csv();
     let lines: Vec<&[u8]> = csv.split(|&b| b == b'\n').collect();
     let header_and = |rows: usize| lines[..=rows].join(&b'\n');
@@ -483,17 +477,11 @@ fn a_slow_subscriber_loses_the_oldest_alerts_and_is_told_how_many() {
          alert move {\n    when severity >= low for 1 events\n}\n",
     )
     .unwrap();
-    let config = data.path().join("config.yaml");
-    std::fs::write(&config, "limits:\n  subscriber_queue: 4\n").unwrap();
+    let config = config_file(data.path(), "limits:\n  subscriber_queue: 4\n");
     let server = Server::start(
         plugins.path(),
         data.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--rules",
-            rules.to_str().unwrap(),
-        ],
+        &["--config", &config, "--rules", rules.to_str().unwrap()],
     );
     let mut subscriber = socket(&server);
     assert_eq!(
@@ -599,13 +587,8 @@ fn calls_that_change_something_need_a_token_and_reads_may_too() {
     assert!(server.stop().success());
 
     let closed = tempfile::tempdir().unwrap();
-    let config = closed.path().join("config.yaml");
-    std::fs::write(&config, "auth:\n  open_reads: false\n").unwrap();
-    let server = Server::start(
-        plugins.path(),
-        closed.path(),
-        &["--config", config.to_str().unwrap()],
-    );
+    let config = config_file(closed.path(), "auth:\n  open_reads: false\n");
+    let server = Server::start(plugins.path(), closed.path(), &["--config", &config]);
     let (status, doc) = server
         .agent
         .get(format!("{}/api/v1/alerts", server.base))
@@ -631,17 +614,11 @@ fn calls_that_change_something_need_a_token_and_reads_may_too() {
 fn browsers_may_call_from_the_configured_origins_only() {
     let plugins = plugin_dir(&[&built().statistical]);
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "api:\n  cors_origins: [\"https://dash.example.com\"]\n",
-    )
-    .unwrap();
-    let server = Server::start(
-        plugins.path(),
+    let config = config_file(
         data.path(),
-        &["--config", config.to_str().unwrap()],
+        "api:\n  cors_origins: [\"https://dash.example.com\"]\n",
     );
+    let server = Server::start(plugins.path(), data.path(), &["--config", &config]);
     let preflight = |origin: &str| {
         let request = ureq::http::Request::builder()
             .method("OPTIONS")
@@ -667,14 +644,12 @@ fn browsers_may_call_from_the_configured_origins_only() {
     assert_eq!(preflight("https://evil.example.com"), None);
 
     // A bad origin in the configuration is an error naming the setting.
-    std::fs::write(&config, "api:\n  cors_origins: [\"https://x.com/path\"]\n").unwrap();
+    let config = config_file(
+        data.path(),
+        "api:\n  cors_origins: [\"https://x.com/path\"]\n",
+    );
     let out = Command::new(&built().adr)
-        .args([
-            "serve",
-            "--print-config",
-            "--config",
-            config.to_str().unwrap(),
-        ])
+        .args(["serve", "--print-config", "--config", &config])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -725,22 +700,7 @@ fn json_logs_carry_the_seeds_fields_on_each_alert() {
 fn the_state_budget_bounds_memory_and_rules_whose_one_key_does_not_fit_do_not_start() {
     let plugins = plugin_dir(&[&built().statistical]);
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("config.yaml");
-    std::fs::write(&config, "limits:\n  max_state_bytes: 1000\n").unwrap();
-    let out = Command::new(&built().adr)
-        .args([
-            "--plugins",
-            plugins.path().to_str().unwrap(),
-            "serve",
-            "--port",
-            "0",
-        ])
-        .args(["--data-dir", data.path().to_str().unwrap()])
-        .args(["--config", config.to_str().unwrap()])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let config = config_file(data.path(), "limits:\n  max_state_bytes: 1000\n");
+    let stderr = refused_start(plugins.path(), data.path(), &["--config", &config]);
     assert!(stderr.contains("budget"), "{stderr}");
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use adr_tests::serve::Server;
+use adr_tests::serve::{config_file, Server};
 use adr_tests::{built, plugin_dir, services, workspace};
 
 fn market_csv() -> Vec<u8> {
@@ -128,15 +128,12 @@ fn a_database_that_drops_every_session_mid_run_loses_no_acknowledged_alert() {
 
 /// A configuration file for Redis at `host:port` on `channel` and `stream`.
 fn redis_config(dir: &std::path::Path, host: &str, port: u16, channel: &str) -> String {
-    let path = dir.join("config.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    config_file(
+        dir,
+        &format!(
             "redis:\n  host: \"{host}\"\n  port: {port}\n  channel: \"{channel}\"\n  stream: \"{channel}:stream\"\n"
         ),
     )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 #[test]

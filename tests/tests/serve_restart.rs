@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use adr_tests::serve::Server;
+use adr_tests::serve::{config_file, Server};
 use adr_tests::{built, plugin_dir, workspace};
 
 /// The example market cut at `at` (an RFC 3339 time): the rows before, the rows from.
@@ -114,9 +114,8 @@ fn a_service_stopped_and_started_goes_on_as_one_never_stopped() {
 fn a_kill_loses_at_most_what_came_after_the_last_checkpoint_and_changed_rules_start_cold() {
     let plugins = plugin_dir(&[&built().statistical]);
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("config.yaml");
-    std::fs::write(&config, "storage:\n  checkpoint_seconds: 1\n").unwrap();
-    let args = ["--config", config.to_str().unwrap()];
+    let config = config_file(data.path(), "storage:\n  checkpoint_seconds: 1\n");
+    let args = ["--config", config.as_str()];
     let (first, second) = halves("2025-01-15T10:33:00Z");
     let mut server = Server::start(plugins.path(), data.path(), &args);
     post(&server, &first);
@@ -151,12 +150,7 @@ fn a_kill_loses_at_most_what_came_after_the_last_checkpoint_and_changed_rules_st
     let cold = Server::start(
         plugins.path(),
         data.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--rules",
-            changed.to_str().unwrap(),
-        ],
+        &["--config", &config, "--rules", changed.to_str().unwrap()],
     );
     let (status, health) = cold.get("/api/v1/health");
     assert_eq!(status, 200, "{health}");

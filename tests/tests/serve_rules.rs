@@ -3,7 +3,7 @@
 //! kept inside the uploads folder, hot-swapped while events flow, versioned in the store,
 //! and still there after a restart (issue 22).
 
-use adr_tests::serve::Server;
+use adr_tests::serve::{config_file, refused_start, Server};
 use adr_tests::{built, plugin_dir, workspace};
 
 /// A gap between a bar's open and close far outside the last hour's: fires on the
@@ -238,17 +238,11 @@ fn uploads_that_do_not_check_or_leave_the_folder_are_refused_and_change_nothing(
 fn alerts_notify_only_the_targets_the_service_allows() {
     let plugins = plugin_dir(&[&built().statistical]);
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        "notify:\n  webhook_hosts: [\"hooks.example.com\", \"127.0.0.1:9\"]\n",
-    )
-    .unwrap();
-    let server = Server::start(
-        plugins.path(),
+    let config = config_file(
         data.path(),
-        &["--config", config.to_str().unwrap()],
+        "notify:\n  webhook_hosts: [\"hooks.example.com\", \"127.0.0.1:9\"]\n",
     );
+    let server = Server::start(plugins.path(), data.path(), &["--config", &config]);
     let with_target = |target: &str| GAP.replace("notify log", &format!("notify {target}"));
     for (target, fine) in [
         ("webhook(\"https://hooks.example.com/adr\")", true),
@@ -287,21 +281,11 @@ fn alerts_notify_only_the_targets_the_service_allows() {
         .replace("notify   log", "notify webhook(\"http://10.0.0.1/\")");
     assert!(configured.contains("webhook"), "the example notifies");
     std::fs::write(&rules, configured).unwrap();
-    let out = std::process::Command::new(&built().adr)
-        .args([
-            "--plugins",
-            plugins.path().to_str().unwrap(),
-            "serve",
-            "--port",
-            "0",
-        ])
-        .args(["--data-dir", data.path().to_str().unwrap()])
-        .args(["--rules", rules.to_str().unwrap()])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = refused_start(
+        plugins.path(),
+        data.path(),
+        &["--rules", rules.to_str().unwrap()],
+    );
     assert!(
         stderr.contains("alert `market_stress`") && stderr.contains("allows no webhook hosts"),
         "{stderr}"

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use adr_tests::serve::Server;
+use adr_tests::serve::{config_file, Server};
 use adr_tests::{built, plugin_dir, workspace};
 
 /// What the collector received: each request's path, content type and body.
@@ -67,13 +67,10 @@ fn collector(silent: bool) -> (String, Received) {
 }
 
 fn config(dir: &std::path::Path, endpoint: &str) -> String {
-    let path = dir.join("config.yaml");
-    std::fs::write(
-        &path,
-        format!("monitoring:\n  enable_jaeger: true\n  otlp_endpoint: \"{endpoint}\"\n"),
+    config_file(
+        dir,
+        &format!("monitoring:\n  enable_jaeger: true\n  otlp_endpoint: \"{endpoint}\"\n"),
     )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -192,7 +192,9 @@ impl Publisher {
     fn failed(&mut self, e: &redis::RedisError) {
         self.counters.errors.inc();
         self.connection = None;
-        if self.state().up || self.state().error.is_none() {
+        let was = self.state();
+        // Said once when Redis goes away, not on every retry.
+        if was.up || was.error.is_none() {
             tracing::warn!(
                 "Redis is not reachable ({e}): alerts are stored but not published until it answers"
             );
