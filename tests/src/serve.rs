@@ -19,8 +19,9 @@ pub struct Server {
     pub agent: ureq::Agent,
     /// An API token the server knows.
     pub token: String,
-    /// Its standard error, line by line, from after the line that said where it listens.
-    pub stderr: std::sync::mpsc::Receiver<String>,
+    /// Its standard error, line by line, from after the line that said where it listens
+    /// (behind a lock, so that a test's threads can share the server).
+    pub stderr: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
 /// Makes an API token in the store of `data`.
@@ -116,7 +117,7 @@ impl Server {
             base,
             agent,
             token,
-            stderr: rx,
+            stderr: std::sync::Mutex::new(rx),
         }
     }
 

@@ -319,3 +319,37 @@ fn a_reload_that_reads_other_fields_scores_the_held_events_first() {
     let summary = engine.finish().unwrap();
     assert_eq!(summary.reorder.unwrap().released_early, 3);
 }
+
+#[test]
+fn a_batch_refused_for_going_back_in_time_changes_no_key_and_can_be_pushed_again() {
+    let d = Dir::new();
+    let plugins = plugin_dir(&[&built().statistical]);
+    let search = SearchPath::explicit([plugins.path().to_path_buf()]);
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let mut engine = EngineBuilder::new([d.path("r.adr")])
+        .plugins(search.clone())
+        .registry(Arc::new(Registry::load(&search).unwrap()))
+        .sink(Box::new(Times(Arc::clone(&times))))
+        .build()
+        .unwrap();
+    let s = 1_000_000_000;
+    let batch = |rows: &[(i64, &str)]| {
+        let mut events = Events::new(&["amount"], 1);
+        for &(t, key) in rows {
+            events.push(t * s, &[key], &[1.0]).unwrap();
+        }
+        events
+    };
+    engine.push_batch(&batch(&[(5, "a"), (7, "b")])).unwrap();
+    // `a` goes forward, then `a` again and `b` go back: refused whole.
+    let err = engine
+        .push_batch(&batch(&[(20, "a"), (30, "a"), (6, "b")]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("earlier than that key's previous"),
+        "{err}"
+    );
+    // Nothing of it was taken: `a` is still at 5 s, so 10 s is no step back.
+    engine.push_batch(&batch(&[(10, "a"), (8, "b")])).unwrap();
+    assert_eq!(*times.lock().unwrap(), [5, 7, 10, 8].map(|t| t * s));
+}

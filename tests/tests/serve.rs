@@ -673,6 +673,8 @@ fn json_logs_carry_the_seeds_fields_on_each_alert() {
     let alert = loop {
         let line = server
             .stderr
+            .lock()
+            .unwrap()
             .recv_timeout(Duration::from_secs(10))
             .unwrap_or_else(|_| panic!("no alert line among {seen:#?}"));
         let doc: serde_json::Value =
@@ -703,4 +705,168 @@ fn the_state_budget_bounds_memory_and_rules_whose_one_key_does_not_fit_do_not_st
     let config = config_file(data.path(), "limits:\n  max_state_bytes: 1000\n");
     let stderr = refused_start(plugins.path(), data.path(), &["--config", &config]);
     assert!(stderr.contains("budget"), "{stderr}");
+}
+
+/// Each client's events: the example's, under a symbol of the client's own.
+fn client_events(client: usize, events: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e["symbol"] = serde_json::json!(format!("BTC-USD-{client}"));
+            e
+        })
+        .collect()
+}
+
+/// What a client was answered, frame by frame: each event's judgements, and the alerts
+/// (without their row, which numbers the events of every client together).
+fn answers(
+    socket: &mut Socket,
+    events: &[serde_json::Value],
+    frame: usize,
+) -> Vec<serde_json::Value> {
+    events
+        .chunks(frame)
+        .map(|chunk| {
+            let mut answer = send(socket, serde_json::Value::from(chunk.to_vec()).to_string());
+            assert!(answer["results"].is_array(), "{answer}");
+            for alert in answer["alerts"].as_array_mut().unwrap() {
+                alert.as_object_mut().unwrap().remove("row");
+            }
+            answer
+        })
+        .collect()
+}
+
+#[test]
+fn requests_evaluated_together_are_answered_as_if_each_were_alone() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let events = market_events();
+    let events = &events[..1500];
+    let clients = 12;
+    let frame = 25;
+
+    // One client at a time: every request evaluated alone.
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    let mut client = socket(&server);
+    let alone: Vec<Vec<serde_json::Value>> = (0..clients)
+        .map(|c| answers(&mut client, &client_events(c, events), frame))
+        .collect();
+    assert!(server.stop().success());
+
+    // All at once, with a client whose second frame goes back in time, and 300 more
+    // connections that each send one event: the engine takes what waits together.
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    let together: Vec<Vec<serde_json::Value>> = std::thread::scope(|scope| {
+        let server = &server;
+        let runs: Vec<_> = (0..clients)
+            .map(|c| {
+                scope.spawn(move || answers(&mut socket(server), &client_events(c, events), frame))
+            })
+            .collect();
+        let late = scope.spawn(move || {
+            let mut late = socket(server);
+            let mine = client_events(99, &events[..40]);
+            let first = send(
+                &mut late,
+                serde_json::Value::from(mine[20..].to_vec()).to_string(),
+            );
+            let back = send(
+                &mut late,
+                serde_json::Value::from(mine[..20].to_vec()).to_string(),
+            );
+            (first, back)
+        });
+        let crowd: Vec<_> = (0..300)
+            .map(|i| {
+                scope.spawn(move || {
+                    let mut one = socket(server);
+                    let event = client_events(1000 + i, &events[..1]);
+                    send(&mut one, serde_json::Value::from(event).to_string())
+                })
+            })
+            .collect();
+        for answer in crowd.into_iter().map(|h| h.join().unwrap()) {
+            assert_eq!(
+                answer["results"].as_array().map(Vec::len),
+                Some(1),
+                "{answer}"
+            );
+        }
+        let (first, back) = late.join().unwrap();
+        assert_eq!(
+            first["results"].as_array().map(Vec::len),
+            Some(20),
+            "{first}"
+        );
+        assert_eq!(back["error"]["code"], "events_refused", "{back}");
+        runs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (c, (alone, together)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(alone.len(), together.len());
+        for (i, (a, t)) in alone.iter().zip(together).enumerate() {
+            assert_eq!(a, t, "client {c}, frame {i}");
+        }
+    }
+    let metrics = server.text("/metrics");
+    let taken = clients * events.len() + 20 + 300;
+    assert!(
+        metrics.contains(&format!("events_in_total {taken}\n")),
+        "{metrics}"
+    );
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_model_predicting_for_many_clients_at_once_stores_the_state_of_its_last_answer() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let train = serde_json::json!({
+        "detector": "statistical.zscore",
+        "params": {"window": 500, "threshold": 3},
+        "columns": ["price"],
+        "rows": (0..100).map(|i| [100.0 + f64::from(i % 5)]).collect::<Vec<_>>(),
+    });
+    // The same value each call, so that the order of the calls does not matter.
+    let predict = |server: &Server, id: &str| {
+        let (status, answer) = server.post_json(
+            "/api/v1/detectors/predict",
+            &serde_json::json!({"model_id": id, "values": [101.5]}),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let (clients, calls) = (8, 40);
+
+    // One client, call after call.
+    let reference_data = tempfile::tempdir().unwrap();
+    let reference = Server::start(plugins.path(), reference_data.path(), &[]);
+    let (_, model) = reference.post_json("/api/v1/detectors/train", &train);
+    let id = model["model_id"].as_str().unwrap().to_owned();
+    for _ in 0..clients * calls {
+        predict(&reference, &id);
+    }
+    let want = predict(&reference, &id);
+
+    // Eight at once, then a restart: the state stored is the one the last answer left.
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    let (_, model) = server.post_json("/api/v1/detectors/train", &train);
+    let id = model["model_id"].as_str().unwrap().to_owned();
+    std::thread::scope(|scope| {
+        for _ in 0..clients {
+            scope.spawn(|| {
+                for _ in 0..calls {
+                    predict(&server, &id);
+                }
+            });
+        }
+    });
+    assert!(server.stop().success());
+    let server = Server::start(plugins.path(), data.path(), &[]);
+    assert_eq!(predict(&server, &id), want);
+    assert!(server.stop().success());
+    assert!(reference.stop().success());
 }

@@ -86,7 +86,10 @@ fn read_and_exercise(store: &Store) {
     let model = store.model(&id).unwrap().unwrap();
     assert_eq!(model.state, [0, 1, 2, 255]);
     assert_eq!(model.params, [("window".to_owned(), "20".to_owned())]);
-    store.update_model_state(&id, &[9; 1000]).unwrap();
+    let state = [9u8; 1000];
+    store
+        .update_model_states(&[(id.as_str(), &state[..]), ("m999999", &[1u8][..])])
+        .unwrap();
     assert_eq!(store.model(&id).unwrap().unwrap().state.len(), 1000);
     assert_eq!(store.models().unwrap().len(), 1);
     for nothing in ["", "m", "mx", "m99999", "42", "m-1"] {

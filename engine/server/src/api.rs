@@ -20,6 +20,7 @@ use adr_engine::io::timestamp::TimeFormat;
 use adr_engine::io::InputFormat;
 
 use crate::config::Config;
+use crate::intake::Source;
 use crate::metrics::Metrics;
 use crate::models::{DetectRequest, ModelError, Models, PredictRequest, TrainRequest};
 use crate::runner::{rank_named, IngestError, Runner};
@@ -190,7 +191,22 @@ async fn predict(
     body: Result<Json<PredictRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let request = json_body(body)?;
-    Ok(Json(blocking(&state, move |m| m.predict(&request)).await?))
+    // A model used before is in memory: scored here, without a blocking thread.
+    let model = match state.models.live(&request.model_id) {
+        Some(model) => model,
+        None => {
+            let id = request.model_id.clone();
+            blocking(&state, move |m| m.load_live(&id)).await?
+        }
+    };
+    let (answer, written) = state.models.predict(&model, &request)?;
+    if let Some(written) = written {
+        written
+            .await
+            .map_err(|_| ModelError::Store("the model store's writer has stopped".into()))?
+            .map_err(ModelError::Store)?;
+    }
+    Ok(Json(answer))
 }
 
 async fn models(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -409,7 +425,16 @@ async fn events(
     let format = format_of(&headers, &body).inspect_err(|_| {
         state.metrics.requests_refused.inc();
     })?;
-    let done = state.runner.ingest(body.to_vec(), format, false).await?;
+    let done = state
+        .runner
+        .ingest(
+            Source::Body {
+                bytes: body,
+                format,
+            },
+            false,
+        )
+        .await?;
     Ok(Json(json!({"events": done.events, "alerts": done.alerts})))
 }
 

@@ -26,10 +26,12 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod intake;
 pub mod metrics;
 pub mod models;
 pub mod redis_out;
 pub mod runner;
+pub mod state_writes;
 pub mod store;
 pub mod telemetry;
 pub mod uploads;
@@ -163,7 +165,8 @@ pub async fn serve(
         runner.registry(),
         Arc::clone(&store),
         config.limits.max_batch_rows,
-    );
+    )
+    .map_err(ServeError::Serve)?;
     let state = Arc::new(AppState {
         config,
         runner,

@@ -17,6 +17,7 @@ use adr_sdk::{Column, Frame, ParamValue};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::state_writes::{StateWrites, Written};
 use crate::store::{NewModel, Store, StoredModel};
 
 /// Why a model request was refused.
@@ -80,7 +81,7 @@ pub struct PredictRequest {
 
 /// A model `predict` keeps in memory.
 #[derive(Debug)]
-struct LiveModel {
+pub struct LiveModel {
     id: String,
     columns: Vec<String>,
     handle: Mutex<DetectorHandle>,
@@ -95,6 +96,8 @@ pub struct Models {
     /// Models `predict` has used, live (their state is stored after each event): a
     /// predict on one of them reads nothing from the store.
     live: Mutex<HashMap<String, Arc<LiveModel>>>,
+    /// Where `predict` stores their new states.
+    writes: StateWrites,
 }
 
 fn param_text(value: &Value) -> String {
@@ -159,13 +162,22 @@ fn scores_json(out: &ScoreColumns) -> Value {
 impl Models {
     /// Models built with the plugins of `registry`, stored in `store`; requests carry at
     /// most `max_rows` rows.
-    pub fn new(registry: Arc<Registry>, store: Arc<Store>, max_rows: usize) -> Models {
-        Models {
+    ///
+    /// # Errors
+    ///
+    /// The thread that stores `predict`'s states cannot be started.
+    pub fn new(
+        registry: Arc<Registry>,
+        store: Arc<Store>,
+        max_rows: usize,
+    ) -> std::io::Result<Models> {
+        Ok(Models {
+            writes: StateWrites::start(Arc::clone(&store))?,
             registry,
             store,
             max_rows,
             live: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     fn check_rows(&self, rows: usize) -> Result<(), ModelError> {
@@ -287,56 +299,71 @@ impl Models {
         Ok(doc)
     }
 
-    /// Scores one event with the model itself, and stores its new state.
+    /// The model `id` if `predict` holds it already (no store read).
+    pub fn live(&self, id: &str) -> Option<Arc<LiveModel>> {
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .map(Arc::clone)
+    }
+
+    /// The model `id`, read from the store and held for `predict` from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::NotFound`], or it cannot be read or rebuilt.
+    pub fn load_live(&self, id: &str) -> Result<Arc<LiveModel>, ModelError> {
+        if let Some(model) = self.live(id) {
+            return Ok(model);
+        }
+        let stored = self.find(id)?;
+        let loaded = Arc::new(LiveModel {
+            handle: Mutex::new(self.restore(&stored)?),
+            id: stored.id.clone(),
+            columns: stored.columns,
+        });
+        // Two first calls at once: the one inserted first is the one both use.
+        Ok(Arc::clone(
+            self.live
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(stored.id)
+                .or_insert(loaded),
+        ))
+    }
+
+    /// Scores one event with `model` itself: the answer, and when its new state is
+    /// stored (answer only then: the seed's `detect_realtime` follows a stream, and a
+    /// restart must go on from the state the last answer came from).
     ///
     /// # Errors
     ///
     /// A [`ModelError`].
-    pub fn predict(&self, request: &PredictRequest) -> Result<Value, ModelError> {
-        let cached = self
-            .live
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&request.model_id)
-            .map(Arc::clone);
-        let model = match cached {
-            Some(model) => model,
-            None => {
-                let stored = self.find(&request.model_id)?;
-                let loaded = Arc::new(LiveModel {
-                    handle: Mutex::new(self.restore(&stored)?),
-                    id: stored.id.clone(),
-                    columns: stored.columns,
-                });
-                // Two first calls at once: the one inserted first is the one both use.
-                Arc::clone(
-                    self.live
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .entry(stored.id)
-                        .or_insert(loaded),
-                )
-            }
-        };
+    pub fn predict(
+        &self,
+        model: &LiveModel,
+        request: &PredictRequest,
+    ) -> Result<(Value, Option<tokio::sync::oneshot::Receiver<Written>>), ModelError> {
         let columns = columns_of(std::slice::from_ref(&request.values), model.columns.len())?;
         let mut handle = model.handle.lock().unwrap_or_else(PoisonError::into_inner);
         let out = score(&mut handle, &model.columns, &columns)?;
-        if let Some(state) = handle
+        let written = handle
             .save()
             .map_err(|e| ModelError::Detector(e.to_string()))?
-        {
-            self.store
-                .update_model_state(&model.id, &state)
-                .map_err(|e| ModelError::Store(e.to_string()))?;
-        }
+            .map(|state| self.writes.write(&model.id, state));
+        drop(handle);
         let number = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
-        Ok(json!({
-            "model_id": model.id,
-            "score": number(out.normalised[0]),
-            "raw": number(out.raw[0]),
-            "is_anomaly": out.verdict[0] == adr_sdk::Verdict::Anomaly,
-            "verdict": out.verdict[0].as_str(),
-        }))
+        Ok((
+            json!({
+                "model_id": model.id,
+                "score": number(out.normalised[0]),
+                "raw": number(out.raw[0]),
+                "is_anomaly": out.verdict[0] == adr_sdk::Verdict::Anomaly,
+                "verdict": out.verdict[0].as_str(),
+            }),
+            written,
+        ))
     }
 
     /// Every model, described.

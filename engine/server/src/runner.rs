@@ -5,14 +5,13 @@
 //! One thread owns the engine because evaluation is ordered per key and the engine's state
 //! is not shared: the async workers parse HTTP and wait, the engine thread computes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use adr_engine::embed::{BatchResult, Engine, EngineBuilder, Events, StatusHandle};
-use adr_engine::io::{Chunk, EventInput, InputFormat};
+use adr_engine::io::EventSpec;
 use adr_engine::plugins::SearchPath;
 use adr_engine::reload::ReloadStatus;
 use adr_engine::rules::severity::Severity;
@@ -22,15 +21,24 @@ use adr_engine::run::{self, BatchView, RunSummary, Sink};
 use adr_sdk::Verdict;
 
 use crate::config::Config;
+use crate::intake::{self, Source};
 use crate::metrics::Metrics;
 use crate::store::{NewAlert, Store};
 use crate::uploads::{Applied, Change, UploadError, Uploads};
 
 /// Jobs waiting for the engine at most; past it a request is told the service is busy.
-const QUEUE: usize = 64;
+/// The events waiting for the engine weigh at most this (bytes as they came): a request
+/// past it waits for room, a client over a WebSocket as it would for a slow reader.
+const QUEUE_BYTES: usize = 128 << 20;
+
+/// The room in the queue is counted in units of this many bytes.
+const QUEUE_UNIT: usize = 1024;
+
+/// How long a request waits for room in the queue before it is told the service is busy.
+const BUSY_AFTER: Duration = Duration::from_secs(10);
 
 /// Why events were not taken.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum IngestError {
     /// The body is not events the rules can read.
@@ -50,7 +58,7 @@ pub enum IngestError {
     #[error("the events were evaluated, but their alerts could not be stored: {0}")]
     Store(String),
     /// The queue is full.
-    #[error("the engine is busy ({QUEUE} requests waiting); try again")]
+    #[error("the engine is busy (its queue was full for {} s); try again", BUSY_AFTER.as_secs())]
     Busy,
     /// The engine has stopped.
     #[error("the engine has stopped")]
@@ -70,15 +78,24 @@ pub struct Ingested {
 
 type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
+/// A request's events, read, waiting for the engine.
+struct Ingest {
+    /// The events as they came, read again if the rules read other columns by the time
+    /// the engine takes them.
+    source: Source,
+    /// The columns they were read with.
+    spec: Arc<EventSpec>,
+    events: Events,
+    results: bool,
+    /// The request's span, the parent of the evaluation's.
+    span: tracing::Span,
+    reply: Reply<Result<Ingested, IngestError>>,
+    /// Its room in the queue, given back when it is answered.
+    _room: tokio::sync::OwnedSemaphorePermit,
+}
+
 enum Job {
-    Ingest {
-        body: Vec<u8>,
-        format: InputFormat,
-        results: bool,
-        /// The request's span, the parent of the evaluation's.
-        span: tracing::Span,
-        reply: Reply<Result<Ingested, IngestError>>,
-    },
+    Ingest(Ingest),
     Plugins {
         reply: Reply<serde_json::Value>,
     },
@@ -107,7 +124,13 @@ pub struct Outputs {
 /// The engine thread's handle.
 #[derive(Debug)]
 pub struct Runner {
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
+    /// Room in the queue, in units of [`QUEUE_UNIT`] bytes of waiting events.
+    room: Arc<tokio::sync::Semaphore>,
+    /// The columns the rules in force read: requests read their events with them.
+    spec: Arc<RwLock<Arc<EventSpec>>>,
+    max_rows: usize,
+    metrics: Arc<Metrics>,
     status: StatusHandle,
     /// The plugins the engine started with (models are built with them).
     registry: Arc<adr_engine::plugins::Registry>,
@@ -138,7 +161,7 @@ impl Runner {
             alerts,
             redis,
         } = outputs;
-        let (jobs, queue) = sync_channel(QUEUE);
+        let (jobs, queue) = channel();
         let (built, started) = std::sync::mpsc::channel();
         let plugins = config.plugins.clone();
         let allowed = config.notify.allowed();
@@ -157,15 +180,16 @@ impl Runner {
             }),
             max_keys: None,
         };
+        let spec = Arc::new(RwLock::new(Arc::new(EventSpec::default())));
+        let thread_spec = Arc::clone(&spec);
+        let runner_metrics = Arc::clone(&metrics);
         let thread = std::thread::Builder::new()
             .name("adr-engine".into())
             .spawn(move || {
-                let fired = Arc::new(AtomicU64::new(0));
-                let capture = Arc::new(Mutex::new(None));
+                let capture = Arc::new(Mutex::new(Captured::default()));
                 let sink = StoreSink {
                     store: Arc::clone(&store),
                     metrics: Arc::clone(&metrics),
-                    fired: Arc::clone(&fired),
                     capture: Arc::clone(&capture),
                     alerts,
                     redis,
@@ -201,6 +225,7 @@ impl Runner {
                 match engine {
                     Ok(mut engine) => {
                         restore(&mut engine, &store, &thread_checkpoints);
+                        *write_lock(&thread_spec) = Arc::new(run::event_spec(engine.evaluator()));
                         let _ = built.send(Ok((
                             engine.status_handle(),
                             Arc::clone(engine.evaluator().registry()),
@@ -222,8 +247,8 @@ impl Runner {
                             &queue,
                             &Counters {
                                 metrics: &metrics,
-                                fired: &fired,
                                 capture: &capture,
+                                spec: &thread_spec,
                             },
                             max_rows,
                         );
@@ -240,6 +265,10 @@ impl Runner {
             .map_err(StartError)?;
         Ok(Runner {
             jobs,
+            room: Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES / QUEUE_UNIT)),
+            spec,
+            max_rows,
+            metrics: runner_metrics,
             status,
             registry,
             checkpoints,
@@ -248,32 +277,50 @@ impl Runner {
     }
 
     fn send(&self, job: Job) -> Result<(), IngestError> {
-        self.jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => IngestError::Busy,
-            TrySendError::Disconnected(_) => IngestError::Stopped,
-        })
+        self.jobs.send(job).map_err(|_| IngestError::Stopped)
     }
 
-    /// Evaluates the events in `body` (CSV with a header, or JSON lines) as one batch; with
-    /// `results`, the answer carries each event's judgements.
+    /// Reads `source`'s events (here, or on a blocking thread when they are many), then
+    /// has the engine evaluate them, in one batch with those of the requests waiting
+    /// beside them; with `results`, the answer carries each event's judgements.
     ///
     /// # Errors
     ///
     /// An [`IngestError`]; with any but [`IngestError::Store`] nothing was evaluated.
-    pub async fn ingest(
-        &self,
-        body: Vec<u8>,
-        format: InputFormat,
-        results: bool,
-    ) -> Result<Ingested, IngestError> {
+    pub async fn ingest(&self, source: Source, results: bool) -> Result<Ingested, IngestError> {
+        let spec = Arc::clone(&read_lock(&self.spec));
+        let max_rows = self.max_rows;
+        let (source, events) = if source.weight() > intake::READ_INLINE_UP_TO {
+            let spec = Arc::clone(&spec);
+            tokio::task::spawn_blocking(move || {
+                let events = intake::read(&source, &spec, max_rows);
+                (source, events)
+            })
+            .await
+            .map_err(|_| IngestError::Stopped)?
+        } else {
+            let events = intake::read(&source, &spec, max_rows);
+            (source, events)
+        };
+        let events = events.inspect_err(|_| {
+            self.metrics.requests_refused.inc();
+        })?;
+        let units = (source.weight() / QUEUE_UNIT + 1).min(QUEUE_BYTES / QUEUE_UNIT) as u32;
+        let room =
+            tokio::time::timeout(BUSY_AFTER, Arc::clone(&self.room).acquire_many_owned(units))
+                .await
+                .map_err(|_| IngestError::Busy)?
+                .map_err(|_| IngestError::Stopped)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(Job::Ingest {
-            body,
-            format,
+        self.send(Job::Ingest(Ingest {
+            source,
+            spec,
+            events,
             results,
             span: tracing::Span::current(),
             reply,
-        })?;
+            _room: room,
+        }))?;
         answer.await.map_err(|_| IngestError::Stopped)?
     }
 
@@ -333,11 +380,8 @@ impl Runner {
     /// The engine had stopped, or failed to finish.
     pub async fn stop(&self) -> Result<RunSummary, String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        // A full queue still takes the stop: wait for room.
-        let jobs = self.jobs.clone();
-        tokio::task::spawn_blocking(move || jobs.send(Job::Stop { reply }))
-            .await
-            .map_err(|e| e.to_string())?
+        self.jobs
+            .send(Job::Stop { reply })
             .map_err(|_| "the engine had stopped".to_owned())?;
         let summary = answer
             .await
@@ -349,11 +393,12 @@ impl Runner {
     }
 }
 
-/// What the engine thread counts and collects while it evaluates.
+/// What the engine thread counts and collects while it evaluates, and where it says
+/// which columns the rules read.
 struct Counters<'a> {
     metrics: &'a Metrics,
-    fired: &'a AtomicU64,
-    capture: &'a Capture,
+    capture: &'a Mutex<Captured>,
+    spec: &'a RwLock<Arc<EventSpec>>,
 }
 
 /// Where the engine's rules and plugins come from, and what they may notify.
@@ -374,14 +419,19 @@ fn serve_jobs(
 ) {
     let metrics = counters.metrics;
     let mut next_checkpoint = checkpoints.every.map(|every| Instant::now() + every);
+    // A job taken from the queue while gathering requests to evaluate together.
+    let mut held: Option<Job> = None;
     loop {
-        let job = match next_checkpoint {
-            Some(at) => match queue.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
-            None => match queue.recv() {
+        let job = match (held.take(), next_checkpoint) {
+            (Some(job), _) => Some(job),
+            (None, Some(at)) => {
+                match queue.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            (None, None) => match queue.recv() {
                 Ok(job) => Some(job),
                 Err(_) => return,
             },
@@ -396,48 +446,25 @@ fn serve_jobs(
             continue;
         };
         match job {
-            Job::Ingest {
-                body,
-                format,
-                results,
-                span,
-                reply,
-            } => {
-                let evaluation =
-                    tracing::info_span!(parent: &span, "evaluate", events = tracing::field::Empty);
-                let _entered = evaluation.enter();
-                let started = Instant::now();
-                let before = counters.fired.load(Ordering::Relaxed);
-                if results {
-                    *lock(counters.capture) = Some(Vec::new());
-                }
-                let evaluated = ingest(&mut engine, body, format, max_rows);
-                let captured = lock(counters.capture).take().unwrap_or_default();
-                let result = evaluated.map(|events| Ingested {
-                    events,
-                    alerts: counters.fired.load(Ordering::Relaxed) - before,
-                    results: captured,
-                });
-                match &result {
-                    Ok(done) => {
-                        evaluation.record("events", done.events);
-                        metrics.events_in.inc_by(done.events as u64);
-                        metrics.detected(started.elapsed().as_secs_f64());
-                    }
-                    Err(_) => {
-                        metrics.requests_refused.inc();
+            Job::Ingest(first) => {
+                // The requests waiting behind this one are evaluated with it, as one
+                // batch: one pass of the engine (and one store write) for all of them.
+                let mut group = vec![first];
+                let mut rows = group[0].events.len();
+                while rows < max_rows {
+                    match queue.try_recv() {
+                        Ok(Job::Ingest(more)) => {
+                            rows += more.events.len();
+                            group.push(more);
+                        }
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
-                for failure in engine.take_failures() {
-                    metrics.detector_failures.inc();
-                    tracing::warn!(
-                        detector = %failure.detector,
-                        key = %failure.key,
-                        "detector failed: {}",
-                        failure.message
-                    );
-                }
-                let _ = reply.send(result);
+                evaluate_group(&mut engine, group, counters, max_rows);
             }
             Job::Plugins { reply } => {
                 let _ = reply.send(adr_engine::describe::plugins_json(
@@ -578,80 +605,215 @@ fn take_checkpoint(
     }
 }
 
-/// Where the sink puts each batch's results while a request asks for them.
-type Capture = Mutex<Option<Vec<BatchResult>>>;
+/// What the store's sink collects while a group of requests is evaluated.
+#[derive(Debug, Default)]
+struct Captured {
+    /// Whether each event's results are wanted (a request asked for them).
+    want_results: bool,
+    results: Vec<BatchResult>,
+    /// The engine's number of the first row evaluated.
+    first_row: Option<u64>,
+    /// The rows that fired the alerts stored.
+    fired_rows: Vec<u64>,
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Parses `body` whole into events, then evaluates them as one batch.
-fn ingest(
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Evaluates the requests of `group` (taken from the queue in order) as one batch, and
+/// answers each with what its own events did. If the engine refuses the batch (one
+/// request's events go back in time for a key, say), nothing of it was evaluated, and
+/// each request is evaluated alone, so that only the request at fault is refused.
+fn evaluate_group(
     engine: &mut Engine,
-    body: Vec<u8>,
-    format: InputFormat,
+    group: Vec<Ingest>,
+    counters: &Counters<'_>,
     max_rows: usize,
-) -> Result<usize, IngestError> {
+) {
     // The events are read for the rules that will score them: a reload first.
     engine.refresh();
     let spec = run::event_spec(engine.evaluator());
-    let mut input = EventInput::from_bytes(body, format, &spec)
-        .map_err(|e| IngestError::Input(e.to_string()))?;
-    let names: Vec<&str> = spec.fields.iter().map(String::as_str).collect();
-    let mut events = Events::new(&names, spec.keys.len());
-    let mut chunk = Chunk::default();
-    let mut key: Vec<String> = Vec::new();
-    loop {
-        let n = input
-            .read_chunk(&mut chunk)
-            .map_err(|e| IngestError::Input(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        if events.len() + n > max_rows {
-            return Err(IngestError::TooMany { limit: max_rows });
-        }
-        let mut values = vec![0.0; chunk.columns.len()];
-        for i in 0..n {
-            key.clear();
-            for (part, column) in input.key_parts(&chunk, i).zip(&spec.keys) {
-                // Two keys that are not text would both read as replacement characters
-                // and merge: refuse them instead.
-                let part = std::str::from_utf8(part).map_err(|_| {
-                    IngestError::Input(format!(
-                        "row {}: key column `{column}` is not UTF-8 text",
-                        chunk.first_row + i as u64
-                    ))
-                })?;
-                // The service refuses what a file run takes as the empty key: an event
-                // without its key would merge with every other such event.
-                if part.trim().is_empty() {
-                    return Err(IngestError::Input(format!(
-                        "row {}: key column `{column}` is empty or missing",
-                        chunk.first_row + i as u64
-                    )));
+    if **read_lock(counters.spec) != spec {
+        *write_lock(counters.spec) = Arc::new(spec.clone());
+    }
+    let metrics = counters.metrics;
+    let mut ready = Vec::with_capacity(group.len());
+    for mut job in group {
+        if *job.spec != spec {
+            match intake::read(&job.source, &spec, max_rows) {
+                Ok(events) => job.events = events,
+                Err(e) => {
+                    metrics.requests_refused.inc();
+                    let _ = job.reply.send(Err(e));
+                    continue;
                 }
-                key.push(part.to_owned());
             }
-            let parts: Vec<&str> = key.iter().map(String::as_str).collect();
-            for (v, column) in values.iter_mut().zip(&chunk.columns) {
-                *v = column[i];
+        }
+        if job.events.is_empty() {
+            let _ = job.reply.send(Ok(Ingested::default()));
+            continue;
+        }
+        ready.push(job);
+    }
+    let Some(first) = ready.first() else {
+        return;
+    };
+    let evaluation = tracing::info_span!(
+        parent: &first.span,
+        "evaluate",
+        events = tracing::field::Empty,
+        requests = ready.len()
+    );
+    for job in &ready[1..] {
+        evaluation.follows_from(&job.span);
+    }
+    let _entered = evaluation.enter();
+    let started = Instant::now();
+    let outcome = if let [job] = ready.as_slice() {
+        push(engine, &job.events, job.results, counters)
+    } else {
+        let mut merged = first.events.clone();
+        // Read with one spec, every request's events have the same columns.
+        ready[1..]
+            .iter()
+            .try_for_each(|job| merged.append(&job.events))
+            .map_err(|e| IngestError::Refused(e.to_string()))
+            .and_then(|()| push(engine, &merged, ready.iter().any(|j| j.results), counters))
+    };
+    match outcome {
+        Ok(mut captured) => {
+            let events: usize = ready.iter().map(|j| j.events.len()).sum();
+            evaluation.record("events", events);
+            metrics.events_in.inc_by(events as u64);
+            metrics.detected(started.elapsed().as_secs_f64());
+            let alone = ready.len() == 1;
+            let mut offset = 0;
+            for job in ready {
+                let len = job.events.len();
+                let share = if alone {
+                    Ingested {
+                        events: len,
+                        alerts: captured.fired_rows.len() as u64,
+                        results: std::mem::take(&mut captured.results),
+                    }
+                } else {
+                    share_of(&captured, offset, len, job.results)
+                };
+                offset += len as u64;
+                let _ = job.reply.send(Ok(share));
             }
-            events
-                .push(chunk.timestamps[i], &parts, &values)
-                .map_err(|e| IngestError::Input(e.to_string()))?;
+        }
+        Err(IngestError::Refused(_)) if ready.len() > 1 => {
+            for job in ready {
+                let started = Instant::now();
+                let result = push(engine, &job.events, job.results, counters).map(|c| Ingested {
+                    events: job.events.len(),
+                    alerts: c.fired_rows.len() as u64,
+                    results: c.results,
+                });
+                match &result {
+                    Ok(done) => {
+                        metrics.events_in.inc_by(done.events as u64);
+                        metrics.detected(started.elapsed().as_secs_f64());
+                    }
+                    Err(_) => {
+                        metrics.requests_refused.inc();
+                    }
+                }
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(e) => {
+            for job in ready {
+                metrics.requests_refused.inc();
+                let _ = job.reply.send(Err(e.clone()));
+            }
         }
     }
-    if events.is_empty() {
-        return Ok(0);
+    for failure in engine.take_failures() {
+        metrics.detector_failures.inc();
+        tracing::warn!(
+            detector = %failure.detector,
+            key = %failure.key,
+            "detector failed: {}",
+            failure.message
+        );
     }
-    engine.push_batch(&events).map_err(|e| match e {
+}
+
+/// Evaluates `events` as one batch, collecting what the store's sink saw.
+fn push(
+    engine: &mut Engine,
+    events: &Events,
+    results: bool,
+    counters: &Counters<'_>,
+) -> Result<Captured, IngestError> {
+    *lock(counters.capture) = Captured {
+        want_results: results,
+        ..Captured::default()
+    };
+    let pushed = engine.push_batch(events).map_err(|e| match e {
         adr_engine::embed::EngineError::Run(run::RunError::Output(e)) => {
             IngestError::Store(e.to_string())
         }
         other => IngestError::Refused(other.to_string()),
-    })?;
-    Ok(events.len())
+    });
+    let captured = std::mem::take(&mut *lock(counters.capture));
+    pushed.map(|()| captured)
+}
+
+/// What the events at `offset..offset + len` of a batch did.
+fn share_of(captured: &Captured, offset: u64, len: usize, results: bool) -> Ingested {
+    let Some(first) = captured.first_row else {
+        return Ingested {
+            events: len,
+            ..Ingested::default()
+        };
+    };
+    let rows = first + offset..first + offset + len as u64;
+    let alert_row =
+        |doc: &serde_json::Value| doc["row"].as_u64().is_some_and(|r| rows.contains(&r));
+    Ingested {
+        events: len,
+        alerts: captured
+            .fired_rows
+            .iter()
+            .filter(|r| rows.contains(r))
+            .count() as u64,
+        results: if results {
+            captured
+                .results
+                .iter()
+                .map(|batch| BatchResult {
+                    ensembles: batch.ensembles.clone(),
+                    events: batch
+                        .events
+                        .iter()
+                        .filter(|e| rows.contains(&e.row))
+                        .cloned()
+                        .collect(),
+                    alerts: batch
+                        .alerts
+                        .iter()
+                        .filter(|a| alert_row(a))
+                        .cloned()
+                        .collect(),
+                })
+                .filter(|batch| !batch.events.is_empty())
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 /// Stores each batch's alerts (one transaction), counts anomalies and alerts, publishes
@@ -659,8 +821,7 @@ fn ingest(
 struct StoreSink {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
-    fired: Arc<AtomicU64>,
-    capture: Arc<Capture>,
+    capture: Arc<Mutex<Captured>>,
     alerts: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
     redis: Option<Arc<crate::redis_out::RedisOut>>,
 }
@@ -668,8 +829,12 @@ struct StoreSink {
 impl Sink for StoreSink {
     fn batch(&mut self, view: &BatchView<'_>) -> std::io::Result<()> {
         count_anomalies(view, &self.metrics);
-        if let Some(results) = lock(&self.capture).as_mut() {
-            results.push(BatchResult::of(view));
+        {
+            let mut capture = lock(&self.capture);
+            capture.first_row.get_or_insert(view.chunk.first_row);
+            if capture.want_results {
+                capture.results.push(BatchResult::of(view));
+            }
         }
         if view.outcome.fired.is_empty() {
             return Ok(());
@@ -710,7 +875,9 @@ impl Sink for StoreSink {
                 "alert"
             );
         }
-        self.fired.fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        lock(&self.capture)
+            .fired_rows
+            .extend(view.outcome.fired.iter().map(|f| f.row));
         if let Some(redis) = &self.redis {
             redis.publish(alerts.iter().map(|a| a.doc.to_string()).collect());
         }

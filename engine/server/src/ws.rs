@@ -24,11 +24,13 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use adr_engine::embed::BatchResult;
-use adr_engine::io::InputFormat;
-use adr_engine::rules::severity::Severity;
 
 use crate::api::AppState;
+use crate::intake::Source;
 use crate::runner::rank_named;
+
+/// A connection's read buffer, bytes: a frame of one event is about 150.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// Upgrades the request to a WebSocket; a request that is not a WebSocket handshake gets
 /// a JSON error.
@@ -39,7 +41,10 @@ pub async fn upgrade(
     match ws {
         Ok(ws) => {
             let limit = state.config.limits.max_body_bytes;
+            // The read buffer is zeroed for each read: at the default 128 KiB that was a
+            // tenth of the service's time with one event a frame.
             ws.max_message_size(limit)
+                .read_buffer_size(READ_BUFFER)
                 .on_upgrade(move |socket| connection(socket, state))
         }
         Err(e) => crate::api::ApiError::new(
@@ -95,54 +100,77 @@ impl Filter {
     }
 }
 
-/// The answer to a frame of events.
-fn results_json(results: &[BatchResult]) -> Value {
-    let mut events = Vec::new();
-    let mut alerts = Vec::new();
+/// The answer to a frame of events, `{"results": [...], "alerts": [...]}`, written
+/// straight to text: a frame of one event is answered often.
+fn results_text(results: &[BatchResult]) -> String {
+    use std::fmt::Write as _;
+    let mut out =
+        String::with_capacity(64 + 160 * results.iter().map(|b| b.events.len()).sum::<usize>());
+    let text = |out: &mut String, s: &str| {
+        // A string's JSON form cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    };
+    out.push_str("{\"results\":[");
+    let mut first = true;
     for batch in results {
         for e in &batch.events {
-            let ensembles: serde_json::Map<String, Value> = batch
-                .ensembles
-                .iter()
-                .zip(&e.judgements)
-                .map(|(name, j)| {
-                    (
-                        name.clone(),
-                        json!({
-                            "score": if j.score.is_finite() { json!(j.score) } else { Value::Null },
-                            "verdict": j.verdict.as_str(),
-                            "severity": j.severity.map(Severity::as_str),
-                        }),
-                    )
-                })
-                .collect();
-            events.push(json!({
-                "time": adr_engine::io::timestamp::format_rfc3339(e.time),
-                "key": e.key,
-                "ensembles": ensembles,
-            }));
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+            out.push_str("{\"time\":\"");
+            out.push_str(&adr_engine::io::timestamp::format_rfc3339(e.time));
+            out.push_str("\",\"key\":");
+            text(&mut out, &e.key);
+            out.push_str(",\"ensembles\":{");
+            for (i, (name, j)) in batch.ensembles.iter().zip(&e.judgements).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                text(&mut out, name);
+                out.push_str(":{\"score\":");
+                if j.score.is_finite() {
+                    let _ = write!(out, "{}", ryu::Buffer::new().format_finite(j.score));
+                } else {
+                    out.push_str("null");
+                }
+                let _ = write!(out, ",\"verdict\":\"{}\",\"severity\":", j.verdict.as_str());
+                match j.severity {
+                    Some(s) => {
+                        let _ = write!(out, "\"{}\"", s.as_str());
+                    }
+                    None => out.push_str("null"),
+                }
+                out.push('}');
+            }
+            out.push_str("}}");
         }
-        alerts.extend(batch.alerts.iter().cloned());
     }
-    json!({"results": events, "alerts": alerts})
+    out.push_str("],\"alerts\":[");
+    let mut first = true;
+    for alert in results.iter().flat_map(|b| &b.alerts) {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+        out.push_str(&alert.to_string());
+    }
+    out.push_str("]}");
+    out
 }
 
-/// Events of one frame as JSON lines.
-fn json_lines(frame: &Value) -> Result<Vec<u8>, String> {
-    let events: Vec<&Value> = match frame {
-        Value::Array(items) => items.iter().collect(),
-        object @ Value::Object(_) => vec![object],
-        _ => return Err("send an event object, an array of them, or a subscription".into()),
-    };
-    let mut body = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        if !event.is_object() {
-            return Err(format!("item {i} is not an event object"));
-        }
-        body.extend_from_slice(event.to_string().as_bytes());
-        body.push(b'\n');
+/// A frame's event objects: the frame's object, or its array's.
+fn event_objects(frame: Value) -> Result<Vec<serde_json::Map<String, Value>>, String> {
+    match frame {
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(object) => Ok(object),
+                _ => Err(format!("item {i} is not an event object")),
+            })
+            .collect(),
+        Value::Object(object) => Ok(vec![object]),
+        _ => Err("send an event object, an array of them, or a subscription".into()),
     }
-    Ok(body)
 }
 
 async fn connection(mut socket: WebSocket, state: Arc<AppState>) {
@@ -212,19 +240,79 @@ async fn on_text(
             Err(why) => error("bad_subscription", why),
         };
     }
-    let body = match json_lines(&frame) {
-        Ok(body) => body,
+    let objects = match event_objects(frame) {
+        Ok(objects) => objects,
         Err(why) => return error("bad_events", why),
     };
-    match state
-        .runner
-        .ingest(body, InputFormat::JsonLines, true)
-        .await
-    {
-        Ok(done) => Message::Text(results_json(&done.results).to_string().into()),
+    match state.runner.ingest(Source::Objects(objects), true).await {
+        Ok(done) => Message::Text(results_text(&done.results).into()),
         Err(e) => {
             let api = crate::api::ApiError::from(e);
             error(api.code(), api.message())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adr_engine::embed::EventResult;
+    use adr_engine::evaluator::ensemble::Judgement;
+    use adr_engine::rules::severity::Severity;
+    use adr_sdk::Verdict;
+
+    #[test]
+    fn answers_are_json_with_every_judgement() {
+        let judgement = |score: f64, verdict, severity| Judgement {
+            score,
+            verdict,
+            votes: 0,
+            severity,
+            arm: None,
+        };
+        let batch = BatchResult {
+            ensembles: vec!["stress".into(), "quo\"te".into()],
+            events: vec![
+                EventResult {
+                    row: 1,
+                    time: 1_736_900_000_000_000_000,
+                    key: "BTC/\"USD\"".into(),
+                    judgements: vec![
+                        judgement(0.1, Verdict::Normal, None),
+                        judgement(f64::NAN, Verdict::Undetermined, None),
+                    ],
+                },
+                EventResult {
+                    row: 2,
+                    time: 1_736_900_001_500_000_000,
+                    key: "ETH".into(),
+                    judgements: vec![
+                        judgement(1e300, Verdict::Anomaly, Some(Severity::Critical)),
+                        judgement(-0.0, Verdict::Normal, None),
+                    ],
+                },
+            ],
+            alerts: vec![json!({"alert": "a", "row": 2})],
+        };
+        let text = results_text(std::slice::from_ref(&batch));
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(
+            doc,
+            json!({
+                "results": [
+                    {"time": "2025-01-15T00:13:20Z", "key": "BTC/\"USD\"", "ensembles": {
+                        "stress": {"score": 0.1, "verdict": "normal", "severity": null},
+                        "quo\"te": {"score": null, "verdict": "undetermined", "severity": null}}},
+                    {"time": "2025-01-15T00:13:21.5Z", "key": "ETH", "ensembles": {
+                        "stress": {"score": 1e300, "verdict": "anomaly", "severity": "critical"},
+                        "quo\"te": {"score": -0.0, "verdict": "normal", "severity": null}}}
+                ],
+                "alerts": [{"alert": "a", "row": 2}]
+            })
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&results_text(&[])).unwrap(),
+            json!({"results": [], "alerts": []})
+        );
     }
 }

@@ -203,6 +203,8 @@ pub struct Evaluator {
     newest: i64,
     swept_at: i64,
     // scratch
+    /// Each key's time before the batch being checked, to put back if it is refused.
+    order_undo: Vec<(KeyId, i64)>,
     slots: Vec<f64>,
     members: Vec<(f64, Verdict)>,
     sort_scratch: Vec<f64>,
@@ -237,6 +239,7 @@ impl Evaluator {
             registry,
             keys: KeyTable::default(),
             last_time: Vec::new(),
+            order_undo: Vec::new(),
             feature_states: Vec::new(),
             whole_series,
             alerts,
@@ -476,21 +479,32 @@ impl Evaluator {
         self.evicted += count as u64;
     }
 
+    /// Checks that each key's events go forward and records each key's last time. A
+    /// batch refused changes nothing (the keys' times are put back as they were), so
+    /// that it can be pushed again once fixed.
     fn check_order(&mut self, rows: &Rows<'_>) -> Result<(), EvalError> {
+        self.order_undo.clear();
         for (i, (&t, &k)) in rows.timestamps.iter().zip(rows.keys).enumerate() {
-            let last = &mut self.last_time[k as usize];
-            if t < *last {
+            let last = self.last_time[k as usize];
+            if t < last {
                 if self.unsorted == UnsortedPolicy::Reject {
+                    // Newest first, so a key seen twice gets its time before the batch.
+                    for &(k, before) in self.order_undo.iter().rev() {
+                        self.last_time[k as usize] = before;
+                    }
                     return Err(EvalError::Unsorted {
                         row: rows.first_row + i as u64,
                         key: self.keys.name(k).to_owned(),
                         time: format_rfc3339(t),
-                        previous: format_rfc3339(*last),
+                        previous: format_rfc3339(last),
                     });
                 }
                 self.unsorted_rows += 1;
             }
-            *last = t;
+            if self.unsorted == UnsortedPolicy::Reject {
+                self.order_undo.push((k, last));
+            }
+            self.last_time[k as usize] = t;
         }
         Ok(())
     }

@@ -156,7 +156,7 @@ pub struct CsvInput<R: Read> {
     reader: csv::Reader<R>,
     headers: Vec<String>,
     time_index: Option<usize>,
-    time_format: Option<TimeFormat>,
+    times: TimeCells,
     value_indices: Vec<usize>,
     unsorted: UnsortedPolicy,
     chunk_rows: usize,
@@ -228,7 +228,7 @@ impl<R: Read> CsvInput<R> {
             reader,
             headers,
             time_index,
-            time_format: None,
+            times: TimeCells::default(),
             value_indices,
             unsorted: options.unsorted,
             chunk_rows: if options.chunk_rows == 0 {
@@ -301,26 +301,7 @@ impl<R: Read> CsvInput<R> {
             let time = match self.time_index {
                 Some(i) => {
                     let text = std::str::from_utf8(&record[i]).unwrap_or("");
-                    let format =
-                        match self.time_format {
-                            Some(f) => f,
-                            None => *self.time_format.insert(TimeFormat::detect(text).ok_or_else(
-                                || {
-                                    bad_time(
-                                        &self.headers[i],
-                                        row,
-                                        line,
-                                        text,
-                                        "is not a timestamp (expected ISO-8601 such as \
-                                     2024-01-15T10:30:00Z, or epoch seconds/milliseconds)"
-                                            .into(),
-                                    )
-                                },
-                            )?),
-                        };
-                    format.parse(text).map_err(|why| {
-                        bad_time(&self.headers[i], row, line, text, why.to_string())
-                    })?
+                    self.times.read(text, &self.headers[i], row, line)?
                 }
                 None => row as i64 - 1,
             };
@@ -343,12 +324,7 @@ impl<R: Read> CsvInput<R> {
             chunk.timestamps.push(time);
             for (column, &i) in chunk.columns.iter_mut().zip(&self.value_indices) {
                 let cell = record.get(i).unwrap_or(b"");
-                let value = parse_value(cell).ok_or_else(|| InputError::NotANumber {
-                    row,
-                    line,
-                    column: self.headers[i].clone(),
-                    text: excerpt(&String::from_utf8_lossy(cell)),
-                })?;
+                let value = read_value(cell, &self.headers[i], row, line)?;
                 if value.is_nan() && cell.iter().all(u8::is_ascii_whitespace) {
                     self.stats.missing += 1;
                 } else if !value.is_finite() {
@@ -363,7 +339,6 @@ impl<R: Read> CsvInput<R> {
     }
 }
 
-/// A value cell: a number, `NaN`/`inf`, or empty (missing, `NaN`).
 /// The position of column `name` in `headers`, or an error naming the columns there are.
 pub(crate) fn column_index(headers: &[String], name: &str) -> Result<usize, InputError> {
     headers
@@ -376,12 +351,65 @@ pub(crate) fn column_index(headers: &[String], name: &str) -> Result<usize, Inpu
         })
 }
 
+/// A value cell: a number, `NaN`/`inf`, or empty (missing, `NaN`).
 fn parse_value(cell: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(cell).ok()?.trim();
     if text.is_empty() {
         return Some(f64::NAN);
     }
     text.parse::<f64>().ok()
+}
+
+/// Value cell `cell` of `column` in data row `row` (file line `line`), or the error
+/// naming them.
+pub(crate) fn read_value(
+    cell: &[u8],
+    column: &str,
+    row: u64,
+    line: u64,
+) -> Result<f64, InputError> {
+    parse_value(cell).ok_or_else(|| InputError::NotANumber {
+        row,
+        line,
+        column: column.to_owned(),
+        text: excerpt(&String::from_utf8_lossy(cell)),
+    })
+}
+
+/// Reads a stream's timestamp cells: the first one fixes the format (ISO-8601 or epoch
+/// seconds/milliseconds), which every later one must have.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TimeCells {
+    format: Option<TimeFormat>,
+}
+
+impl TimeCells {
+    /// The time in `text`, the cell of `column` in data row `row` (file line `line`), ns.
+    pub(crate) fn read(
+        &mut self,
+        text: &str,
+        column: &str,
+        row: u64,
+        line: u64,
+    ) -> Result<i64, InputError> {
+        let format = match self.format {
+            Some(f) => f,
+            None => *self.format.insert(TimeFormat::detect(text).ok_or_else(|| {
+                bad_time(
+                    column,
+                    row,
+                    line,
+                    text,
+                    "is not a timestamp (expected ISO-8601 such as 2024-01-15T10:30:00Z, \
+                     or epoch seconds/milliseconds)"
+                        .into(),
+                )
+            })?),
+        };
+        format
+            .parse(text)
+            .map_err(|why| bad_time(column, row, line, text, why.to_string()))
+    }
 }
 
 fn bad_time(column: &str, row: u64, line: u64, text: &str, why: String) -> InputError {

@@ -59,7 +59,7 @@ pub fn open_path(path: &str) -> std::io::Result<Box<dyn Read + Send>> {
 }
 
 /// Which columns to read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventSpec {
     /// The timestamp column; `None`: the CSV reader's default names.
     pub time: Option<String>,
@@ -358,8 +358,7 @@ impl<R: Read> JsonToCsv<R> {
             self.started = true;
             if self.find_time {
                 if let Some(name) = object.keys().find(|k| {
-                    ["timestamp", "time", "ts", "date", "datetime"]
-                        .contains(&k.to_ascii_lowercase().as_str())
+                    super::csv_input::TIME_NAMES.contains(&k.to_ascii_lowercase().as_str())
                 }) {
                     self.columns.insert(0, name.clone());
                 }

@@ -219,12 +219,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The database's.
     fn models(&self) -> Result<Vec<StoredModel>, StoreError>;
 
-    /// Replaces a model's state.
+    /// Replaces the states of models (id, state): all or none, in one transaction.
     ///
     /// # Errors
     ///
     /// The database's.
-    fn update_model_state(&self, id: &str, state: &[u8]) -> Result<(), StoreError>;
+    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<(), StoreError>;
 
     /// Deletes a model; whether there was one.
     ///

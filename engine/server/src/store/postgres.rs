@@ -360,15 +360,26 @@ impl Backend for Postgres {
         Ok(rows.iter().map(model_row).collect())
     }
 
-    fn update_model_state(&self, id: &str, state: &[u8]) -> Result<(), StoreError> {
-        if let Some(number) = model_number(id) {
-            self.with_retry(|c| {
-                c.execute(
-                    "UPDATE models SET state = $1 WHERE id = $2",
-                    &[&state, &number],
-                )
-            })?;
+    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let numbered: Vec<(i64, &[u8])> = states
+            .iter()
+            .filter_map(|(id, state)| Some((model_number(id)?, *state)))
+            .collect();
+        if numbered.is_empty() {
+            return Ok(());
         }
+        // Replacing a state with itself changes nothing: a retry after a dropped
+        // connection is safe.
+        self.with_retry(|c| {
+            let mut tx = c.transaction()?;
+            for (number, state) in &numbered {
+                tx.execute(
+                    "UPDATE models SET state = $1 WHERE id = $2",
+                    &[state, number],
+                )?;
+            }
+            tx.commit()
+        })?;
         Ok(())
     }
 

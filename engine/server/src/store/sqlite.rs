@@ -261,13 +261,18 @@ impl Backend for Sqlite {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn update_model_state(&self, id: &str, state: &[u8]) -> Result<(), StoreError> {
-        if let Some(number) = model_number(id) {
-            self.conn().execute(
-                "UPDATE models SET state = ?1 WHERE id = ?2",
-                params![state, number],
-            )?;
+    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut update = tx.prepare_cached("UPDATE models SET state = ?1 WHERE id = ?2")?;
+            for (id, state) in states {
+                if let Some(number) = model_number(id) {
+                    update.execute(params![state, number])?;
+                }
+            }
         }
+        tx.commit()?;
         Ok(())
     }
 
