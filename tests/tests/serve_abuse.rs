@@ -194,3 +194,58 @@ fn a_flood_of_silent_connections_does_not_stop_the_service() {
     drop(silent);
     healthy(&server);
 }
+
+#[test]
+fn connections_that_never_finish_their_headers_are_closed() {
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let config = adr_tests::serve::config_file(data.path(), "limits:\n  header_read_seconds: 1\n");
+    let server = Server::start(plugins.path(), data.path(), &["--config", &config]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for opening in [
+        &b""[..],
+        b"GET /api/v1/health HTTP/1.1\r\n",
+        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1",
+    ] {
+        let mut c = TcpStream::connect(&address).unwrap();
+        c.write_all(opening).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        slow.push(c);
+    }
+    for mut c in slow {
+        let mut answer = Vec::new();
+        // The server closes it (an answer first, if it gives one): the read ends.
+        let read = std::io::Read::read_to_end(&mut c, &mut answer);
+        assert!(
+            read.is_ok(),
+            "still open after {:?}: {read:?}",
+            started.elapsed()
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // A client that takes its time within the limit is served.
+    let mut patient = TcpStream::connect(&address).unwrap();
+    patient
+        .write_all(b"GET /api/v1/health HTTP/1.1\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    patient
+        .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut patient, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    healthy(&server);
+    assert!(server.stop().success());
+}

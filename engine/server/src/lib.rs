@@ -25,8 +25,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod checkpoints;
 pub mod config;
 pub mod intake;
+pub mod listen;
 pub mod metrics;
 pub mod models;
 pub mod redis_out;
@@ -39,6 +41,7 @@ pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use adr_engine::run::RunSummary;
 
@@ -178,26 +181,25 @@ pub async fn serve(
         alerts,
     });
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let header_read = Duration::from_secs(u64::from(state.config.limits.header_read_seconds));
     let metrics_task = metrics_listener.map(|listener| {
         let router = api::metrics_router(Arc::clone(&state));
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = metrics_stopped.await;
-                })
-                .await
-        })
+        tokio::spawn(listen::serve(listener, router, header_read, async {
+            let _ = metrics_stopped.await;
+        }))
     });
-    let served = axum::serve(api_listener, api::router(Arc::clone(&state)))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    listen::serve(
+        api_listener,
+        api::router(Arc::clone(&state)),
+        header_read,
+        shutdown,
+    )
+    .await;
     let _ = stop_metrics.send(());
     if let Some(task) = metrics_task {
         let _ = task.await;
     }
-    let summary = state.runner.stop().await.map_err(ServeError::Finish)?;
-    served.map_err(ServeError::Serve)?;
-    Ok(summary)
+    state.runner.stop().await.map_err(ServeError::Finish)
 }
 
 /// Opens the store `config` names, applies retention, and warns when no token exists.

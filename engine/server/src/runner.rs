@@ -20,6 +20,7 @@ use adr_engine::run::sinks::alert_json;
 use adr_engine::run::{self, BatchView, RunSummary, Sink};
 use adr_sdk::Verdict;
 
+use crate::checkpoints::{self, CheckpointStatus};
 use crate::config::Config;
 use crate::intake::{self, Source};
 use crate::metrics::Metrics;
@@ -224,7 +225,7 @@ impl Runner {
                 });
                 match engine {
                     Ok(mut engine) => {
-                        restore(&mut engine, &store, &thread_checkpoints);
+                        checkpoints::restore(&mut engine, &store, &thread_checkpoints);
                         *write_lock(&thread_spec) = Arc::new(run::event_spec(engine.evaluator()));
                         let _ = built.send(Ok((
                             engine.status_handle(),
@@ -236,14 +237,18 @@ impl Runner {
                             allowed: &allowed,
                         };
                         let schedule = Checkpoints {
-                            status: &thread_checkpoints,
+                            writer: checkpoints::Writer::start(
+                                Arc::clone(&store),
+                                Arc::clone(&thread_checkpoints),
+                                Arc::clone(&metrics),
+                            ),
                             every,
                         };
                         serve_jobs(
                             engine,
                             &rules,
                             &store,
-                            &schedule,
+                            schedule,
                             &queue,
                             &Counters {
                                 metrics: &metrics,
@@ -412,7 +417,7 @@ fn serve_jobs(
     mut engine: Engine,
     rules: &RuleFiles<'_>,
     store: &Store,
-    checkpoints: &Checkpoints<'_>,
+    checkpoints: Checkpoints,
     queue: &Receiver<Job>,
     counters: &Counters<'_>,
     max_rows: usize,
@@ -438,7 +443,7 @@ fn serve_jobs(
         };
         if let (Some(at), Some(every)) = (next_checkpoint, checkpoints.every) {
             if Instant::now() >= at {
-                take_checkpoint(&engine, store, checkpoints.status, metrics);
+                checkpoints.writer.periodic(&engine);
                 next_checkpoint = Some(Instant::now() + every);
             }
         }
@@ -511,96 +516,10 @@ fn serve_jobs(
                 // meanwhile is swapped in first, so the checkpoint is of the rules the
                 // next start reads.
                 engine.refresh();
-                take_checkpoint(&engine, store, checkpoints.status, metrics);
+                checkpoints.writer.last(&engine);
                 let _ = reply.send(engine.finish().map_err(|e| e.to_string()));
                 return;
             }
-        }
-    }
-}
-
-/// What checkpoints did, for `/health`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct CheckpointStatus {
-    /// When the checkpoint restored at start was taken.
-    pub restored_from: Option<String>,
-    /// What restoring it did.
-    pub restored: Option<adr_engine::evaluator::Restored>,
-    /// Why the checkpoint found at start was not restored (the engine started cold).
-    pub restore_error: Option<String>,
-    /// Checkpoints taken since the start.
-    pub taken: u64,
-    /// When the last one was taken (RFC 3339).
-    pub last: Option<String>,
-    /// Its size, bytes.
-    pub last_bytes: usize,
-    /// Why the last attempt failed, if it did.
-    pub last_error: Option<String>,
-}
-
-/// When the engine thread takes checkpoints, and where it says how it went.
-struct Checkpoints<'a> {
-    status: &'a Mutex<CheckpointStatus>,
-    /// Between two; `None`: only at a clean stop.
-    every: Option<Duration>,
-}
-
-/// Restores the store's checkpoint into the fresh `engine`, if there is one.
-fn restore(engine: &mut Engine, store: &Store, status: &Mutex<CheckpointStatus>) {
-    let found = match store.checkpoint() {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::warn!("cannot read the engine's checkpoint ({e}): starting cold");
-            lock(status).restore_error = Some(e.to_string());
-            return;
-        }
-    };
-    let Some((bytes, created)) = found else {
-        return;
-    };
-    match engine.restore(&bytes) {
-        Ok(restored) => {
-            tracing::info!(
-                keys = restored.keys,
-                cold_detectors = restored.cold_detectors,
-                "restored the engine's state from the checkpoint of {created}"
-            );
-            let mut s = lock(status);
-            s.restored = Some(restored);
-            s.restored_from = Some(created);
-        }
-        Err(e) => {
-            tracing::warn!("the checkpoint of {created} is not restored: {e}");
-            lock(status).restore_error = Some(e.to_string());
-        }
-    }
-}
-
-/// Takes a checkpoint of `engine` into `store`.
-fn take_checkpoint(
-    engine: &Engine,
-    store: &Store,
-    status: &Mutex<CheckpointStatus>,
-    metrics: &Metrics,
-) {
-    let started = Instant::now();
-    let bytes = engine.checkpoint();
-    let saved = store.save_checkpoint(&bytes);
-    let mut s = lock(status);
-    match saved {
-        Ok(()) => {
-            s.taken += 1;
-            s.last = Some(jiff::Timestamp::now().to_string());
-            s.last_bytes = bytes.len();
-            s.last_error = None;
-            metrics
-                .checkpoint_time
-                .observe(started.elapsed().as_secs_f64());
-        }
-        Err(e) => {
-            metrics.store_errors.inc();
-            tracing::warn!("checkpoint not saved: {e}");
-            s.last_error = Some(e.to_string());
         }
     }
 }
@@ -615,6 +534,13 @@ struct Captured {
     first_row: Option<u64>,
     /// The rows that fired the alerts stored.
     fired_rows: Vec<u64>,
+}
+
+/// When the engine thread takes checkpoints, and who writes them.
+struct Checkpoints {
+    writer: checkpoints::Writer,
+    /// Between two; `None`: only at a clean stop.
+    every: Option<Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
