@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--many", type=int, default=64, help="clients of the many-clients case")
     parser.add_argument("--predict-clients", type=int, default=8)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -114,6 +115,11 @@ def main() -> None:
         print("saturation, one event a message (the seed's protocol)", file=sys.stderr)
         ws1_adr = load("ws", adr_port, s, token=token, clients=c, batch=1, shape="ohlcv")
         ws1_peer = load("ws", peer_port, s, clients=c, batch=1, shape="seed")
+        print(f"saturation, one event a message, {args.many} clients", file=sys.stderr)
+        wsm_adr = load("ws", adr_port, s, token=token, clients=args.many, batch=1, shape="ohlcv")
+        wsm_peer = load("ws", peer_port, s, clients=args.many, batch=1, shape="seed")
+        print("1,000 clients, one event a message", file=sys.stderr)
+        ws_thousand = load("ws", adr_port, s, token=token, clients=1000, batch=1, shape="ohlcv")
         print(f"saturation, {b} events a message", file=sys.stderr)
         ws_adr = load("ws", adr_port, s, token=token, clients=c, batch=b, shape="ohlcv")
         ws_peer = load("ws", peer_port, s, clients=c, batch=b, shape="seed")
@@ -141,6 +147,11 @@ def main() -> None:
             "adr": ws1_adr, "peer": ws1_peer,
             "ratio": ws1_adr["events_per_s"] / ws1_peer["events_per_s"],
         },
+        "websocket_one_event_a_message_many_clients": {
+            "clients": args.many, "adr": wsm_adr, "peer": wsm_peer,
+            "ratio": wsm_adr["events_per_s"] / wsm_peer["events_per_s"],
+        },
+        "adr_websocket_1000_clients": ws_thousand,
         "websocket": {
             "adr": ws_adr, "peer": ws_peer,
             "ratio": ws_adr["events_per_s"] / ws_peer["events_per_s"],
@@ -155,6 +166,10 @@ def main() -> None:
     }
     print(f"websocket, one event a message: adr {ws1_adr['events_per_s']:,.0f}/s, peer {ws1_peer['events_per_s']:,.0f}/s, "
           f"ratio {result['websocket_one_event_a_message']['ratio']:.1f}x (bar 20x)")
+    print(f"websocket, one event a message, {args.many} clients: adr {wsm_adr['events_per_s']:,.0f}/s, "
+          f"peer {wsm_peer['events_per_s']:,.0f}/s, ratio {result['websocket_one_event_a_message_many_clients']['ratio']:.1f}x (bar 20x)")
+    print(f"adr websocket, 1,000 clients, one event a message: {ws_thousand['events_per_s']:,.0f}/s, "
+          f"p99 {ws_thousand['latency_ms']['p99']:.2f} ms, errors {ws_thousand['errors']}")
     print(f"websocket, {b} a message: adr {ws_adr['events_per_s']:,.0f}/s, peer {ws_peer['events_per_s']:,.0f}/s, "
           f"ratio {result['websocket']['ratio']:.1f}x (bar 20x); p99 at the peer's rate: adr "
           f"{ws_adr_at_peer['latency_ms']['p99']:.2f} ms, peer {ws_peer['latency_ms']['p99']:.2f} ms")

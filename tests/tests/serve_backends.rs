@@ -231,3 +231,83 @@ fn redis_down_at_start_is_a_degraded_mode_that_still_takes_events_and_stores_ale
         .is_some();
     assert!(dropped, "the alert not published is counted");
 }
+
+#[test]
+fn each_models_current_state_is_cached_in_redis_and_removed_with_the_model() {
+    let Some((host, port)) = services::redis() else {
+        return;
+    };
+    let hash = format!("adr:test:{}:models", std::process::id());
+    let client = redis::Client::open(format!("redis://{host}:{port}/")).unwrap();
+    let mut admin = client.get_connection().unwrap();
+    let _: () = redis::cmd("DEL").arg(&hash).query(&mut admin).unwrap();
+    let cached = |admin: &mut redis::Connection, id: &str| -> Option<Vec<u8>> {
+        // Written after the store, from a thread of its own: wait for it a little.
+        let mut last = None;
+        for _ in 0..50 {
+            last = redis::cmd("HGET").arg(&hash).arg(id).query(admin).unwrap();
+            if last.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        last
+    };
+
+    let plugins = plugin_dir(&[&built().statistical]);
+    let data = tempfile::tempdir().unwrap();
+    let config = config_file(
+        data.path(),
+        &format!("redis:\n  host: \"{host}\"\n  port: {port}\n  models: \"{hash}\"\n"),
+    );
+    let server = Server::start(plugins.path(), data.path(), &["--config", &config]);
+    let (status, model) = server.post_json(
+        "/api/v1/detectors/train",
+        &serde_json::json!({
+            "detector": "statistical.zscore",
+            "params": {"window": 30},
+            "columns": ["price"],
+            "rows": (0..50).map(|i| [100.0 + f64::from(i % 3)]).collect::<Vec<_>>(),
+        }),
+    );
+    assert_eq!(status, 201, "{model}");
+    let id = model["model_id"].as_str().unwrap().to_owned();
+    let trained = cached(&mut admin, &id).expect("the trained state is cached");
+    assert!(!trained.is_empty());
+
+    // After a predict the cache holds the state the answer left.
+    let predict = |value: f64| {
+        server.post_json(
+            "/api/v1/detectors/predict",
+            &serde_json::json!({"model_id": id, "values": [value]}),
+        )
+    };
+    assert_eq!(predict(101.0).0, 200);
+    let mut after = trained.clone();
+    for _ in 0..50 {
+        after = cached(&mut admin, &id).unwrap();
+        if after != trained {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_ne!(after, trained, "the cache follows predict");
+
+    assert_eq!(server.delete(&format!("/api/v1/models/{id}")), 204);
+    let mut gone = false;
+    for _ in 0..50 {
+        let exists: bool = redis::cmd("HEXISTS")
+            .arg(&hash)
+            .arg(&id)
+            .query(&mut admin)
+            .unwrap();
+        if !exists {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gone, "a deleted model leaves the cache");
+    assert!(server.stop().success());
+    let _: () = redis::cmd("DEL").arg(&hash).query(&mut admin).unwrap();
+}

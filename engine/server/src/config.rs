@@ -166,6 +166,10 @@ pub struct Redis {
     pub stream: String,
     /// About how many entries the stream keeps (`MAXLEN ~`).
     pub stream_max_len: u64,
+    /// The hash holding every trained model's current state (field: the model's id),
+    /// written after the store, for services that read a model without the database;
+    /// empty: none.
+    pub models: String,
 }
 
 impl Default for Redis {
@@ -178,6 +182,7 @@ impl Default for Redis {
             channel: "adr:alerts".into(),
             stream: "adr:alerts:stream".into(),
             stream_max_len: 100_000,
+            models: "adr:models".into(),
         }
     }
 }

@@ -168,6 +168,7 @@ pub async fn serve(
         runner.registry(),
         Arc::clone(&store),
         config.limits.max_batch_rows,
+        redis.clone(),
     )
     .map_err(ServeError::Serve)?;
     let state = Arc::new(AppState {

@@ -17,6 +17,7 @@ use adr_sdk::{Column, Frame, ParamValue};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::redis_out::RedisOut;
 use crate::state_writes::{StateWrites, Written};
 use crate::store::{NewModel, Store, StoredModel};
 
@@ -98,6 +99,8 @@ pub struct Models {
     live: Mutex<HashMap<String, Arc<LiveModel>>>,
     /// Where `predict` stores their new states.
     writes: StateWrites,
+    /// Redis's model cache, when configured.
+    cache: Option<Arc<RedisOut>>,
 }
 
 fn param_text(value: &Value) -> String {
@@ -170,9 +173,11 @@ impl Models {
         registry: Arc<Registry>,
         store: Arc<Store>,
         max_rows: usize,
+        cache: Option<Arc<RedisOut>>,
     ) -> std::io::Result<Models> {
         Ok(Models {
-            writes: StateWrites::start(Arc::clone(&store))?,
+            writes: StateWrites::start(Arc::clone(&store), cache.clone())?,
+            cache,
             registry,
             store,
             max_rows,
@@ -273,6 +278,9 @@ impl Models {
             })
             .map_err(|e| ModelError::Store(e.to_string()))?;
         let model = self.find(&id)?;
+        if let Some(cache) = &self.cache {
+            cache.cache_states(vec![(model.id.clone(), model.state.clone())]);
+        }
         Ok(model.describe())
     }
 
@@ -394,6 +402,9 @@ impl Models {
             .delete_model(id)
             .map_err(|e| ModelError::Store(e.to_string()))?
         {
+            if let Some(cache) = &self.cache {
+                cache.forget_model(id);
+            }
             Ok(())
         } else {
             Err(ModelError::NotFound(id.to_owned()))

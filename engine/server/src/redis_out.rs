@@ -2,6 +2,12 @@
 //! channel (for services that listen now) and added to a stream (for those that must not
 //! miss one while away), as the JSON document `adr run` writes.
 //!
+//! Each trained model's current state is also kept in a hash (`redis.models`, field the
+//! model's id): written after the store commits it (at training and after `predict`),
+//! removed with the model. adr itself serves models from memory and keeps their record in
+//! the store; the hash is the cache other services read a model's state from without the
+//! database.
+//!
 //! Redis is a way out, not the record: alerts are in the store before they get here. So
 //! the engine never waits on Redis: it hands each batch's alerts to a thread of its own
 //! through a bounded queue, and that thread sends them in one pipeline (one round trip
@@ -48,10 +54,23 @@ pub struct RedisCounters {
     pub errors: Counter,
 }
 
+/// What goes to Redis.
+#[derive(Debug)]
+enum Out {
+    /// Alerts' documents.
+    Alerts(Vec<String>),
+    /// Models' current states (id, state).
+    States(Vec<(String, Vec<u8>)>),
+    /// A model deleted.
+    Deleted(String),
+}
+
 /// The handle the engine's sink publishes through.
 #[derive(Debug)]
 pub struct RedisOut {
-    queue: Option<SyncSender<Vec<String>>>,
+    queue: Option<SyncSender<Out>>,
+    /// Shared with the publisher: see `Publisher::stale`.
+    stale: Arc<Mutex<std::collections::BTreeSet<String>>>,
     state: Arc<Mutex<RedisState>>,
     counters: RedisCounters,
     location: String,
@@ -76,14 +95,17 @@ impl RedisOut {
             .map_err(|e| e.to_string())?
             .set_redis_settings(settings);
         let client = redis::Client::open(info).map_err(|e| e.to_string())?;
-        let (queue, batches) = sync_channel(QUEUE);
+        let (queue, batches) = sync_channel::<Out>(QUEUE);
         let state = Arc::new(Mutex::new(RedisState::default()));
+        let stale = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
         let mut publisher = Publisher {
+            stale: Arc::clone(&stale),
             client,
             connection: None,
             channel: config.channel.clone(),
             stream: config.stream.clone(),
             max_len: config.stream_max_len,
+            models: config.models.clone(),
             state: Arc::clone(&state),
             counters: counters.clone(),
             next_attempt: Instant::now(),
@@ -95,6 +117,7 @@ impl RedisOut {
             .map_err(|e| format!("cannot start the Redis thread: {e}"))?;
         Ok(RedisOut {
             queue: Some(queue),
+            stale,
             state,
             counters,
             location: format!("{}:{}/{}", config.host, config.port, config.db),
@@ -111,10 +134,37 @@ impl RedisOut {
         let Some(queue) = &self.queue else {
             return;
         };
-        match queue.try_send(alerts) {
+        match queue.try_send(Out::Alerts(alerts)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.counters.dropped.inc_by(n);
+            }
+        }
+    }
+
+    /// Hands models' new states (stored already) to the cache; never waits. A state
+    /// that cannot be written (Redis down or too slow) is counted as an error, and the
+    /// model's field removed at the next write that gets through, so the cache holds a
+    /// model's current state or none.
+    pub fn cache_states(&self, states: Vec<(String, Vec<u8>)>) {
+        if let Some(queue) = &self.queue {
+            if let Err(
+                TrySendError::Full(Out::States(lost))
+                | TrySendError::Disconnected(Out::States(lost)),
+            ) = queue.try_send(Out::States(states))
+            {
+                self.counters.errors.inc();
+                lock(&self.stale).extend(lost.into_iter().map(|(id, _)| id));
+            }
+        }
+    }
+
+    /// Removes a deleted model from the cache; never waits.
+    pub fn forget_model(&self, id: &str) {
+        if let Some(queue) = &self.queue {
+            if queue.try_send(Out::Deleted(id.to_owned())).is_err() {
+                self.counters.errors.inc();
+                lock(&self.stale).insert(id.to_owned());
             }
         }
     }
@@ -150,6 +200,11 @@ struct Publisher {
     channel: String,
     stream: String,
     max_len: u64,
+    /// The hash of models' states; empty: none.
+    models: String,
+    /// Models whose state in the hash may be old (a write of theirs was lost): removed
+    /// from the hash at the next pipeline that gets through.
+    stale: Arc<Mutex<std::collections::BTreeSet<String>>>,
     state: Arc<Mutex<RedisState>>,
     counters: RedisCounters,
     next_attempt: Instant,
@@ -202,41 +257,63 @@ impl Publisher {
         self.set_state(false, Some(e.to_string()));
     }
 
-    fn run(&mut self, batches: &Receiver<Vec<String>>) {
+    fn run(&mut self, batches: &Receiver<Out>) {
         loop {
-            let batch = match batches.recv_timeout(RETRY) {
-                Ok(batch) => batch,
+            let first = match batches.recv_timeout(RETRY) {
+                Ok(out) => out,
                 Err(RecvTimeoutError::Timeout) => {
                     if self.connection.is_none() && Instant::now() >= self.next_attempt {
                         self.connect();
+                    }
+                    if self.connection.is_some() && !lock(&self.stale).is_empty() {
+                        self.send(Vec::new(), Vec::new(), Vec::new());
                     }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             // What queued meanwhile goes in the same pipeline.
-            let mut alerts = batch;
-            while alerts.len() < 4096 {
+            let (mut alerts, mut states, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
+            let mut take = |out: Out| match out {
+                Out::Alerts(a) => alerts.extend(a),
+                Out::States(s) => states.extend(s),
+                Out::Deleted(id) => deleted.push(id),
+            };
+            take(first);
+            for _ in 0..4096 {
                 match batches.try_recv() {
-                    Ok(more) => alerts.extend(more),
+                    Ok(more) => take(more),
                     Err(_) => break,
                 }
             }
-            self.send(&alerts);
+            self.send(alerts, states, deleted);
         }
     }
 
-    fn send(&mut self, alerts: &[String]) {
+    fn send(&mut self, alerts: Vec<String>, states: Vec<(String, Vec<u8>)>, deleted: Vec<String>) {
         let n = alerts.len() as u64;
         if self.connection.is_none() && Instant::now() >= self.next_attempt {
             self.connect();
         }
+        let stale: Vec<String> = std::mem::take(&mut *lock(&self.stale))
+            .into_iter()
+            .collect();
+        let lost = |me: &Self| {
+            me.counters.dropped.inc_by(n);
+            lock(&me.stale).extend(
+                stale
+                    .iter()
+                    .cloned()
+                    .chain(states.iter().map(|(id, _)| id.clone()))
+                    .chain(deleted.iter().cloned()),
+            );
+        };
         let Some(connection) = self.connection.as_mut() else {
-            self.counters.dropped.inc_by(n);
+            lost(self);
             return;
         };
         let mut pipe = redis::pipe();
-        for alert in alerts {
+        for alert in &alerts {
             pipe.cmd("PUBLISH").arg(&self.channel).arg(alert).ignore();
             if !self.stream.is_empty() {
                 pipe.cmd("XADD")
@@ -250,14 +327,36 @@ impl Publisher {
                     .ignore();
             }
         }
+        if !self.models.is_empty() {
+            // A model whose write was lost is removed, and not written from this
+            // pipeline (what it carries of it may be older than what was lost): its
+            // next write sets it again.
+            for id in stale.iter().chain(&deleted) {
+                pipe.cmd("HDEL").arg(&self.models).arg(id).ignore();
+            }
+            for (id, state) in states.iter().filter(|(id, _)| !stale.contains(id)) {
+                pipe.cmd("HSET")
+                    .arg(&self.models)
+                    .arg(id)
+                    .arg(state)
+                    .ignore();
+            }
+        }
+        if pipe.cmd_iter().next().is_none() {
+            return;
+        }
         match pipe.query::<()>(connection) {
             Ok(()) => {
                 self.counters.published.inc_by(n);
             }
             Err(e) => {
-                self.counters.dropped.inc_by(n);
+                lost(self);
                 self.failed(&e);
             }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

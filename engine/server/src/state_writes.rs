@@ -5,12 +5,13 @@
 //! behind each other's writes. Here a thread of its own takes every state waiting when it
 //! is free, keeps the latest of each model, and writes them in one transaction; each call
 //! is answered when the transaction holding its state (or a later one of its model)
-//! commits.
+//! commits. With Redis configured, the states committed go on to its model cache.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::redis_out::RedisOut;
 use crate::store::Store;
 
 /// Whether a state was stored, or why not.
@@ -34,7 +35,7 @@ impl StateWrites {
     /// # Errors
     ///
     /// The thread cannot be started.
-    pub fn start(store: Arc<Store>) -> std::io::Result<StateWrites> {
+    pub fn start(store: Arc<Store>, cache: Option<Arc<RedisOut>>) -> std::io::Result<StateWrites> {
         let (queue, writes) = channel::<Write>();
         std::thread::Builder::new()
             .name("adr-model-states".into())
@@ -52,6 +53,14 @@ impl StateWrites {
                     let written = store
                         .update_model_states(&states)
                         .map_err(|e| e.to_string());
+                    if let (Some(cache), Ok(())) = (&cache, &written) {
+                        cache.cache_states(
+                            states
+                                .iter()
+                                .map(|(id, state)| ((*id).to_owned(), state.to_vec()))
+                                .collect(),
+                        );
+                    }
                     for w in group {
                         let _ = w.done.send(written.clone());
                     }

@@ -227,7 +227,12 @@ impl<'s> JsonReader<'s> {
             None => row as i64 - 1,
         };
         for (v, field) in self.values.iter_mut().zip(&self.spec.fields) {
-            *v = read_value(cell(object.get(field)).as_bytes(), field, row, line)?;
+            *v = match object.get(field) {
+                // A JSON number is the f64 its text reads as (serde_json parses to the
+                // nearest, as Rust's parser does): no text and back.
+                Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+                other => read_value(cell(other).as_bytes(), field, row, line)?,
+            };
         }
         self.key.clear();
         for field in &self.spec.keys {
@@ -312,6 +317,7 @@ mod tests {
             "{\"timestamp\": 1735689600, \"symbol\": 7, \"close\": \"2.5\", \"volume\": \"NaN\"}\n{\"timestamp\": 1735689660.5, \"close\": \"inf\", \"volume\": \"\"}",
             "{\"symbol\": \"A\", \"close\": 1, \"volume\": 1}\n{\"symbol\": \"A\", \"close\": 2, \"volume\": 1}\n",
             "{\"Time\": 1735689600000, \"symbol\": \"A,B\", \"close\": -0.0, \"volume\": 1e300}\n",
+            "{\"ts\": 1, \"symbol\": \"A\", \"close\": 9007199254740993, \"volume\": -18446744073709551615}\n{\"ts\": 2, \"symbol\": \"A\", \"close\": 0.30000000000000004, \"volume\": 5e-324}\n",
             "{\"ts\": 1, \"symbol\": \"A\", \"close\": 1}\n{\"ts\": 2, \"symbol\": \"A\", \"close\": \"x\"}\n",
             "{\"ts\": 1, \"symbol\": \"A\", \"close\": 1}\n\n\n{\"ts\": 2, \"symbol\": \"A\", \"close\": [1]}\n",
             "{\"ts\": \"yesterday\", \"symbol\": \"A\", \"close\": 1}\n",
