@@ -16,12 +16,13 @@
 //! beside the configured ones.
 //!
 //! The store is SQLite in the data folder, or PostgreSQL when `database` is configured
-//! ([`store`]); with `redis` configured, every stored alert is also published to Redis
-//! ([`redis_out`]).
+//! ([`store`]); with `redis` configured, every stored alert is also published to Redis,
+//! and every model's current state cached there ([`redis_out`]). The engine's state is
+//! checkpointed into the store and restored at start ([`checkpoints`]).
 //!
-//! Not built yet (issue 22): checkpoints of the engine's state,
-//! OpenTelemetry, Docker. The configuration refuses what is not built rather than
-//! ignore it.
+//! Requests' events are read where they arrive ([`intake`]) and the requests waiting are
+//! evaluated together (`docs/decisions/0023-serve-throughput.md`); the accept loop is
+//! ours ([`listen`]), to bound how long a client may take to send a request.
 
 pub mod api;
 pub mod auth;
