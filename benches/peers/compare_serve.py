@@ -128,6 +128,19 @@ def main() -> None:
         print("adr at the peer's saturation rate", file=sys.stderr)
         ws_adr_at_peer = load("ws", adr_port, s, token=token, clients=c, batch=b, shape="ohlcv", rate=ws_peer["events_per_s"])
         pr_adr_at_peer = load("predict", adr_port, s, token=token, clients=args.predict_clients, model=model, rate=pr_peer["events_per_s"])
+        print("the generator's own ceiling: a server that answers at once (serve_load echo)", file=sys.stderr)
+        echo_port = free_port()
+        echo = subprocess.Popen(
+            [str(RELEASE / "serve_load"), "echo", "--url", f"http://127.0.0.1:{echo_port}", "--seconds", str(2 * s + 10)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(echo_port)
+            ceiling1 = load("ws", echo_port, s, clients=c, batch=1, shape="ohlcv")
+            ceilingm = load("ws", echo_port, s, clients=args.many, batch=1, shape="ohlcv")
+        finally:
+            echo.kill()
+            echo.wait()
         print("adr at 100 k events/s", file=sys.stderr)
         # Frames of 100: a frame's events wait for the whole frame's answer.
         ws_adr_half = load("ws", adr_port, s, token=token, clients=c, batch=100, shape="ohlcv", rate=100_000)
@@ -152,6 +165,8 @@ def main() -> None:
             "ratio": wsm_adr["events_per_s"] / wsm_peer["events_per_s"],
         },
         "adr_websocket_1000_clients": ws_thousand,
+        "generator_ceiling_one_event_a_message": {"clients": c, **ceiling1},
+        "generator_ceiling_one_event_a_message_many_clients": {"clients": args.many, **ceilingm},
         "websocket": {
             "adr": ws_adr, "peer": ws_peer,
             "ratio": ws_adr["events_per_s"] / ws_peer["events_per_s"],
@@ -168,6 +183,9 @@ def main() -> None:
           f"ratio {result['websocket_one_event_a_message']['ratio']:.1f}x (bar 20x)")
     print(f"websocket, one event a message, {args.many} clients: adr {wsm_adr['events_per_s']:,.0f}/s, "
           f"peer {wsm_peer['events_per_s']:,.0f}/s, ratio {result['websocket_one_event_a_message_many_clients']['ratio']:.1f}x (bar 20x)")
+    print(f"the generator against a server that answers at once, one event a message: {ceiling1['events_per_s']:,.0f}/s "
+          f"({c} clients), {ceilingm['events_per_s']:,.0f}/s ({args.many}): 20x the peer would be "
+          f"{20 * ws1_peer['events_per_s']:,.0f}/s and {20 * wsm_peer['events_per_s']:,.0f}/s")
     print(f"adr websocket, 1,000 clients, one event a message: {ws_thousand['events_per_s']:,.0f}/s, "
           f"p99 {ws_thousand['latency_ms']['p99']:.2f} ms, errors {ws_thousand['errors']}")
     print(f"websocket, {b} a message: adr {ws_adr['events_per_s']:,.0f}/s, peer {ws_peer['events_per_s']:,.0f}/s, "

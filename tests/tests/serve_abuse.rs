@@ -1,5 +1,6 @@
 //! `adr serve` under hostile clients (issue 22): events with ten thousand fields, a
-//! WebSocket client that sends and never reads, a flood of connections that say nothing.
+//! WebSocket client that sends and never reads, a flood of connections that say nothing,
+//! requests whose headers or body never finish.
 //! Each time the service stays up, keeps answering everyone else, and refuses clearly
 //! what it refuses.
 
@@ -196,10 +197,10 @@ fn a_flood_of_silent_connections_does_not_stop_the_service() {
 }
 
 #[test]
-fn connections_that_never_finish_their_headers_are_closed() {
+fn connections_that_never_finish_a_request_are_closed_or_refused() {
     let plugins = plugin_dir(&[&built().statistical]);
     let data = tempfile::tempdir().unwrap();
-    let config = adr_tests::serve::config_file(data.path(), "limits:\n  header_read_seconds: 1\n");
+    let config = adr_tests::serve::config_file(data.path(), "limits:\n  read_timeout_seconds: 1\n");
     let server = Server::start(plugins.path(), data.path(), &["--config", &config]);
     let address = server.base.trim_start_matches("http://").to_owned();
     let started = Instant::now();
@@ -234,6 +235,43 @@ fn connections_that_never_finish_their_headers_are_closed() {
         "{:?}",
         started.elapsed()
     );
+    // A body that stops arriving, read as bytes or as JSON: refused with its code.
+    for (path, content_type, opening) in [
+        ("/api/v1/events", "text/csv", "ts,symbol,close\n"),
+        (
+            "/api/v1/detectors/train",
+            "application/json",
+            "{\"detector\": ",
+        ),
+    ] {
+        let mut stalled = TcpStream::connect(&address).unwrap();
+        stalled
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                     Content-Type: {content_type}\r\nContent-Length: 1000\r\n\r\n{opening}",
+                    server.token
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        stalled
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("body_timeout") {
+            match std::io::Read::read(&mut stalled, &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"),
+            "{path}: {answer}"
+        );
+    }
     // A client that takes its time within the limit is served.
     let mut patient = TcpStream::connect(&address).unwrap();
     patient

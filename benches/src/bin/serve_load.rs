@@ -5,6 +5,11 @@
 //!     serve_load ws --url http://127.0.0.1:8000 --token T --clients 4 --batch 500 \
 //!         --seconds 10 --shape ohlcv
 //!     serve_load predict --url http://127.0.0.1:8001 --clients 8 --seconds 10 --shape seed
+//!     serve_load echo --url http://127.0.0.1:8002 --seconds 12
+//!
+//! `echo` is no client: a WebSocket server that answers each frame at once with an empty
+//! result, thread per connection, for the generator's own ceiling on this machine (what
+//! no server can beat with this generator on the same cores).
 //!
 //! Prints one JSON object: events (or requests) per second, and latency percentiles of
 //! each frame's (request's) round trip, which is an event's time from sending to its
@@ -45,7 +50,7 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: serve_load ws|predict --url URL [--token T] [--clients N] [--batch B] [--seconds S] \
+        "usage: serve_load ws|predict|echo --url URL [--token T] [--clients N] [--batch B] [--seconds S] \
          [--symbols K] [--rate EVENTS_PER_S] [--shape seed|ohlcv] [--model ID] [--max-frames N]"
     );
     std::process::exit(2)
@@ -54,7 +59,7 @@ fn usage() -> ! {
 fn options() -> Options {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| usage());
-    if mode != "ws" && mode != "predict" {
+    if !["ws", "predict", "echo"].contains(&mode.as_str()) {
         usage();
     }
     let mut o = Options {
@@ -245,8 +250,48 @@ fn reachable(url: &str) -> bool {
         .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
 }
 
+/// Answers every frame at once, on every connection, until `seconds` pass.
+fn echo(o: &Options) {
+    let address = o.url.trim_start_matches("http://");
+    let listener = std::net::TcpListener::bind(address).unwrap_or_else(|e| {
+        eprintln!("cannot listen on {address}: {e}");
+        std::process::exit(1)
+    });
+    listener.set_nonblocking(true).expect("a listener");
+    let deadline = Instant::now() + Duration::from_secs_f64(o.seconds);
+    while Instant::now() < deadline {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+        };
+        std::thread::spawn(move || {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_nodelay(true);
+            let Ok(mut socket) = tungstenite::accept(stream) else {
+                return;
+            };
+            while let Ok(message) = socket.read() {
+                if message.is_text()
+                    && socket
+                        .send(tungstenite::Message::text("{\"results\":[],\"alerts\":[]}"))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 fn main() {
     let o = options();
+    if o.mode == "echo" {
+        echo(&o);
+        return;
+    }
     if !reachable(&o.url) {
         eprintln!("nothing answers at {}", o.url);
         std::process::exit(1);

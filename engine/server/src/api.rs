@@ -146,6 +146,13 @@ impl From<UploadError> for ApiError {
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(t)| t).map_err(|e| {
+        if timed_out(&e) {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the body stopped arriving (limits.read_timeout_seconds)",
+            );
+        }
         let (status, code) = match e.status() {
             StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
@@ -253,6 +260,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             crate::auth::guard,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        // A body that stops arriving is refused (408) instead of holding the request.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(u64::from(state.config.limits.read_timeout_seconds)),
+        ))
         .layer(axum::middleware::from_fn(traced));
     // Outermost, so a browser's preflight is answered before the token check.
     match cors(&state.config.api.cors_origins) {
@@ -654,9 +665,30 @@ async fn delete_rule(
 }
 
 /// A body that could not be read: too large, or cut off.
+/// Whether reading the body failed because it stopped arriving.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 fn body_refused(state: &AppState, e: &BytesRejection) -> ApiError {
     state.metrics.requests_refused.inc();
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if timed_out(e) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body stopped arriving for {} s (limits.read_timeout_seconds)",
+                state.config.limits.read_timeout_seconds
+            ),
+        )
+    } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",

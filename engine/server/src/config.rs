@@ -341,9 +341,10 @@ pub struct Limits {
     /// Keys with no event for this many seconds of event time are forgotten; 0: never.
     pub idle_key_seconds: u64,
     /// A client has this many seconds to send a request's headers once it starts (and
-    /// to start the next one on a kept-alive connection); past it the connection is
-    /// closed, so that clients that never finish hold no connection.
-    pub header_read_seconds: u32,
+    /// to start the next one on a kept-alive connection), and at most this many between
+    /// two pieces of a body; past it the request is refused and the connection closed,
+    /// so that clients that never finish hold no connection.
+    pub read_timeout_seconds: u32,
 }
 
 impl Default for Limits {
@@ -355,7 +356,7 @@ impl Default for Limits {
             subscriber_queue: 1024,
             max_state_bytes: 2 << 30,
             idle_key_seconds: 0,
-            header_read_seconds: 30,
+            read_timeout_seconds: 30,
         }
     }
 }
@@ -565,8 +566,8 @@ impl Config {
         if !(1..=1 << 20).contains(&self.limits.subscriber_queue) {
             return invalid("limits.subscriber_queue", "takes 1 to 1048576");
         }
-        if !(1..=3600).contains(&self.limits.header_read_seconds) {
-            return invalid("limits.header_read_seconds", "takes 1 to 3600");
+        if !(1..=3600).contains(&self.limits.read_timeout_seconds) {
+            return invalid("limits.read_timeout_seconds", "takes 1 to 3600");
         }
         if let Some(redis) = &self.redis {
             if redis.channel.is_empty() {

@@ -183,7 +183,7 @@ pub async fn serve(
         alerts,
     });
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    let header_read = Duration::from_secs(u64::from(state.config.limits.header_read_seconds));
+    let header_read = Duration::from_secs(u64::from(state.config.limits.read_timeout_seconds));
     let metrics_task = metrics_listener.map(|listener| {
         let router = api::metrics_router(Arc::clone(&state));
         tokio::spawn(listen::serve(listener, router, header_read, async {

@@ -1,6 +1,6 @@
 //! The accept loop: the API's router under hyper's HTTP/1, with the limit `axum::serve`
 //! does not set: a client must send a request's headers within
-//! `limits.header_read_seconds`, or its connection is closed (a client that opens
+//! `limits.read_timeout_seconds`, or its connection is closed (a client that opens
 //! connections and never finishes a request would otherwise hold each one for ever).
 //!
 //! At shutdown it stops accepting, asks every connection to finish the request it serves
