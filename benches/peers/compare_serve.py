@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--predict-clients", type=int, default=8)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    load_before = os.getloadavg()
     for binary in ["adr", "serve_load", "libadr_plugin_statistical.so"]:
         if not (RELEASE / binary).exists():
             sys.exit(f"{RELEASE / binary} is missing: cargo build --release -p adr-cli -p adr-plugin-statistical -p adr-benches")
@@ -155,7 +156,7 @@ def main() -> None:
         shutil.rmtree(data, ignore_errors=True)
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
+        "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg()},
         "websocket_one_event_a_message": {
             "adr": ws1_adr, "peer": ws1_peer,
             "ratio": ws1_adr["events_per_s"] / ws1_peer["events_per_s"],
