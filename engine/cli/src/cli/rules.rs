@@ -18,6 +18,7 @@ use adr_engine::rules::diagnostic::{render, Level};
 use adr_engine::rules::plan::Plan;
 use adr_engine::rules::source;
 use adr_engine::run::{self, event_spec, notify::Notifier, sinks};
+use adr_market::Feed;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
@@ -30,6 +31,19 @@ pub(crate) enum Format {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Binance WebSocket messages, one a line (a recorded `trade`, `aggTrade`, `kline` or
+    /// `bookTicker` stream, plain or combined): columns `ts`, `symbol`, then the kind's
+    /// fields (`price`, `qty`, `side`, `notional`; `open` … `volume`, `quote_volume`,
+    /// `trades`; `bid`, `bid_qty`, `ask`, `ask_qty`, `mid`, `spread`).
+    BinanceWs,
+    /// Binance's bulk `trades` CSV (data.binance.vision): `ts`, `symbol`, `price`, `qty`,
+    /// `side` (+1 a taker buy, −1 a sell), `notional`.
+    BinanceTrades,
+    /// Binance's bulk `aggTrades` CSV, read as `binance-trades`.
+    BinanceAggtrades,
+    /// Binance's bulk `klines` CSV: `ts`, `symbol`, `open` … `volume`, `quote_volume`,
+    /// `trades`.
+    BinanceKlines,
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +54,10 @@ pub(crate) struct InputArgs {
     /// Input format.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     format: Format,
+    /// The market of a Binance bulk file (its lines do not name it); by default the
+    /// start of the file's name (`BTCUSDT-trades-2024-01-01.csv`: BTCUSDT).
+    #[arg(long, value_name = "SYMBOL")]
+    symbol: Option<String>,
     /// Accept events earlier than their key's previous one (counted) instead of stopping.
     #[arg(long)]
     allow_unsorted: bool,
@@ -213,16 +231,37 @@ fn open_input(args: &InputArgs, spec: &EventSpec) -> anyhow::Result<(EventInput,
     let source =
         open_path(&args.input).with_context(|| format!("cannot open input {}", args.input))?;
     let format = match args.format {
-        Format::Auto => InputFormat::from_path(&args.input),
-        Format::Csv => InputFormat::Csv,
-        Format::Jsonl => InputFormat::JsonLines,
+        Format::Auto => Ok(InputFormat::from_path(&args.input)),
+        Format::Csv => Ok(InputFormat::Csv),
+        Format::Jsonl => Ok(InputFormat::JsonLines),
+        Format::BinanceWs => Err(Feed::BinanceWs),
+        Format::BinanceTrades => Err(Feed::BinanceTrades),
+        Format::BinanceAggtrades => Err(Feed::BinanceAggTrades),
+        Format::BinanceKlines => Err(Feed::BinanceKlines),
     };
     // Progress is by bytes read; a compressed file's length is not comparable.
     let size = (args.input != "-" && !args.input.ends_with(".gz"))
         .then(|| std::fs::metadata(&args.input).ok().map(|m| m.len()))
         .flatten();
-    let input = EventInput::open(source, format, spec)
-        .with_context(|| format!("cannot read input {}", args.input))?;
+    let input = match format {
+        Ok(format) => EventInput::open(source, format, spec),
+        Err(feed) => {
+            let symbol = match (&args.symbol, feed.names_symbols()) {
+                (Some(symbol), _) => symbol.clone(),
+                (None, true) => String::new(),
+                (None, false) => adr_market::symbol_of_file(&args.input)
+                    .with_context(|| {
+                        format!(
+                            "the lines of {} do not name their market, nor does its name (SYMBOL-…): pass --symbol",
+                            args.input
+                        )
+                    })?
+                    .to_owned(),
+            };
+            EventInput::open_feed(source, feed, &symbol, spec)
+        }
+    }
+    .with_context(|| format!("cannot read input {}", args.input))?;
     Ok((input, size))
 }
 

@@ -169,6 +169,28 @@ impl EventInput {
         Self::open_buffered(source, format, spec, super::csv_input::READ_BUFFER)
     }
 
+    /// Opens a recorded exchange feed (`adr_market`'s formats): each line read into its
+    /// named fields (`ts`, `symbol`, then the fields of its kind); `symbol` names the
+    /// market of a feed whose lines do not (a bulk file's).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_feed(
+        source: Box<dyn Read + Send>,
+        feed: adr_market::Feed,
+        symbol: &str,
+        spec: &EventSpec,
+    ) -> Result<Self, InputError> {
+        let converted = super::market::FeedToCsv::new(source, feed, symbol, 1 << 16);
+        Self::open_buffered(
+            Box::new(converted),
+            InputFormat::Csv,
+            spec,
+            super::csv_input::READ_BUFFER,
+        )
+    }
+
     /// Events in `body`, all in memory (a service's request): read with buffers no
     /// larger than the body, so a small request costs what it carries.
     ///

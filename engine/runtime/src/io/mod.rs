@@ -4,6 +4,7 @@ pub mod csv_input;
 pub mod distinct;
 pub mod events;
 pub mod line_limit;
+mod market;
 pub mod output;
 
 /// Timestamps in every common format (the rule language reads them too).
