@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::csv_input::{Chunk, CsvInput, CsvOptions, InputError, InputStats, UnsortedPolicy};
+use super::csv_rows::{CsvRows, CsvStream};
 use super::line_limit::{LineLimit, MAX_LINE_BYTES};
 
 /// The format of an event stream.
@@ -182,7 +183,8 @@ impl EventInput {
         symbol: &str,
         spec: &EventSpec,
     ) -> Result<Self, InputError> {
-        let converted = super::market::FeedToCsv::new(source, feed, symbol, 1 << 16);
+        let converted =
+            CsvStream::new(super::market::FeedToCsv::new(source, feed, symbol, 1 << 16));
         Self::open_buffered(
             Box::new(converted),
             InputFormat::Csv,
@@ -215,7 +217,12 @@ impl EventInput {
         let json_lines = (format == InputFormat::JsonLines).then(JsonLineMap::default);
         let source: Box<dyn Read + Send> = match &json_lines {
             None => source,
-            Some(map) => Box::new(JsonToCsv::new(source, spec, map.clone(), buffer)),
+            Some(map) => Box::new(CsvStream::new(JsonToCsv::new(
+                source,
+                spec,
+                map.clone(),
+                buffer,
+            ))),
         };
         let csv = CsvInput::open_buffered(
             source,
@@ -322,8 +329,6 @@ struct JsonToCsv<R: Read> {
     find_time: bool,
     line: String,
     line_no: u64,
-    out: Vec<u8>,
-    pos: usize,
     started: bool,
 }
 
@@ -348,14 +353,14 @@ impl<R: Read> JsonToCsv<R> {
             columns,
             line: String::new(),
             line_no: 0,
-            out: Vec::new(),
-            pos: 0,
             started: false,
         }
     }
+}
 
+impl<R: Read> CsvRows for JsonToCsv<R> {
     /// Converts the next non-blank line; false at the end.
-    fn next_row(&mut self) -> std::io::Result<bool> {
+    fn next_row(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
         loop {
             self.line.clear();
             if self.lines.read_line(&mut self.line)? == 0 {
@@ -397,13 +402,13 @@ impl<R: Read> JsonToCsv<R> {
                     self.columns.push(name.clone());
                 }
             }
-            let mut header = csv::Writer::from_writer(&mut self.out);
+            let mut header = csv::Writer::from_writer(&mut *out);
             header.write_record(&self.columns)?;
             header.flush()?;
         }
         self.objects += 1;
         self.map.record(self.objects, self.line_no);
-        let mut row = csv::Writer::from_writer(&mut self.out);
+        let mut row = csv::Writer::from_writer(&mut *out);
         for c in &self.columns {
             let cell = match object.get(c) {
                 None | Some(serde_json::Value::Null) => String::new(),
@@ -415,22 +420,6 @@ impl<R: Read> JsonToCsv<R> {
         row.write_record(None::<&[u8]>)?;
         row.flush()?;
         Ok(true)
-    }
-}
-
-impl<R: Read> Read for JsonToCsv<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.out.len() {
-            self.out.clear();
-            self.pos = 0;
-            if !self.next_row()? {
-                return Ok(0);
-            }
-        }
-        let n = buf.len().min(self.out.len() - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

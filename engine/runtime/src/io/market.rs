@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use adr_market::{Feed, MarketEvent};
 
+use super::csv_rows::CsvRows;
 use super::timestamp::format_rfc3339;
 
 /// Reads a feed's lines and yields CSV text.
@@ -22,8 +23,6 @@ pub(super) struct FeedToCsv<R: Read> {
     kind: Option<&'static str>,
     line: String,
     line_no: u64,
-    out: Vec<u8>,
-    pos: usize,
 }
 
 impl<R: Read> FeedToCsv<R> {
@@ -35,8 +34,6 @@ impl<R: Read> FeedToCsv<R> {
             kind: None,
             line: String::new(),
             line_no: 0,
-            out: Vec::new(),
-            pos: 0,
         }
     }
 
@@ -46,9 +43,11 @@ impl<R: Read> FeedToCsv<R> {
             format!("line {}: {why}", self.line_no),
         )
     }
+}
 
+impl<R: Read> CsvRows for FeedToCsv<R> {
     /// Converts the next line holding an event; false at the end.
-    fn next_row(&mut self) -> std::io::Result<bool> {
+    fn next_row(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
         let event = loop {
             self.line.clear();
             if self.lines.read_line(&mut self.line)? == 0 {
@@ -72,7 +71,7 @@ impl<R: Read> FeedToCsv<R> {
                 "depth updates change an order book, which event input does not keep yet: read trades, klines or book tickers",
             ));
         }
-        let mut row = csv::Writer::from_writer(&mut self.out);
+        let mut row = csv::Writer::from_writer(&mut *out);
         match self.kind {
             None => {
                 self.kind = Some(event.kind());
@@ -101,21 +100,5 @@ impl<R: Read> FeedToCsv<R> {
         row.write_record(None::<&[u8]>)?;
         row.flush()?;
         Ok(true)
-    }
-}
-
-impl<R: Read> Read for FeedToCsv<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.out.len() {
-            self.out.clear();
-            self.pos = 0;
-            if !self.next_row()? {
-                return Ok(0);
-            }
-        }
-        let n = buf.len().min(self.out.len() - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }

@@ -1,6 +1,7 @@
 //! Reading market data and writing scores.
 
 pub mod csv_input;
+mod csv_rows;
 pub mod distinct;
 pub mod events;
 pub mod line_limit;
