@@ -87,9 +87,16 @@ fn read_and_exercise(store: &Store) {
     assert_eq!(model.state, [0, 1, 2, 255]);
     assert_eq!(model.params, [("window".to_owned(), "20".to_owned())]);
     let state = [9u8; 1000];
-    store
-        .update_model_states(&[(id.as_str(), &state[..]), ("m999999", &[1u8][..])])
-        .unwrap();
+    assert_eq!(
+        store
+            .update_model_states(&[
+                (id.as_str(), &state[..]),
+                ("m999999", &[1u8][..]),
+                ("x", &[])
+            ])
+            .unwrap(),
+        [true, false, false]
+    );
     assert_eq!(store.model(&id).unwrap().unwrap().state.len(), 1000);
     assert_eq!(store.models().unwrap().len(), 1);
     for nothing in ["", "m", "mx", "m99999", "42", "m-1"] {

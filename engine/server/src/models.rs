@@ -397,14 +397,14 @@ impl Models {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
-        if self
-            .store
-            .delete_model(id)
-            .map_err(|e| ModelError::Store(e.to_string()))?
-        {
-            if let Some(cache) = &self.cache {
+        let deleted = self.writes.between_writes(|| {
+            let deleted = self.store.delete_model(id);
+            if let (Some(cache), Ok(true)) = (&self.cache, &deleted) {
                 cache.forget_model(id);
             }
+            deleted
+        });
+        if deleted.map_err(|e| ModelError::Store(e.to_string()))? {
             Ok(())
         } else {
             Err(ModelError::NotFound(id.to_owned()))

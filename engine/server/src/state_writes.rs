@@ -23,10 +23,17 @@ struct Write {
     done: tokio::sync::oneshot::Sender<Written>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The writer thread's queue.
 #[derive(Debug)]
 pub struct StateWrites {
     queue: Mutex<Sender<Write>>,
+    /// Held while states are stored and handed to the cache, and while a model is
+    /// deleted and removed from it, so that the cache sees both in the store's order.
+    order: Arc<Mutex<()>>,
 }
 
 impl StateWrites {
@@ -37,6 +44,8 @@ impl StateWrites {
     /// The thread cannot be started.
     pub fn start(store: Arc<Store>, cache: Option<Arc<RedisOut>>) -> std::io::Result<StateWrites> {
         let (queue, writes) = channel::<Write>();
+        let order = Arc::new(Mutex::new(()));
+        let cache_order = Arc::clone(&order);
         std::thread::Builder::new()
             .name("adr-model-states".into())
             .spawn(move || {
@@ -50,17 +59,22 @@ impl StateWrites {
                         latest.insert(&w.id, &w.state);
                     }
                     let states: Vec<(&str, &[u8])> = latest.into_iter().collect();
-                    let written = store
-                        .update_model_states(&states)
-                        .map_err(|e| e.to_string());
-                    if let (Some(cache), Ok(())) = (&cache, &written) {
+                    // Stored and handed to the cache in one step, as a deletion is: the
+                    // cache sees them in the order the store did.
+                    let order = lock(&cache_order);
+                    let written = store.update_model_states(&states);
+                    if let (Some(cache), Ok(there)) = (&cache, &written) {
                         cache.cache_states(
                             states
                                 .iter()
-                                .map(|(id, state)| ((*id).to_owned(), state.to_vec()))
+                                .zip(there)
+                                .filter(|(_, &there)| there)
+                                .map(|((id, state), _)| ((*id).to_owned(), state.to_vec()))
                                 .collect(),
                         );
                     }
+                    drop(order);
+                    let written = written.map(drop).map_err(|e| e.to_string());
                     for w in group {
                         let _ = w.done.send(written.clone());
                     }
@@ -68,7 +82,15 @@ impl StateWrites {
             })?;
         Ok(StateWrites {
             queue: Mutex::new(queue),
+            order,
         })
+    }
+
+    /// Runs `delete` (a model's deletion from the store and the cache) between two
+    /// writes of states.
+    pub fn between_writes<T>(&self, delete: impl FnOnce() -> T) -> T {
+        let _order = lock(&self.order);
+        delete()
     }
 
     /// Queues model `id`'s new `state`; the answer says when it is stored. Call it while
@@ -80,12 +102,7 @@ impl StateWrites {
             state,
             done,
         };
-        if let Err(lost) = self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(write)
-        {
+        if let Err(lost) = lock(&self.queue).send(write) {
             let _ = lost
                 .0
                 .done

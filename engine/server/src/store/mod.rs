@@ -219,12 +219,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The database's.
     fn models(&self) -> Result<Vec<StoredModel>, StoreError>;
 
-    /// Replaces the states of models (id, state): all or none, in one transaction.
+    /// Replaces the states of models (id, state): all or none, in one transaction; for
+    /// each, whether the model is there (a deleted one's state is not written).
     ///
     /// # Errors
     ///
     /// The database's.
-    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<(), StoreError>;
+    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<Vec<bool>, StoreError>;
 
     /// Deletes a model; whether there was one.
     ///

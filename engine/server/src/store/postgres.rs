@@ -360,27 +360,26 @@ impl Backend for Postgres {
         Ok(rows.iter().map(model_row).collect())
     }
 
-    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<(), StoreError> {
-        let numbered: Vec<(i64, &[u8])> = states
-            .iter()
-            .filter_map(|(id, state)| Some((model_number(id)?, *state)))
-            .collect();
-        if numbered.is_empty() {
-            return Ok(());
-        }
+    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<Vec<bool>, StoreError> {
         // Replacing a state with itself changes nothing: a retry after a dropped
         // connection is safe.
         self.with_retry(|c| {
             let mut tx = c.transaction()?;
-            for (number, state) in &numbered {
-                tx.execute(
-                    "UPDATE models SET state = $1 WHERE id = $2",
-                    &[state, number],
-                )?;
+            let mut there = Vec::with_capacity(states.len());
+            for (id, state) in states {
+                there.push(match model_number(id) {
+                    Some(number) => {
+                        tx.execute(
+                            "UPDATE models SET state = $1 WHERE id = $2",
+                            &[state, &number],
+                        )? > 0
+                    }
+                    None => false,
+                });
             }
-            tx.commit()
-        })?;
-        Ok(())
+            tx.commit()?;
+            Ok(there)
+        })
     }
 
     fn delete_model(&self, id: &str) -> Result<bool, StoreError> {

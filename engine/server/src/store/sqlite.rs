@@ -261,19 +261,21 @@ impl Backend for Sqlite {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<(), StoreError> {
+    fn update_model_states(&self, states: &[(&str, &[u8])]) -> Result<Vec<bool>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut there = Vec::with_capacity(states.len());
         {
             let mut update = tx.prepare_cached("UPDATE models SET state = ?1 WHERE id = ?2")?;
             for (id, state) in states {
-                if let Some(number) = model_number(id) {
-                    update.execute(params![state, number])?;
-                }
+                there.push(match model_number(id) {
+                    Some(number) => update.execute(params![state, number])? > 0,
+                    None => false,
+                });
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(there)
     }
 
     fn delete_model(&self, id: &str) -> Result<bool, StoreError> {
