@@ -67,16 +67,7 @@ impl Server {
         env: &[(&str, String)],
     ) -> Server {
         let token = new_token_with(data, extra, env);
-        let mut child = Command::new(&built().adr)
-            .args([
-                "--plugins",
-                plugins.to_str().unwrap(),
-                "serve",
-                "--port",
-                "0",
-            ])
-            .args(["--data-dir", data.to_str().unwrap()])
-            .args(extra)
+        let mut child = serve_command(plugins, data, extra)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(workspace())
             .env_remove("API_PORT")
@@ -227,10 +218,11 @@ pub fn config_file(dir: &Path, yaml: &str) -> String {
     path.to_str().expect("a UTF-8 path").to_owned()
 }
 
-/// Runs `adr serve` (plugins from `plugins`, store in `data`, `extra` arguments) expecting
-/// it not to start; its standard error.
-pub fn refused_start(plugins: &Path, data: &Path, extra: &[&str]) -> String {
-    let out = Command::new(&built().adr)
+/// `adr serve` on a free port with plugins from `plugins`, its store in `data` and `extra`
+/// arguments, run in the workspace.
+fn serve_command(plugins: &Path, data: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(&built().adr);
+    command
         .args([
             "--plugins",
             plugins.to_str().unwrap(),
@@ -240,7 +232,14 @@ pub fn refused_start(plugins: &Path, data: &Path, extra: &[&str]) -> String {
         ])
         .args(["--data-dir", data.to_str().unwrap()])
         .args(extra)
-        .current_dir(workspace())
+        .current_dir(workspace());
+    command
+}
+
+/// Runs `adr serve` (plugins from `plugins`, store in `data`, `extra` arguments) expecting
+/// it not to start; its standard error.
+pub fn refused_start(plugins: &Path, data: &Path, extra: &[&str]) -> String {
+    let out = serve_command(plugins, data, extra)
         .stdin(Stdio::null())
         .output()
         .expect("adr serve runs");

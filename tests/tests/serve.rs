@@ -222,6 +222,19 @@ fn configuration_errors_name_the_key_and_line_and_print_config_hides_secrets() {
         stderr.contains("line 2") && stderr.contains("unknown field `prot`"),
         "{stderr}"
     );
+    for timeout in ["0", "3601"] {
+        std::fs::write(
+            &bad,
+            format!("limits:\n  read_timeout_seconds: {timeout}\n"),
+        )
+        .unwrap();
+        let (code, _, stderr) = run(&["--config", bad.to_str().unwrap()], &[]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains("limits.read_timeout_seconds: takes 1 to 3600"),
+            "{stderr}"
+        );
+    }
     // ./config.yaml is read by default; the environment overrides it, flags override both.
     std::fs::write(&bad, "api:\n  port: 9000\n  host: 0.0.0.0\n").unwrap();
     let (code, _, stderr) = run(&["--print-config"], &[("API_PORT", "http")]);

@@ -52,7 +52,7 @@ fn message(m: &Map<String, Value>) -> Result<MarketEvent, MarketError> {
                 Some(Value::Object(k)) => k,
                 _ => return Err(MarketError::Missing("k")),
             };
-            candle(Candle {
+            candle(Kline {
                 open_time: time(k, "t")?,
                 symbol: text(m, "s")?,
                 open: positive(k, "o")?,
@@ -64,6 +64,7 @@ fn message(m: &Map<String, Value>) -> Result<MarketEvent, MarketError> {
                 trades: Some(count(k, "n")?),
                 closed: flag(k, "x")?,
             })
+            .map(MarketEvent::Kline)
         }
         Some("depthUpdate") => {
             let first_update_id = count(m, "U")?;
@@ -142,10 +143,7 @@ pub fn rest_klines(symbol: &str, text: &str) -> Result<Vec<Kline>, MarketError> 
                 _ => return Err(MarketError::Malformed("a kline is an array".into())),
             };
             let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-            match kline_cells(symbol, &cells)? {
-                MarketEvent::Kline(k) => Ok(k),
-                _ => unreachable!("kline_cells reads candles"),
-            }
+            kline_cells(symbol, &cells)
         })
         .collect()
 }
@@ -208,20 +206,20 @@ pub fn csv_line(
             qty: positive_text("quantity", cells[2])?,
             side: taker_text("is_buyer_maker", cells[6])?,
         }),
-        BulkFile::Klines => kline_cells(symbol, &cells)?,
+        BulkFile::Klines => MarketEvent::Kline(kline_cells(symbol, &cells)?),
     };
     Ok(Some(event))
 }
 
 /// A candle from its cells as REST and the bulk files order them.
-fn kline_cells(symbol: &str, cells: &[&str]) -> Result<MarketEvent, MarketError> {
+fn kline_cells(symbol: &str, cells: &[&str]) -> Result<Kline, MarketError> {
     if cells.len() < 9 {
         return Err(MarketError::Malformed(format!(
             "a kline has 12 fields (at least 9 read), not {}",
             cells.len()
         )));
     }
-    candle(Candle {
+    candle(Kline {
         open_time: time_text("open_time", cells[0])?,
         symbol: symbol.to_owned(),
         open: positive_text("open", cells[1])?,
@@ -235,21 +233,8 @@ fn kline_cells(symbol: &str, cells: &[&str]) -> Result<MarketEvent, MarketError>
     })
 }
 
-/// A candle's values, checked together.
-struct Candle {
-    open_time: i64,
-    symbol: String,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
-    quote_volume: Option<f64>,
-    trades: Option<u64>,
-    closed: bool,
-}
-
-fn candle(c: Candle) -> Result<MarketEvent, MarketError> {
+/// `c`, if its high and low bound its open and close.
+fn candle(c: Kline) -> Result<Kline, MarketError> {
     if c.high < c.low || c.open > c.high || c.open < c.low || c.close > c.high || c.close < c.low {
         return Err(MarketError::invalid(
             "high",
@@ -260,18 +245,7 @@ fn candle(c: Candle) -> Result<MarketEvent, MarketError> {
             "does not bound the candle: high ≥ open, close ≥ low",
         ));
     }
-    Ok(MarketEvent::Kline(Kline {
-        open_time: c.open_time,
-        symbol: c.symbol,
-        open: c.open,
-        high: c.high,
-        low: c.low,
-        close: c.close,
-        volume: c.volume,
-        quote_volume: c.quote_volume,
-        trades: c.trades,
-        closed: c.closed,
-    }))
+    Ok(c)
 }
 
 fn field<'m>(m: &'m Map<String, Value>, name: &'static str) -> Result<&'m Value, MarketError> {

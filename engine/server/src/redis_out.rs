@@ -71,6 +71,8 @@ pub struct RedisOut {
     queue: Option<SyncSender<Out>>,
     /// Shared with the publisher: see `Publisher::stale`.
     stale: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    /// Whether models' states are cached (`redis.models` names a hash).
+    caches_models: bool,
     state: Arc<Mutex<RedisState>>,
     counters: RedisCounters,
     location: String,
@@ -118,6 +120,7 @@ impl RedisOut {
         Ok(RedisOut {
             queue: Some(queue),
             stale,
+            caches_models: !config.models.is_empty(),
             state,
             counters,
             location: format!("{}:{}/{}", config.host, config.port, config.db),
@@ -147,6 +150,9 @@ impl RedisOut {
     /// model's field removed at the next write that gets through, so the cache holds a
     /// model's current state or none.
     pub fn cache_states(&self, states: Vec<(String, Vec<u8>)>) {
+        if !self.caches_models || states.is_empty() {
+            return;
+        }
         if let Some(queue) = &self.queue {
             if let Err(
                 TrySendError::Full(Out::States(lost))
@@ -161,6 +167,9 @@ impl RedisOut {
 
     /// Removes a deleted model from the cache; never waits.
     pub fn forget_model(&self, id: &str) {
+        if !self.caches_models {
+            return;
+        }
         if let Some(queue) = &self.queue {
             if queue.try_send(Out::Deleted(id.to_owned())).is_err() {
                 self.counters.errors.inc();
